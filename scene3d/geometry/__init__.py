@@ -1,0 +1,1 @@
+"""Pure geometric functions (numpy): boxes, transforms, sampling."""
