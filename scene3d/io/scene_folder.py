@@ -160,6 +160,10 @@ def load_scene(folder: str | Path, *, frames: bool = True, mesh: bool = True) ->
     if not all(isinstance(x, str) for x in label_set) or len(set(label_set)) != len(label_set):
         raise f.fail("label_set", "must be a list of distinct strings")
     objects = [_read_object(Fields(o, json_path, f"objects[{i}]")) for i, o in enumerate(f.list("objects"))]
+    ids = [o.object_id for o in objects]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise SceneFormatError(json_path, f"duplicate object ids {dupes}")
     unknown = sorted({o.label for o in objects} - set(label_set))
     if unknown:
         raise SceneFormatError(json_path, f"objects use labels {unknown} that are not in label_set")
