@@ -1,5 +1,10 @@
-"""Procedural scenes: the embedded default data (needs no download)."""
+"""Procedural indoor scenes: the embedded default data (needs no download)."""
 
+from scene3d.synth.dataset import DatasetSummary, format_table, generate_dataset
+from scene3d.synth.generate import ROOM_TYPES, SynthConfig, generate_scene
 from scene3d.synth.tiny import make_tiny_scene
 
-__all__ = ["make_tiny_scene"]
+__all__ = [
+    "DatasetSummary", "ROOM_TYPES", "SynthConfig", "format_table", "generate_dataset",
+    "generate_scene", "make_tiny_scene",
+]

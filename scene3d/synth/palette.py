@@ -1,0 +1,27 @@
+"""Named colours and materials: the attributes language will talk about."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Colour name -> sRGB uint8.
+COLORS: dict[str, tuple[int, int, int]] = {
+    "white": (235, 235, 230), "black": (35, 35, 38), "gray": (128, 128, 132), "brown": (120, 80, 45),
+    "beige": (215, 195, 160), "red": (190, 40, 40), "blue": (45, 75, 175), "green": (60, 140, 70),
+    "yellow": (225, 200, 60), "orange": (225, 125, 45), "pink": (225, 150, 175), "purple": (120, 70, 150),
+}
+
+#: Fixed colours of secondary part roles (legs, screens, glass, ...).
+ROLE_COLORS: dict[str, tuple[int, int, int]] = {
+    "metal": (170, 170, 175), "dark": (50, 45, 40), "white": (240, 240, 238), "screen": (20, 22, 28),
+    "glass": (170, 200, 215), "foliage": (50, 120, 50), "soil": (80, 60, 40), "wood": (140, 100, 60),
+    "light": (250, 240, 200), "fabric": (200, 200, 210), "wall": (225, 222, 215), "floor": (150, 115, 80),
+    "ceiling": (245, 245, 245), "frame": (90, 70, 50), "canvas": (180, 150, 110),
+}
+
+MATERIALS = ("wood", "metal", "fabric", "leather", "plastic", "glass", "ceramic", "marble", "paper")
+
+
+def jitter(rgb: tuple[int, int, int], rng: np.random.Generator, amount: int = 12) -> np.ndarray:
+    """(3,) uint8 colour varied by up to ``amount`` per channel (reproducible from ``rng``)."""
+    return np.clip(np.array(rgb) + rng.integers(-amount, amount + 1, size=3), 0, 255).astype(np.uint8)

@@ -1,0 +1,86 @@
+"""Posed RGB-D frames with instance masks, ray cast with Intel Embree (trimesh + embreex).
+
+Why Embree: on this machine a 320x240 frame of a 19k-face mesh takes 0.06 s
+with embreex against 8.2 s with trimesh's rtree fallback; Open3D's
+RaycastingScene is as fast but its import needs a system library
+(libusb-1.0-0) that a pip install cannot bring. When embreex is missing,
+trimesh falls back to its slow pure-Python intersector (same results).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import trimesh
+
+from scene3d.structures import Frame
+
+
+def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(4, 4) OpenCV ``cam_to_world`` for a camera at ``eye`` looking at ``target`` (z up world).
+
+    Raises:
+        ValueError: when the view direction is vertical (roll undefined).
+    """
+    forward = target - eye
+    forward = forward / np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    if np.linalg.norm(right) < 1e-6:
+        raise ValueError("look_at: the view direction is vertical")
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, eye
+    return pose
+
+
+def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
+    """(3, 3) pinhole K with square pixels and the principal point at the image centre."""
+    f = width / (2.0 * math.tan(math.radians(hfov_deg) / 2.0))
+    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+class FrameRenderer:
+    """Ray casts RGB, depth and instance masks of one triangle mesh.
+
+    Args:
+        mesh: the scene mesh, world frame, metres.
+        face_colors: (F, 3) uint8 colour per face.
+        face_instance: (F,) int32 object id per face (-1 = none).
+    """
+
+    def __init__(self, mesh: trimesh.Trimesh, face_colors: np.ndarray, face_instance: np.ndarray):
+        self.mesh = mesh
+        self.face_colors = face_colors.astype(np.float32)
+        self.face_instance = face_instance
+        self.intersector = mesh.ray  # embree when embreex is installed
+        self.light = np.array([0.3, 0.45, 0.85]) / np.linalg.norm([0.3, 0.45, 0.85])
+
+    def render(self, name: str, K: np.ndarray, cam_to_world: np.ndarray, width: int, height: int) -> Frame:
+        """One frame: rgb (H, W, 3) uint8, depth (H, W) float32 metres along z (0 = miss),
+        instance (H, W) int32 (-1 = miss). Depth is rounded to whole millimetres, as stored."""
+        u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+        dirs_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1).reshape(-1, 3)
+        dirs = dirs_cam @ cam_to_world[:3, :3].T
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        origins = np.broadcast_to(cam_to_world[:3, 3], dirs.shape)
+        locs, ray_idx, tri_idx = self.intersector.intersects_location(origins, dirs, multiple_hits=False)
+        n = width * height
+        depth = np.zeros(n, dtype=np.float64)
+        inst = np.full(n, -1, dtype=np.int32)
+        rgb = np.zeros((n, 3), dtype=np.float32)
+        depth[ray_idx] = (locs - cam_to_world[:3, 3]) @ cam_to_world[:3, 2]
+        inst[ray_idx] = self.face_instance[tri_idx]
+        normals = self.mesh.face_normals[tri_idx]
+        shade = 0.35 + 0.4 * np.abs(normals @ self.light) + 0.25 * np.abs(np.sum(normals * dirs[ray_idx], axis=1))
+        rgb[ray_idx] = self.face_colors[tri_idx] * shade[:, None]
+        depth_mm = np.round(np.clip(depth, 0, 65.535) * 1000.0).astype(np.uint16)
+        return Frame(
+            name=name,
+            rgb=np.clip(rgb, 0, 255).astype(np.uint8).reshape(height, width, 3),
+            K=K.astype(np.float64),
+            cam_to_world=cam_to_world,
+            depth=(depth_mm.astype(np.float32) / np.float32(1000.0)).reshape(height, width),
+            instance=inst.reshape(height, width),
+        )
