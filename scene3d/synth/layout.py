@@ -185,13 +185,15 @@ class Layout:
         return None
 
     def against_wall(self, name: str, wall: int | None = None, along: float | None = None,
-                     tries: int = 40) -> Placed | None:
-        """Back against a wall (random wall / position unless given), facing into the room."""
+                     tries: int = 40, margin: float = 0.0) -> Placed | None:
+        """Back against a wall (random wall / position unless given), facing into the room.
+
+        ``margin`` keeps that much wall free on both sides (room for neighbours)."""
         for _ in range(tries):
             w = int(self.rng.integers(4)) if wall is None else wall
             wl = self.walls[w]
             obj = self._make(name, np.zeros(3), wl.yaw)
-            half = (obj.hi[1] - obj.lo[1]) / 2
+            half = (obj.hi[1] - obj.lo[1]) / 2 + (margin if along is None else 0.0)
             if wl.length < 2 * half + 2 * _GAP:
                 continue
             t = float(self.rng.uniform(half + _GAP, wl.length - half - _GAP)) if along is None else along

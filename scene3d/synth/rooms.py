@@ -43,7 +43,7 @@ def _wall_decor(lay: Layout, names: list[str], count: int) -> None:
 
 def bedroom(lay: Layout) -> None:
     rng = lay.rng
-    bed = lay.against_wall("bed")
+    bed = lay.against_wall("bed", margin=0.6) or lay.against_wall("bed")
     stands = []
     if bed is not None:
         for side in (-1, 1):
