@@ -150,11 +150,39 @@ def cmd_demo(cfg: DictConfig) -> int:
     return 0
 
 
+def cmd_graph(cfg: DictConfig) -> int:
+    from scene3d.graph.batch import graph_dataset
+
+    t0 = time.perf_counter()
+    edges = graph_dataset(_need(cfg, "data"), workers=cfg.workers, viewpoint=cfg.viewpoint)
+    dt = time.perf_counter() - t0
+    print(f"graph: {len(edges)} scenes in {dt:.1f} s; edges per scene: mean {np.mean(list(edges.values())):.0f}, "
+          f"min {min(edges.values())}, max {max(edges.values())}; written as <scene>/graph.json")
+    return 0
+
+
+def cmd_language(cfg: DictConfig) -> int:
+    from scene3d.language import LanguageConfig, format_stats
+    from scene3d.language.batch import language_dataset
+
+    lcfg = LanguageConfig(per_target=cfg.per_target, per_scene=cfg.per_scene, chained=cfg.chained,
+                          paraphrase=cfg.paraphrase, object_captions=cfg.object_captions,
+                          scene_caption=cfg.scene_caption)
+    t0 = time.perf_counter()
+    stats = language_dataset(_need(cfg, "data"), seed=cfg.seed, workers=cfg.workers, config=lcfg,
+                             viewpoint=cfg.viewpoint)
+    print(f"language: {Path(cfg.data) / 'language.jsonl'} in {time.perf_counter() - t0:.1f} s")
+    print(format_stats(stats))
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "import-scannet": (cmd_import_scannet, "import one ScanNet scan folder: scan=<folder> out=<root>"),
     "import-ply": (cmd_import_ply, "import an unlabelled PLY/mesh: path=<file> out=<root>"),
     "info": (cmd_info, "print a scene's summary: scene=<scene folder>"),
     "generate": (cmd_generate, "generate synthetic scenes: num_scenes=N out=<root> seed=S workers=W"),
+    "graph": (cmd_graph, "scene graphs of every scene: data=<root> (writes <scene>/graph.json)"),
+    "language": (cmd_language, "referrals and captions of every scene: data=<root> (writes language.jsonl)"),
     "demo": (cmd_demo, "run the main job on the embedded default data: out=<root>"),
 }
 

@@ -13,10 +13,10 @@ from scene3d.io.referring import (
 )
 from scene3d.io.scannet import ScanNetImportReport, import_scannet
 from scene3d.io.scannet_labels import LabelMap
-from scene3d.io.scene_folder import load_scene, save_scene
+from scene3d.io.scene_folder import list_scene_folders, load_scene, save_scene
 
 __all__ = [
     "LabelMap", "LoadReport", "RowProblem", "ScanNetImportReport", "check_targets", "import_plain",
-    "import_scannet", "load_gt_object_scenes", "load_scene", "read_referit3d_csv", "read_scanrefer_json",
+    "import_scannet", "list_scene_folders", "load_gt_object_scenes", "load_scene", "read_referit3d_csv", "read_scanrefer_json",
     "read_utterances_jsonl", "save_scene", "write_utterances_jsonl",
 ]

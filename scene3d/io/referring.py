@@ -189,6 +189,8 @@ def check_targets(utterances: Iterable[Utterance], scenes: Mapping[str, Scene]) 
             bad.append((u, f"scene {u.scene_id} is not loaded"))
             continue
         ids = ids_cache.setdefault(u.scene_id, {o.object_id for o in scene.objects})
+        if u.target_id is None:  # a scene caption: the scene is enough
+            continue
         if u.target_id not in ids:
             bad.append((u, f"target {u.target_id} is not an object of {u.scene_id}"))
         elif any(a not in ids for a in u.anchor_ids):

@@ -134,6 +134,21 @@ def _write_frames(folder: Path, frames: list[Frame]) -> None:
 
 
 # ---------------------------------------------------------------------------- read
+def list_scene_folders(root: str | Path) -> list[Path]:
+    """The scene folders (those holding a scene.json) directly under ``root``, sorted.
+
+    Raises:
+        SceneFormatError: ``root`` is not a folder or holds no scene.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise SceneFormatError(root, "dataset folder not found")
+    folders = sorted(p for p in root.iterdir() if (p / "scene.json").is_file())
+    if not folders:
+        raise SceneFormatError(root, "no scene folders (with a scene.json) in it")
+    return folders
+
+
 def load_scene(folder: str | Path, *, frames: bool = True, mesh: bool = True) -> Scene:
     """Read a canonical scene folder.
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from scene3d.io.atomic import atomic_path, atomic_write_text
 from scene3d.io.scene_folder import load_scene, save_scene
+from scene3d.parallel import map_progress
 from scene3d.synth.generate import ROOM_TYPES, SynthConfig, generate_scene
 
 SPLITS = ("train", "val", "test")
@@ -95,20 +95,8 @@ def generate_dataset(out: str | Path, num_scenes: int, seed: int = 0, workers: i
     config = config or SynthConfig()
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    results = []
-    bar = tqdm(total=num_scenes, desc="generate", unit="scene", disable=not progress)
-    if workers <= 1:
-        for i in range(num_scenes):
-            results.append(_make_one(str(root), seed, i, config))
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_make_one, str(root), seed, i, config) for i in range(num_scenes)]
-            for fut in as_completed(futures):
-                results.append(fut.result())
-                bar.update()
-    bar.close()
-    results.sort()
+    results = map_progress(partial(_make_one, str(root), seed, config=config), range(num_scenes), workers,
+                           desc="generate", unit="scene", progress=progress)
     scene_ids = [r[0] for r in results]
     categories: Counter[str] = Counter()
     for _, _, counts in results:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Colour name -> sRGB uint8.
-COLORS: dict[str, tuple[int, int, int]] = {
-    "white": (235, 235, 230), "black": (35, 35, 38), "gray": (128, 128, 132), "brown": (120, 80, 45),
-    "beige": (215, 195, 160), "red": (190, 40, 40), "blue": (45, 75, 175), "green": (60, 140, 70),
-    "yellow": (225, 200, 60), "orange": (225, 125, 45), "pink": (225, 150, 175), "purple": (120, 70, 150),
-}
+from scene3d.colors import NAMED_COLORS
+
+#: Colour name -> sRGB uint8 (the names the scene graph uses too).
+COLORS = NAMED_COLORS
 
 #: Fixed colours of secondary part roles (legs, screens, glass, ...).
 ROLE_COLORS: dict[str, tuple[int, int, int]] = {

@@ -1,0 +1,271 @@
+"""Spatial relations from object boxes, vectorised over all pairs and triples.
+
+Conventions: ``pair[name][i, j]`` is True when "object i <name> object j"
+(i is the target, j the anchor), e.g. ``pair["on"][cup, table]``. Row/column
+order is the order of :class:`ObjectTable`. Boxes are z-oriented; horizontal
+relations use the axis-aligned footprint of each box (exact for the
+axis-aligned boxes of scans and ground-truth lists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scene3d.colors import nearest_color_names
+from scene3d.graph.config import RelationConfig
+from scene3d.structures import Scene
+
+#: Pair relations and their inverses ("i on j" <=> "j supporting i").
+INVERSE = {
+    "on": "supporting", "inside": "contains", "embedded": "embeds", "above": "below",
+    "mounted_on": "mounting", "front_of": "front_of_inv", "behind": "behind_inv",
+    "left_of": "left_of_inv", "right_of": "right_of_inv",
+}
+SYMMETRIC = ("near", "far", "next_to")
+ALLOCENTRIC = ("front_of", "behind", "left_of", "right_of")
+EGOCENTRIC = ("ego_left", "ego_right", "ego_front", "ego_behind")
+SUPERLATIVES = ("largest", "smallest", "tallest", "lowest")
+
+
+@dataclass(frozen=True)
+class Viewpoint:
+    """Where an observer stands and looks (world, metres). Only the horizontal part of
+    ``direction`` matters: left/right/front/behind are taken in the floor plane."""
+
+    position: np.ndarray  # (3,)
+    direction: np.ndarray  # (3,), need not be unit
+
+    def __post_init__(self) -> None:
+        d = np.asarray(self.direction, dtype=np.float64)
+        if np.hypot(d[0], d[1]) < 1e-9 or not np.isfinite(d).all() or not np.isfinite(self.position).all():
+            raise ValueError("viewpoint direction must have a finite, non-zero horizontal part")
+
+
+@dataclass
+class ObjectTable:
+    """Per-object arrays (N objects) that the relations read.
+
+    Attributes:
+        ids: (N,) object ids. labels: class names. center/size: (N, 3) box centre and
+        size; lo/hi: (N, 3) corners of each box's axis-aligned hull; yaw: (N,);
+        has_front: (N,) bool; structure: (N,) bool (walls, floor, ceiling);
+        color_names / materials: attribute names or None.
+    """
+
+    ids: np.ndarray
+    labels: list[str]
+    center: np.ndarray
+    size: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    yaw: np.ndarray
+    has_front: np.ndarray
+    structure: np.ndarray
+    color_names: list[str | None]
+    materials: list[str | None]
+
+    @classmethod
+    def from_scene(cls, scene: Scene, config: RelationConfig) -> ObjectTable:
+        objs = scene.objects
+        n = len(objs)
+        center = np.array([o.box.center for o in objs]).reshape(n, 3)
+        size = np.array([o.box.size for o in objs]).reshape(n, 3)
+        yaw = np.array([o.box.yaw for o in objs], dtype=np.float64)
+        c, s = np.abs(np.cos(yaw)), np.abs(np.sin(yaw))
+        half = np.stack([c * size[:, 0] / 2 + s * size[:, 1] / 2, s * size[:, 0] / 2 + c * size[:, 1] / 2,
+                         size[:, 2] / 2], axis=1) if n else np.zeros((0, 3))
+        guessed = nearest_color_names(np.array([o.color_rgb if o.color_rgb is not None else (0, 0, 0) for o in objs])) if n else []
+        colors = [o.color_name or (guessed[i] if o.color_rgb is not None else None) for i, o in enumerate(objs)]
+        return cls(
+            ids=np.array([o.object_id for o in objs], dtype=np.int64), labels=[o.label for o in objs],
+            center=center, size=size, lo=center - half, hi=center + half, yaw=yaw,
+            has_front=np.array([o.has_front for o in objs], dtype=bool),
+            structure=np.array([o.label in config.structure_labels for o in objs], dtype=bool),
+            color_names=colors, materials=[o.material for o in objs],
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class Relations:
+    """All relations of one scene.
+
+    Attributes:
+        pair: name -> (N, N) bool, ``[i, j]`` = "i name j".
+        between: (K, 3) int rows (target, anchor a, anchor b), a < b (table positions).
+        middle: (N,) bool, in the middle of the room.
+        superlative: name -> (N,) bool, e.g. ``superlative["largest"][i]``: i is the
+            largest of its class (classes with 2+ members only).
+        size_class: per object "small" / "medium" / "large".
+    """
+
+    pair: dict[str, np.ndarray] = field(default_factory=dict)
+    between: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
+    middle: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    superlative: dict[str, np.ndarray] = field(default_factory=dict)
+    size_class: list[str] = field(default_factory=list)
+
+
+def _interval_overlap(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(N, N) length of the overlap of 1-D intervals [lo_i, hi_i] and [lo_j, hi_j] (0 if none)."""
+    return np.clip(np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None]), 0.0, None)
+
+
+def _gap(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(N, N) Euclidean gap between axis-aligned boxes (0 when they touch or overlap)."""
+    d = np.clip(np.maximum(lo[:, None] - hi[None], lo[None] - hi[:, None]), 0.0, None)
+    return np.sqrt((d ** 2).sum(-1))
+
+
+def _extreme(values: np.ndarray, groups: list[np.ndarray], margin: float, relative: bool, largest: bool) -> np.ndarray:
+    """(N,) bool: in each group (2+ members), the member whose value beats the runner-up by the margin."""
+    out = np.zeros(len(values), dtype=bool)
+    for members in groups:
+        v = values[members] if largest else -values[members]
+        order = np.argsort(-v)
+        best, second = v[order[0]], v[order[1]]
+        beat = (best - second) >= (margin * abs(second) if relative else margin)
+        if beat:
+            out[members[order[0]]] = True
+    return out
+
+
+def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint | None = None,
+                      room_lo: np.ndarray | None = None, room_hi: np.ndarray | None = None) -> Relations:
+    """Decide every relation of the objects in ``t`` (see :class:`RelationConfig` for the rules)."""
+    n = len(t)
+    rel = Relations()
+    if n == 0:
+        return rel
+    eye = np.eye(n, dtype=bool)
+    obj = ~t.structure
+    both = obj[:, None] & obj[None] & ~eye
+    labels = np.array(t.labels, dtype=object)
+    is_floor, is_wall = labels == "floor", labels == "wall"
+
+    area = np.maximum((t.hi[:, 0] - t.lo[:, 0]) * (t.hi[:, 1] - t.lo[:, 1]), 1e-9)
+    volume = np.maximum(area * (t.hi[:, 2] - t.lo[:, 2]), 1e-12)
+    ov = [_interval_overlap(t.lo[:, k], t.hi[:, k]) for k in range(3)]
+    inter_xy = ov[0] * ov[1]
+    inter_vol = inter_xy * ov[2]
+    over_target = inter_xy / area[:, None]               # share of i's footprint over j
+    over_smaller = inter_xy / np.minimum(area[:, None], area[None])
+    bottom, top = t.lo[:, 2], t.hi[:, 2]
+    z_gap = bottom[:, None] - top[None]                  # i's bottom above j's top
+    gap3 = _gap(t.lo, t.hi)
+    gap_xy = _gap(t.lo[:, :2], t.hi[:, :2])
+
+    # --- vertical
+    rests = np.abs(z_gap) < cfg.support_gap
+    shelf = (bottom[:, None] > bottom[None] + 0.02) & (z_gap < 0) & (-z_gap < cfg.support_depth) & (over_target > 0.9)
+    supporter = obj[None] | is_floor[None]
+    on = obj[:, None] & supporter & ~eye & (over_target >= cfg.support_overlap) & (rests | shelf)
+    inside_share = inter_vol / volume[:, None]
+    inside = both & (inside_share >= cfg.inside_fraction) & (volume[:, None] < volume[None])
+    embedded = both & (inside_share >= cfg.embedded_fraction) & ~inside & (bottom[:, None] > bottom[None] + 0.02) & ~on
+    above = both & (z_gap >= cfg.above_gap) & (z_gap <= cfg.above_max) & (over_smaller >= cfg.support_overlap)
+    floor_top = top[is_floor].max() if is_floor.any() else (room_lo[2] if room_lo is not None else bottom.min())
+    raised = bottom > floor_top + cfg.mount_min_height
+    supported = on.any(axis=1)
+    mounted = obj[:, None] & is_wall[None] & (gap3 < cfg.mount_gap) & (raised & ~supported)[:, None]
+
+    # --- horizontal
+    near = both & (gap3 < cfg.near)
+    far = both & (gap_xy > cfg.far)
+    stacked = on | on.T | inside | inside.T
+    next_to = both & (gap3 < cfg.next_to) & (ov[2] > 0) & ~stacked
+
+    rel.pair.update(on=on, inside=inside, embedded=embedded, above=above, mounted_on=mounted,
+                    near=near, far=far, next_to=next_to)
+
+    # --- closest / farthest of a class to an anchor
+    centers_xy = t.center[:, :2]
+    dist = np.linalg.norm(centers_xy[:, None] - centers_xy[None], axis=-1)
+    closest = np.zeros((n, n), dtype=bool)
+    farthest = np.zeros((n, n), dtype=bool)
+    classes: dict[str, list[int]] = {}
+    for i in np.flatnonzero(obj):
+        classes.setdefault(t.labels[i], []).append(i)
+    groups = [np.array(m) for m in classes.values() if len(m) >= 2]
+    for members in groups:
+        for j in np.flatnonzero(obj):
+            cand = members[members != j]
+            if len(cand) < 2 or t.labels[j] == t.labels[cand[0]]:
+                continue
+            d = dist[cand, j]
+            order = np.argsort(d)
+            if d[order[1]] - d[order[0]] >= cfg.closest_margin:
+                closest[cand[order[0]], j] = True
+            if d[order[-1]] - d[order[-2]] >= cfg.closest_margin:
+                farthest[cand[order[-1]], j] = True
+    rel.pair.update(closest=closest, farthest=farthest)
+
+    # --- between: target i between anchors a < b (all objects, all distinct)
+    idx = np.flatnonzero(obj)
+    if len(idx) >= 3:
+        c = centers_xy[idx]
+        seg = c[None, :, :] - c[:, None, :]                       # (a, b, 2) from a to b
+        length2 = np.maximum((seg ** 2).sum(-1), 1e-12)
+        rel_t = c[:, None, None, :] - c[None, :, None, :]          # (t, a, 1, 2) from a to t
+        proj = (rel_t * seg[None]).sum(-1) / length2[None]         # (t, a, b)
+        cross = np.abs(rel_t[..., 0] * seg[None, ..., 1] - rel_t[..., 1] * seg[None, ..., 0]) / np.sqrt(length2)[None]
+        g = gap3[np.ix_(idx, idx)]
+        ok = (proj > 0.15) & (proj < 0.85) & (cross < cfg.between_lateral * np.sqrt(length2)[None])
+        ok &= (g[:, :, None] < cfg.between_max_gap) & (g[:, None, :] < cfg.between_max_gap)
+        ok &= (g[:, :, None] > 0) & (g[:, None, :] > 0)            # not touching / overlapping an anchor
+        k = len(idx)
+        tt, aa, bb = np.meshgrid(np.arange(k), np.arange(k), np.arange(k), indexing="ij")
+        ok &= (aa < bb) & (tt != aa) & (tt != bb)
+        rows = np.argwhere(ok)
+        rel.between = idx[rows] if len(rows) else np.zeros((0, 3), dtype=np.int64)
+
+    # --- in the middle of the room
+    if room_lo is None:
+        room_lo, room_hi = t.lo.min(axis=0), t.hi.max(axis=0)
+    room_c, room_half = (room_lo + room_hi) / 2, np.maximum((room_hi - room_lo) / 2, 1e-9)
+    rel.middle = obj & (np.abs(t.center[:, :2] - room_c[:2]) <= cfg.middle_fraction * room_half[:2]).all(axis=1)
+
+    # --- allocentric: i relative to anchor j's own front (j.has_front)
+    d = t.center[:, None, :2] - t.center[None, :, :2]             # from j to i
+    cj, sj = np.cos(t.yaw)[None], np.sin(t.yaw)[None]
+    fx = d[..., 0] * cj + d[..., 1] * sj                           # along j's front
+    fy = -d[..., 0] * sj + d[..., 1] * cj                          # along j's left
+    ang = np.arctan2(fy, fx)
+    allo = both & t.has_front[None] & (gap3 < cfg.front_max_gap) & ~stacked & ~above & ~above.T
+    rel.pair.update(
+        front_of=allo & (np.abs(ang) < cfg.sector),
+        behind=allo & (np.abs(ang) > np.pi - cfg.sector),
+        left_of=allo & (ang >= cfg.sector) & (ang <= np.pi - cfg.sector),
+        right_of=allo & (ang <= -cfg.sector) & (ang >= -np.pi + cfg.sector),
+    )
+
+    # --- egocentric, from an explicit viewpoint only
+    if viewpoint is not None:
+        f = np.asarray(viewpoint.direction, dtype=np.float64)[:2]
+        f = f / np.linalg.norm(f)
+        r = np.array([f[1], -f[0]])                                 # the viewer's right (z up)
+        along_r, along_f = d @ r, d @ f
+        dom_r = np.abs(along_r) >= np.abs(along_f)
+        ego = both & (gap3 < cfg.front_max_gap) & ~stacked
+        rel.pair.update(
+            ego_left=ego & dom_r & (along_r < -cfg.view_margin),
+            ego_right=ego & dom_r & (along_r > cfg.view_margin),
+            ego_front=ego & ~dom_r & (along_f < -cfg.view_margin),  # i is nearer the viewer than j
+            ego_behind=ego & ~dom_r & (along_f > cfg.view_margin),
+        )
+
+    # --- superlatives within a class, size classes
+    height = t.hi[:, 2] - t.lo[:, 2]
+    rel.superlative = {
+        "largest": _extreme(volume, groups, cfg.superlative_margin, True, True),
+        "smallest": _extreme(volume, groups, cfg.superlative_margin, True, False),
+        "tallest": _extreme(height, groups, cfg.superlative_margin, True, True),
+        "lowest": _extreme(bottom, groups, 0.1, False, False),
+    }
+    lo_v, hi_v = cfg.size_classes
+    rel.size_class = ["small" if v < lo_v else "medium" if v < hi_v else "large" for v in volume]
+    return rel

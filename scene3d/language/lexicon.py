@@ -1,0 +1,80 @@
+"""Words: relation phrases, sentence frames, plurals and articles (English)."""
+
+from __future__ import annotations
+
+#: Target-to-anchor phrases; "{a}" is the anchor noun phrase.
+RELATION_PHRASES: dict[str, tuple[str, ...]] = {
+    "on": ("on {a}", "on top of {a}", "lying on {a}", "sitting on {a}", "resting on {a}", "placed on {a}"),
+    "supporting": ("supporting {a}", "with {a} on it", "that has {a} on top of it", "holding {a}"),
+    "inside": ("inside {a}", "in {a}"),
+    "contains": ("containing {a}", "with {a} inside it"),
+    "embedded": ("built into {a}", "embedded in {a}"),
+    "embeds": ("with {a} built into it",),
+    "above": ("above {a}", "over {a}", "higher up than {a}"),
+    "below": ("below {a}", "under {a}", "beneath {a}", "underneath {a}"),
+    "mounted_on": ("hanging on {a}", "mounted on {a}", "on {a}", "attached to {a}"),
+    "mounting": ("with {a} hanging on it",),
+    "near": ("near {a}", "close to {a}", "by {a}", "not far from {a}"),
+    "far": ("far from {a}", "far away from {a}", "distant from {a}"),
+    "next_to": ("next to {a}", "beside {a}", "right next to {a}", "adjacent to {a}"),
+    "closest": ("closest to {a}", "nearest to {a}", "nearest {a}"),
+    "farthest": ("farthest from {a}", "furthest from {a}", "most distant from {a}"),
+    "front_of": ("in front of {a}",),
+    "behind": ("behind {a}", "in back of {a}", "at the back of {a}"),
+    "left_of": ("to the left of {a}", "on the left side of {a}", "left of {a}"),
+    "right_of": ("to the right of {a}", "on the right side of {a}", "right of {a}"),
+    "ego_left": ("to the left of {a}", "on the left of {a}", "left of {a}"),
+    "ego_right": ("to the right of {a}", "on the right of {a}", "right of {a}"),
+    "ego_front": ("in front of {a}", "closer to you than {a}"),
+    "ego_behind": ("behind {a}", "farther from you than {a}"),
+    "between": ("between {a} and {b}", "in between {a} and {b}", "in the middle of {a} and {b}"),
+    "between_same": ("between the two {p}", "in between the two {p}"),
+    "middle": ("in the middle of the room", "in the center of the room"),
+}
+
+#: Relation families (for statistics and Sr3D comparison).
+FAMILY: dict[str, str] = {
+    "on": "support", "supporting": "support", "inside": "vertical", "contains": "vertical",
+    "embedded": "vertical", "embeds": "vertical", "above": "vertical", "below": "vertical",
+    "mounted_on": "support", "mounting": "support", "near": "horizontal", "far": "horizontal",
+    "next_to": "horizontal", "closest": "horizontal", "farthest": "horizontal",
+    "front_of": "allocentric", "behind": "allocentric", "left_of": "allocentric", "right_of": "allocentric",
+    "ego_left": "egocentric", "ego_right": "egocentric", "ego_front": "egocentric", "ego_behind": "egocentric",
+    "between": "between", "middle": "between",
+}
+
+#: Sentence frames around the referral noun phrase "{r}".
+FRAMES = ("{r}", "{r}", "find {r}", "select {r}", "choose {r}", "pick {r}", "it is {r}", "look for {r}")
+
+#: "the {x} that is {rel}" connectors.
+CONNECTORS = (" ", " that is ", " which is ", " located ")
+
+_IRREGULAR = {"shelf": "shelves", "bookshelf": "bookshelves", "person": "people", "mouse": "mice",
+              "knife": "knives", "tv": "tvs", "clothes": "clothes", "glasses": "glasses"}
+
+NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def plural(noun: str) -> str:
+    """English plural of a (possibly multi-word) noun: the last word is inflected."""
+    head, _, last = noun.rpartition(" ")
+    if last in _IRREGULAR:
+        word = _IRREGULAR[last]
+    elif last.endswith(("s", "x", "z", "ch", "sh")):
+        word = last + "es"
+    elif last.endswith("y") and len(last) > 1 and last[-2] not in "aeiou":
+        word = last[:-1] + "ies"
+    else:
+        word = last + "s"
+    return f"{head} {word}" if head else word
+
+
+def indefinite(np_: str) -> str:
+    """'a chair' / 'an armchair'."""
+    return ("an " if np_[:1].lower() in "aeiou" else "a ") + np_
+
+
+def count_phrase(n: int, noun: str) -> str:
+    """'one chair', 'three chairs'."""
+    word = NUMBERS[n] if n < len(NUMBERS) else str(n)
+    return f"{word} {noun if n == 1 else plural(noun)}"

@@ -1,0 +1,148 @@
+"""Find unique referring expressions for the objects of a scene graph.
+
+Candidates are counted for all targets at once with boolean matrix products
+(``(class one-hot)^T @ (relation to some object of class c)``): a program is
+unique when exactly one object satisfies it. Every emitted program is then
+re-checked with the general evaluator, so the output is unique by
+construction and by check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scene3d.graph.relations import EGOCENTRIC, SUPERLATIVES
+from scene3d.graph.scene_graph import SceneGraph
+from scene3d.language.program import ObjectRef, RelationClause, evaluate, relation_matrix
+
+#: Relations used in referrals (inverse names included); egocentric ones need a viewpoint.
+REFERRAL_RELATIONS = (
+    "on", "supporting", "inside", "contains", "embedded", "above", "below", "mounted_on",
+    "near", "far", "next_to", "closest", "farthest", "front_of", "behind", "left_of", "right_of",
+) + EGOCENTRIC
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A unique program for ``target`` (row index) with its relation name (or 'attribute')."""
+
+    target: int
+    program: ObjectRef
+    relation: str
+
+
+def _one_hot(labels: list[str]) -> tuple[list[str], np.ndarray]:
+    classes = sorted(set(labels))
+    index = {c: k for k, c in enumerate(classes)}
+    onehot = np.zeros((len(labels), len(classes)), dtype=np.int32)
+    onehot[np.arange(len(labels)), [index[x] for x in labels]] = 1
+    return classes, onehot
+
+
+def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 2) -> list[Candidate]:
+    """All unique single-relation, attribute, superlative and between programs, plus up to
+    ``chained`` random two-step chains per target."""
+    t = graph.objects
+    n = len(t)
+    if n == 0:
+        return []
+    classes, onehot = _one_hot(t.labels)
+    label_idx = onehot.argmax(axis=1)
+    target_ok = ~t.structure
+    out: list[Candidate] = []
+
+    # attributes and superlatives
+    attr_values = {"color": t.color_names, "material": t.materials, "size": graph.relations.size_class}
+    multi = target_ok & (onehot.sum(axis=0)[label_idx] > 1)
+    for key, values in attr_values.items():
+        keyed = np.array([f"{label_idx[i]}|{v}" for i, v in enumerate(values)])
+        _, inv, cnt = np.unique(keyed, return_inverse=True, return_counts=True)
+        for i in np.flatnonzero(multi & (cnt[inv.reshape(-1)] == 1)):
+            if values[i] is not None:
+                out.append(Candidate(int(i), ObjectRef(t.labels[i], ((key, values[i]),)), "attribute"))
+    for sup in SUPERLATIVES:
+        for i in np.flatnonzero(graph.relations.superlative[sup] & target_ok):
+            out.append(Candidate(int(i), ObjectRef(t.labels[i], (("superlative", sup),)), "superlative"))
+
+    # one relation to a class: unique when exactly one object of the target's class has it
+    anchor_ok = (~t.structure) | np.isin(np.array(t.labels, dtype=object), ["floor", "wall"])
+    has_rel: dict[str, np.ndarray] = {}
+    for rel in REFERRAL_RELATIONS:
+        try:
+            m = relation_matrix(graph, rel)
+        except KeyError:
+            continue
+        a = (m.astype(np.int32) @ (onehot * anchor_ok[:, None])) > 0      # (N, C): i rel some object of class c
+        has_rel[rel] = a
+        counts = onehot.T @ a.astype(np.int32)                          # (C_target, C_anchor)
+        rows, cols = np.nonzero((counts == 1) & (onehot.T @ target_ok.astype(np.int32)[:, None] > 0))
+        for ct, ca in zip(rows, cols):
+            members = np.flatnonzero((label_idx == ct) & a[:, ca] & target_ok)
+            if len(members) == 1:
+                out.append(Candidate(int(members[0]), ObjectRef(classes[ct], (), RelationClause(rel, (ObjectRef(classes[ca]),))), rel))
+
+    # between two classes
+    trip = graph.relations.between
+    if len(trip):
+        key = np.stack([label_idx[trip[:, 0]], np.minimum(label_idx[trip[:, 1]], label_idx[trip[:, 2]]),
+                        np.maximum(label_idx[trip[:, 1]], label_idx[trip[:, 2]])], axis=1)
+        uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+        for k, (ct, c1, c2) in enumerate(uniq):
+            targets = np.unique(trip[inverse.reshape(-1) == k, 0])
+            if len(targets) == 1:
+                out.append(Candidate(int(targets[0]), ObjectRef(classes[ct], (), RelationClause(
+                    "between", (ObjectRef(classes[c1]), ObjectRef(classes[c2])))), "between"))
+    for i in np.flatnonzero(graph.relations.middle & target_ok):
+        if (graph.relations.middle & (label_idx == label_idx[i])).sum() == 1:
+            out.append(Candidate(int(i), ObjectRef(t.labels[i], (), RelationClause("middle")), "middle"))
+
+    # chains: target -rel1-> (anchor class that itself -rel2-> another class)
+    rels = list(has_rel)
+    if chained and rels:
+        for i in np.flatnonzero(target_ok & (onehot.sum(axis=0)[label_idx] > 1)):
+            for _ in range(chained * 3):
+                r1 = rels[int(rng.integers(len(rels)))]
+                anchors = np.flatnonzero(relation_matrix(graph, r1)[i] & anchor_ok)
+                if not len(anchors):
+                    continue
+                j = int(rng.choice(anchors))
+                r2 = rels[int(rng.integers(len(rels)))]
+                seconds = np.flatnonzero(relation_matrix(graph, r2)[j] & anchor_ok)
+                seconds = seconds[(seconds != i)]
+                if not len(seconds):
+                    continue
+                k = int(rng.choice(seconds))
+                anchor = ObjectRef(t.labels[j], (), RelationClause(r2, (ObjectRef(t.labels[k]),)))
+                prog = ObjectRef(t.labels[i], (), RelationClause(r1, (anchor,)))
+                if evaluate(prog, graph).sum() == 1:
+                    out.append(Candidate(int(i), prog, r1))
+                    break
+    return out
+
+
+#: How readily a relation is picked when a target has several (far and floor support are dull).
+RELATION_WEIGHT = {"far": 0.3, "near": 0.7, "on": 1.0, "attribute": 1.0}
+
+
+def select(candidates: list[Candidate], rng: np.random.Generator, per_target: int, per_scene: int,
+           class_counts: dict[int, int]) -> list[Candidate]:
+    """Pick a varied subset: per target one program per relation (weighted draw of the
+    relations), at most one for a target whose class is unique; then cap the scene."""
+    by_target: dict[int, dict[str, list[Candidate]]] = {}
+    for c in candidates:
+        by_target.setdefault(c.target, {}).setdefault(c.relation, []).append(c)
+    chosen: list[Candidate] = []
+    for target in sorted(by_target):
+        groups = by_target[target]
+        names = sorted(groups)
+        weights = np.array([RELATION_WEIGHT.get(r, 1.0) for r in names])
+        order = rng.choice(len(names), size=len(names), replace=False, p=weights / weights.sum())
+        limit = per_target if class_counts[target] > 1 else 1
+        for k in order[:limit]:
+            pool = groups[names[k]]
+            chosen.append(pool[int(rng.integers(len(pool)))])
+    if len(chosen) > per_scene:
+        chosen = [chosen[k] for k in sorted(rng.choice(len(chosen), per_scene, replace=False))]
+    return chosen
