@@ -13,7 +13,7 @@ from scene3d.io import load_scene
 def test_help_and_unknown_command(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("import-scannet", "import-ply", "info", "demo"):
+    for command in ("import-scannet", "import-ply", "info", "demo", "generate", "graph", "language"):
         assert command in out
     assert main(["frobnicate"]) == 2
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
@@ -36,14 +36,14 @@ def test_config_errors_are_clear(tmp_path, capsys):
     assert "scene folder not found" in capsys.readouterr().err
 
 
-def test_demo_without_real_data_uses_tiny_scene(tmp_path, capsys, monkeypatch):
+def test_demo_without_real_data(tmp_path, capsys, monkeypatch):
     import scene3d.cli as cli
 
     monkeypatch.setattr(cli, "_find_data_root", lambda cfg: None)
-    assert main(["demo", f"out={tmp_path}"]) == 0
+    assert main(["demo", f"out={tmp_path}", "num_scenes=1"]) == 0
     out = capsys.readouterr().out
-    assert "built-in tiny scene" in out and "read back identical" in out
-    assert load_scene(tmp_path / "tiny_office").objects_by_label()["chair"] == 2
+    assert "synthetic data only" in out and "room types:" in out
+    assert load_scene(tmp_path / "synthetic" / "synth_00000").num_points > 1000
 
 
 @pytest.mark.real_data

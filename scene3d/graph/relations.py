@@ -51,7 +51,9 @@ class ObjectTable:
         ids: (N,) object ids. labels: class names. center/size: (N, 3) box centre and
         size; lo/hi: (N, 3) corners of each box's axis-aligned hull; yaw: (N,);
         has_front: (N,) bool; structure: (N,) bool (walls, floor, ceiling);
-        color_names / materials: attribute names or None.
+        color_names / materials: attribute names or None; ocenter/osize/oyaw: (N, 3),
+        (N, 3), (N,) the oriented box (``SceneObject.oriented_box``) used by the
+        footprint-shape relations (between, allocentric).
     """
 
     ids: np.ndarray
@@ -65,6 +67,9 @@ class ObjectTable:
     structure: np.ndarray
     color_names: list[str | None]
     materials: list[str | None]
+    ocenter: np.ndarray
+    osize: np.ndarray
+    oyaw: np.ndarray
 
     @classmethod
     def from_scene(cls, scene: Scene, config: RelationConfig) -> ObjectTable:
@@ -84,6 +89,9 @@ class ObjectTable:
             has_front=np.array([o.has_front for o in objs], dtype=bool),
             structure=np.array([o.label in config.structure_labels for o in objs], dtype=bool),
             color_names=colors, materials=[o.material for o in objs],
+            ocenter=np.array([o.oriented_box.center for o in objs]).reshape(n, 3),
+            osize=np.array([o.oriented_box.size for o in objs]).reshape(n, 3),
+            oyaw=np.array([o.oriented_box.yaw for o in objs], dtype=np.float64),
         )
 
     def __len__(self) -> int:
@@ -134,6 +142,140 @@ def _extreme(values: np.ndarray, groups: list[np.ndarray], margin: float, relati
     return out
 
 
+def _footprints(t: ObjectTable) -> np.ndarray:
+    """(N, 4, 2) xy corners of each oriented box, counter-clockwise."""
+    half = t.osize[:, :2] / 2
+    unit = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64)
+    local = unit[None] * half[:, None, :]
+    c, s = np.cos(t.oyaw)[:, None], np.sin(t.oyaw)[:, None]
+    return np.stack([c * local[..., 0] - s * local[..., 1], s * local[..., 0] + c * local[..., 1]], -1) \
+        + t.ocenter[:, None, :2]
+
+
+def _samples(t: ObjectTable, rows: np.ndarray, k: int = 4) -> np.ndarray:
+    """(len(rows), k*k, 2) grid points filling the oriented footprints of ``rows``."""
+    g = (np.arange(k) + 0.5) / k - 0.5
+    uv = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)          # (S, 2)
+    local = uv[None] * t.osize[rows, None, :2]
+    c, s = np.cos(t.oyaw[rows])[:, None], np.sin(t.oyaw[rows])[:, None]
+    return np.stack([c * local[..., 0] - s * local[..., 1], s * local[..., 0] + c * local[..., 1]], -1) \
+        + t.ocenter[rows, None, :2]
+
+
+def _cross(e: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return e[..., 0] * v[..., 1] - e[..., 1] * v[..., 0]
+
+
+def _hull_edges(points: np.ndarray, eps: float = 1e-9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges of the convex hull of each point set (K, P, 2), as (start (K, E, 2), inward
+    normal (K, E, 2), is_edge (K, E)) over all point pairs. A pair is a hull edge when
+    every point lies on one side of its line."""
+    ii, jj = np.triu_indices(points.shape[1], 1)
+    start, edge = points[:, ii], points[:, jj] - points[:, ii]                   # (K, E, 2)
+    side = _cross(edge[:, :, None], points[:, None] - start[:, :, None])         # (K, E, P)
+    lengthy = np.hypot(edge[..., 0], edge[..., 1]) > 1e-9
+    pos, neg = (side >= -eps).all(-1), (side <= eps).all(-1)
+    sign = np.where(pos & ~neg, 1.0, -1.0)[..., None]
+    inward = np.stack([-edge[..., 1], edge[..., 0]], -1) * sign                  # left normal, flipped inside
+    is_edge = lengthy & (pos | neg)
+    width = max(int(is_edge.sum(axis=1).max(initial=0)), 1)                        # collinear points add pairs
+    keep = np.argsort(~is_edge, axis=1, kind="stable")[:, :width]
+    take = np.take_along_axis
+    return take(start, keep[..., None], 1), take(inward, keep[..., None], 1), take(is_edge, keep, 1)
+
+
+def _in_hull(start: np.ndarray, inward: np.ndarray, is_edge: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(K, Q) bool: queries (K, Q, 2) on the inner side of every hull edge of their row."""
+    dx = queries[:, None, :, 0] - start[:, :, None, 0]                            # (K, E, Q)
+    dy = queries[:, None, :, 1] - start[:, :, None, 1]
+    inside = dx * inward[:, :, None, 0] + dy * inward[:, :, None, 1] >= -1e-7
+    return (inside | ~is_edge[..., None]).all(axis=1)
+
+
+def _in_rects(corners: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(K, Q) bool: queries (K, Q, 2) inside the convex quads ``corners`` (K, 4, 2, ccw)."""
+    edge = np.roll(corners, -1, axis=1) - corners
+    side = _cross(edge[:, :, None], queries[:, None] - corners[:, :, None])      # (K, 4, Q)
+    return (side >= -1e-9).all(axis=1)
+
+
+def _between(t: ObjectTable, obj: np.ndarray, cfg: RelationConfig) -> np.ndarray:
+    """(K, 3) rows (target, a, b), a < b, by Sr3D's test on oriented footprints: the target
+    lies mostly inside the convex hull of the anchors, barely over either anchor, and at
+    their height."""
+    idx = np.flatnonzero(obj)
+    empty = np.zeros((0, 3), dtype=np.int64)
+    if len(idx) < 3:
+        return empty
+    feet = _footprints(t)
+    radius = np.linalg.norm(t.osize[:, :2], axis=1) / 2
+    c = t.ocenter[:, :2]
+    tt, aa, bb = np.meshgrid(idx, idx, idx, indexing="ij")
+    keep = (aa < bb) & (tt != aa) & (tt != bb)
+    tt, aa, bb = tt[keep], aa[keep], bb[keep]
+    # cheap necessary condition: the target centre is near the segment between the anchors
+    seg = c[bb] - c[aa]
+    length2 = np.maximum((seg ** 2).sum(-1), 1e-12)
+    rel = c[tt] - c[aa]
+    proj = (rel * seg).sum(-1) / length2
+    lateral = np.abs(_cross(seg, rel)) / np.sqrt(length2)
+    reach = np.maximum(radius[aa], radius[bb]) + radius[tt]
+    along = reach / np.sqrt(length2)
+    ok = (proj > -along) & (proj < 1 + along) & (lateral < reach)
+    tt, aa, bb = tt[ok], aa[ok], bb[ok]
+    if not len(tt):
+        return empty
+    h = np.maximum(t.hi[tt, 2] - t.lo[tt, 2], 1e-9)
+    zo_a = np.minimum(t.hi[tt, 2], t.hi[aa, 2]) - np.maximum(t.lo[tt, 2], t.lo[aa, 2])
+    zo_b = np.minimum(t.hi[tt, 2], t.hi[bb, 2]) - np.maximum(t.lo[tt, 2], t.lo[bb, 2])
+    ok = (zo_a >= cfg.between_z_overlap * h) & (zo_b >= cfg.between_z_overlap * h)
+    tt, aa, bb = tt[ok], aa[ok], bb[ok]
+    if not len(tt):
+        return empty
+    pairs, which = np.unique(aa * len(t) + bb, return_inverse=True)               # hull once per anchor pair
+    start, inward, is_edge = _hull_edges(np.concatenate([feet[pairs // len(t)], feet[pairs % len(t)]], axis=1))
+    which = which.reshape(-1)
+
+    def shares(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        q = _samples(t, tt[rows], k)
+        w = which[rows]
+        return (_in_hull(start[w], inward[w], is_edge[w], q).mean(axis=1),
+                _in_rects(feet[aa[rows]], q).mean(axis=1), _in_rects(feet[bb[rows]], q).mean(axis=1))
+
+    # a coarse 4 x 4 grid settles most triples; the close calls are measured on the fine grid
+    rows = np.arange(len(tt))
+    cover, over_a, over_b = shares(rows, 4)
+    close = (np.abs(cover - cfg.between_coverage) < 0.25) | ((over_a > 0) & (over_a < 0.3)) \
+        | ((over_b > 0) & (over_b < 0.3))
+    if close.any():
+        cover[close], over_a[close], over_b[close] = shares(rows[close], cfg.between_samples)
+    ok = (cover >= cfg.between_coverage) & (over_a <= cfg.between_anchor_overlap) & (over_b <= cfg.between_anchor_overlap)
+    return np.stack([tt[ok], aa[ok], bb[ok]], axis=1).astype(np.int64)
+
+
+def _allocentric(t: ObjectTable, allowed: np.ndarray, cfg: RelationConfig) -> dict[str, np.ndarray]:
+    """front_of / behind / left_of / right_of [i, j]: i's centre in a sector of anchor j's
+    oriented box (front = local +x). Left and right are as seen by someone facing j's
+    front (Sr3D's convention), i.e. j's own right and left."""
+    d = t.center[:, None, :2] - t.ocenter[None, :, :2]
+    cj, sj = np.cos(t.oyaw)[None], np.sin(t.oyaw)[None]
+    u = d[..., 0] * cj + d[..., 1] * sj           # along the anchor's front
+    v = -d[..., 0] * sj + d[..., 1] * cj          # along the anchor's own left
+    hx, hy = t.osize[None, :, 0] / 2, t.osize[None, :, 1] / 2
+    df, dl = np.minimum(4 * hx, cfg.sector_depth), np.minimum(4 * hy, cfg.sector_depth)
+    k = np.tan(cfg.sector_flare)
+
+    def sector(s: np.ndarray, across: np.ndarray, half: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        return allowed & (s >= 0) & (s <= depth + cfg.sector_reach) & (np.abs(across) <= half + k * np.minimum(s, depth))
+
+    return {
+        "front_of": sector(u - hx, v, hy, df),
+        "behind": sector(-u - hx, v, hy, df),
+        "left_of": sector(-v - hy, u, hx, dl),    # the viewer's left = the anchor's right
+        "right_of": sector(v - hy, u, hx, dl),
+    }
+
+
 def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint | None = None,
                       room_lo: np.ndarray | None = None, room_hi: np.ndarray | None = None) -> Relations:
     """Decide every relation of the objects in ``t`` (see :class:`RelationConfig` for the rules)."""
@@ -160,14 +302,14 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
     gap_xy = _gap(t.lo[:, :2], t.hi[:, :2])
 
     # --- vertical
-    rests = np.abs(z_gap) < cfg.support_gap
+    rests = (np.abs(z_gap) <= cfg.support_gap) & (area[:, None] < cfg.support_area_ratio * area[None])
     shelf = (bottom[:, None] > bottom[None] + 0.02) & (z_gap < 0) & (-z_gap < cfg.support_depth) & (over_target > 0.9)
     supporter = obj[None] | is_floor[None]
-    on = obj[:, None] & supporter & ~eye & (over_target >= cfg.support_overlap) & (rests | shelf)
+    on = obj[:, None] & supporter & ~eye & (over_target > cfg.support_overlap) & (rests | shelf)
     inside_share = inter_vol / volume[:, None]
     inside = both & (inside_share >= cfg.inside_fraction) & (volume[:, None] < volume[None])
     embedded = both & (inside_share >= cfg.embedded_fraction) & ~inside & (bottom[:, None] > bottom[None] + 0.02) & ~on
-    above = both & (z_gap >= cfg.above_gap) & (z_gap <= cfg.above_max) & (over_smaller >= cfg.support_overlap)
+    above = both & (z_gap > cfg.above_gap) & (over_smaller > cfg.above_overlap)
     floor_top = top[is_floor].max() if is_floor.any() else (room_lo[2] if room_lo is not None else bottom.min())
     raised = bottom > floor_top + cfg.mount_min_height
     supported = on.any(axis=1)
@@ -183,8 +325,7 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
                     near=near, far=far, next_to=next_to)
 
     # --- closest / farthest of a class to an anchor
-    centers_xy = t.center[:, :2]
-    dist = np.linalg.norm(centers_xy[:, None] - centers_xy[None], axis=-1)
+    dist = gap3  # box-to-box distance (Sr3D: nearest points of the two point clouds)
     closest = np.zeros((n, n), dtype=bool)
     farthest = np.zeros((n, n), dtype=bool)
     classes: dict[str, list[int]] = {}
@@ -204,24 +345,8 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
                 farthest[cand[order[-1]], j] = True
     rel.pair.update(closest=closest, farthest=farthest)
 
-    # --- between: target i between anchors a < b (all objects, all distinct)
-    idx = np.flatnonzero(obj)
-    if len(idx) >= 3:
-        c = centers_xy[idx]
-        seg = c[None, :, :] - c[:, None, :]                       # (a, b, 2) from a to b
-        length2 = np.maximum((seg ** 2).sum(-1), 1e-12)
-        rel_t = c[:, None, None, :] - c[None, :, None, :]          # (t, a, 1, 2) from a to t
-        proj = (rel_t * seg[None]).sum(-1) / length2[None]         # (t, a, b)
-        cross = np.abs(rel_t[..., 0] * seg[None, ..., 1] - rel_t[..., 1] * seg[None, ..., 0]) / np.sqrt(length2)[None]
-        g = gap3[np.ix_(idx, idx)]
-        ok = (proj > 0.15) & (proj < 0.85) & (cross < cfg.between_lateral * np.sqrt(length2)[None])
-        ok &= (g[:, :, None] < cfg.between_max_gap) & (g[:, None, :] < cfg.between_max_gap)
-        ok &= (g[:, :, None] > 0) & (g[:, None, :] > 0)            # not touching / overlapping an anchor
-        k = len(idx)
-        tt, aa, bb = np.meshgrid(np.arange(k), np.arange(k), np.arange(k), indexing="ij")
-        ok &= (aa < bb) & (tt != aa) & (tt != bb)
-        rows = np.argwhere(ok)
-        rel.between = idx[rows] if len(rows) else np.zeros((0, 3), dtype=np.int64)
+    # --- between: target i between anchors a < b
+    rel.between = _between(t, obj, cfg)
 
     # --- in the middle of the room
     if room_lo is None:
@@ -229,21 +354,11 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
     room_c, room_half = (room_lo + room_hi) / 2, np.maximum((room_hi - room_lo) / 2, 1e-9)
     rel.middle = obj & (np.abs(t.center[:, :2] - room_c[:2]) <= cfg.middle_fraction * room_half[:2]).all(axis=1)
 
-    # --- allocentric: i relative to anchor j's own front (j.has_front)
-    d = t.center[:, None, :2] - t.center[None, :, :2]             # from j to i
-    cj, sj = np.cos(t.yaw)[None], np.sin(t.yaw)[None]
-    fx = d[..., 0] * cj + d[..., 1] * sj                           # along j's front
-    fy = -d[..., 0] * sj + d[..., 1] * cj                          # along j's left
-    ang = np.arctan2(fy, fx)
-    allo = both & t.has_front[None] & (gap3 < cfg.front_max_gap) & ~stacked & ~above & ~above.T
-    rel.pair.update(
-        front_of=allo & (np.abs(ang) < cfg.sector),
-        behind=allo & (np.abs(ang) > np.pi - cfg.sector),
-        left_of=allo & (ang >= cfg.sector) & (ang <= np.pi - cfg.sector),
-        right_of=allo & (ang <= -cfg.sector) & (ang >= -np.pi + cfg.sector),
-    )
+    # --- allocentric: sectors of the anchor's oriented box, left/right as seen facing its front
+    rel.pair.update(_allocentric(t, both & t.has_front[None] & ~(over_target > cfg.sector_overlap), cfg))
 
     # --- egocentric, from an explicit viewpoint only
+    d = t.center[:, None, :2] - t.center[None, :, :2]             # from j to i
     if viewpoint is not None:
         f = np.asarray(viewpoint.direction, dtype=np.float64)[:2]
         f = f / np.linalg.norm(f)
@@ -264,7 +379,7 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
         "largest": _extreme(volume, groups, cfg.superlative_margin, True, True),
         "smallest": _extreme(volume, groups, cfg.superlative_margin, True, False),
         "tallest": _extreme(height, groups, cfg.superlative_margin, True, True),
-        "lowest": _extreme(bottom, groups, 0.1, False, False),
+        "lowest": _extreme(bottom, groups, cfg.height_margin, False, False),
     }
     lo_v, hi_v = cfg.size_classes
     rel.size_class = ["small" if v < lo_v else "medium" if v < hi_v else "large" for v in volume]

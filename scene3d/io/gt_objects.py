@@ -4,13 +4,17 @@ The file is ``objects_train_scenes.json.gz``: ``{"scenes": {scene_id: [object, .
 where an object has ``id``, ``label`` (raw ScanNet category), ``center_position``
 and ``size`` (axis-aligned box in the axis-aligned scene frame, metres) and
 ``avg_rgba``. The scenes have no points: objects carry boxes, labels and mean
-colours only.
+colours only. ``box`` is the axis-aligned box of the object's points; where the
+file has a CAD-aligned oriented box (``obb`` = centre, size; ``rot_angle``, front =
+its local -x face), it becomes ``SceneObject.obb`` with our convention (front = +x)
+and ``has_front`` from the file.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +69,15 @@ def _read_object(f: Fields, label_map: LabelMap | None) -> SceneObject:
     raw = f.str("label")
     info = label_map.lookup(raw) if label_map is not None else None
     rgba = f.array("avg_rgba", (4,), np.uint8, default=None)
+    obb = None
+    if f.obj.get("obb") is not None:
+        params = f.array("obb", (6,))
+        # the file's front is the box's local -x face; ours is +x: turn the yaw by pi
+        yaw = math.atan2(math.sin(f.float("rot_angle") + math.pi), math.cos(f.float("rot_angle") + math.pi))
+        try:
+            obb = Box(center=params[:3], size=params[3:], yaw=yaw)
+        except SceneValidationError as exc:
+            raise SceneFormatError(f.path, f"{f.where}.obb: {exc}") from None
     try:
         return SceneObject(
             object_id=f.int("id"),
@@ -72,6 +85,8 @@ def _read_object(f: Fields, label_map: LabelMap | None) -> SceneObject:
             raw_label=raw,
             box=Box(center=f.array("center_position", (3,)), size=f.array("size", (3,))),
             color_rgb=None if rgba is None else rgba[:3].copy(),
+            obb=obb,
+            has_front=bool(obb is not None and f.obj.get("has_front") is True),
             nyu40_id=info.nyu40_id if info else None,
             nyu40_label=info.nyu40_label if info else None,
             scannet20_label=info.scannet20_label if info else None,

@@ -74,12 +74,17 @@ def _scene_json(scene: Scene) -> dict:
     }
 
 
+def _box_json(box: Box) -> dict:
+    return {"center": box.center.tolist(), "size": box.size.tolist(), "yaw": box.yaw}
+
+
 def _object_json(obj: SceneObject) -> dict:
     return {
         "object_id": obj.object_id,
         "label": obj.label,
         "raw_label": obj.raw_label,
-        "box": {"center": obj.box.center.tolist(), "size": obj.box.size.tolist(), "yaw": obj.box.yaw},
+        "box": _box_json(obj.box),
+        "obb": None if obj.obb is None else _box_json(obj.obb),
         "color_rgb": None if obj.color_rgb is None else obj.color_rgb.tolist(),
         "color_name": obj.color_name,
         "material": obj.material,
@@ -203,15 +208,20 @@ def load_scene(folder: str | Path, *, frames: bool = True, mesh: bool = True) ->
         raise SceneFormatError(folder, str(exc)) from None
 
 
+def _read_box(f: Fields, key: str) -> Box:
+    box = Fields(f.obj.get(key), f.path, f"{f.where}.{key}")
+    return Box(center=box.array("center", (3,)), size=box.array("size", (3,)), yaw=box.float("yaw"))
+
+
 def _read_object(f: Fields) -> SceneObject:
-    box = Fields(f.obj.get("box"), f.path, f"{f.where}.box")
     color = f.array("color_rgb", (3,), np.uint8, default=None)
     try:
         return SceneObject(
             object_id=f.int("object_id"),
             label=f.str("label"),
             raw_label=f.str("raw_label", ""),
-            box=Box(center=box.array("center", (3,)), size=box.array("size", (3,)), yaw=box.float("yaw")),
+            box=_read_box(f, "box"),
+            obb=_read_box(f, "obb") if f.obj.get("obb") is not None else None,
             color_rgb=color,
             color_name=f.str("color_name", None),
             material=f.str("material", None),

@@ -76,12 +76,12 @@ def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 
             continue
         a = (m.astype(np.int32) @ (onehot * anchor_ok[:, None])) > 0      # (N, C): i rel some object of class c
         has_rel[rel] = a
-        counts = onehot.T @ a.astype(np.int32)                          # (C_target, C_anchor)
-        rows, cols = np.nonzero((counts == 1) & (onehot.T @ target_ok.astype(np.int32)[:, None] > 0))
-        for ct, ca in zip(rows, cols):
-            members = np.flatnonzero((label_idx == ct) & a[:, ca] & target_ok)
-            if len(members) == 1:
-                out.append(Candidate(int(members[0]), ObjectRef(classes[ct], (), RelationClause(rel, (ObjectRef(classes[ca]),))), rel))
+        counts = (onehot * target_ok[:, None]).T @ a.astype(np.int32)   # (C_target, C_anchor)
+        rows, cols = np.nonzero(counts == 1)
+        if len(rows):
+            members = (onehot[:, rows] * a[:, cols] * target_ok[:, None]).argmax(axis=0)
+            for ct, ca, i in zip(rows, cols, members):
+                out.append(Candidate(int(i), ObjectRef(classes[ct], (), RelationClause(rel, (ObjectRef(classes[ca]),))), rel))
 
     # between two classes
     trip = graph.relations.between

@@ -98,7 +98,11 @@ class SceneObject:
         nyu40_label: NYU40 class name, or None.
         scannet20_label: ScanNet-20 benchmark class name, or None when the
             object is not one of the 20 classes.
-        has_front: whether ``box.yaw`` carries the object's intrinsic front.
+        has_front: whether the yaw (of ``obb`` when given, else of ``box``) carries the
+            object's intrinsic front (local +x).
+        obb: a second, oriented box when the source has one besides ``box`` (e.g. a CAD
+            alignment of a scanned object whose ``box`` is the axis-aligned box of its
+            points); None when ``box`` is already the object's oriented box.
     """
 
     object_id: int
@@ -112,6 +116,7 @@ class SceneObject:
     nyu40_label: str | None = None
     scannet20_label: str | None = None
     has_front: bool = False
+    obb: Box | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.object_id, bool) or not isinstance(self.object_id, (int, np.integer)):
@@ -125,12 +130,19 @@ class SceneObject:
             )
         if not isinstance(self.box, Box):
             raise SceneValidationError(f"object {self.object_id}: box must be a Box")
+        if self.obb is not None and not isinstance(self.obb, Box):
+            raise SceneValidationError(f"object {self.object_id}: obb must be a Box or None")
         if self.color_rgb is not None:
             check_array(f"object {self.object_id} color_rgb", self.color_rgb, np.uint8, (3,))
         if self.nyu40_id is not None and not 0 <= int(self.nyu40_id) <= 40:
             raise SceneValidationError(
                 f"object {self.object_id}: nyu40_id must be in 0..40, got {self.nyu40_id}"
             )
+
+    @property
+    def oriented_box(self) -> Box:
+        """``obb`` when given, else ``box``: the box whose yaw is the object's orientation."""
+        return self.obb if self.obb is not None else self.box
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SceneObject):
@@ -143,7 +155,7 @@ class SceneObject:
         return same_color and all(
             getattr(self, f) == getattr(other, f)
             for f in ("object_id", "label", "box", "raw_label", "color_name", "material",
-                      "nyu40_id", "nyu40_label", "scannet20_label", "has_front")
+                      "nyu40_id", "nyu40_label", "scannet20_label", "has_front", "obb")
         )
 
     __hash__ = None  # type: ignore[assignment]
