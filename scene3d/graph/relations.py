@@ -199,7 +199,7 @@ def _in_rects(corners: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return (side >= -1e-9).all(axis=1)
 
 
-def _between(t: ObjectTable, obj: np.ndarray, cfg: RelationConfig) -> np.ndarray:
+def _between(t: ObjectTable, obj: np.ndarray, over_target: np.ndarray, cfg: RelationConfig) -> np.ndarray:
     """(K, 3) rows (target, a, b), a < b, by Sr3D's test on oriented footprints: the target
     lies mostly inside the convex hull of the anchors, barely over either anchor, and at
     their height."""
@@ -211,7 +211,9 @@ def _between(t: ObjectTable, obj: np.ndarray, cfg: RelationConfig) -> np.ndarray
     radius = np.linalg.norm(t.osize[:, :2], axis=1) / 2
     c = t.ocenter[:, :2]
     tt, aa, bb = np.meshgrid(idx, idx, idx, indexing="ij")
-    keep = (aa < bb) & (tt != aa) & (tt != bb)
+    # the target may not sit over either anchor (its axis-aligned footprint, loosely)
+    free = over_target < 0.9
+    keep = (aa < bb) & (tt != aa) & (tt != bb) & free[tt, aa] & free[tt, bb]
     tt, aa, bb = tt[keep], aa[keep], bb[keep]
     # cheap necessary condition: the target centre is near the segment between the anchors
     seg = c[bb] - c[aa]
@@ -219,9 +221,11 @@ def _between(t: ObjectTable, obj: np.ndarray, cfg: RelationConfig) -> np.ndarray
     rel = c[tt] - c[aa]
     proj = (rel * seg).sum(-1) / length2
     lateral = np.abs(_cross(seg, rel)) / np.sqrt(length2)
-    reach = np.maximum(radius[aa], radius[bb]) + radius[tt]
-    along = reach / np.sqrt(length2)
-    ok = (proj > -along) & (proj < 1 + along) & (lateral < reach)
+    # over half the target inside the hull: its centre is within half its size of the hull
+    reach = np.maximum(radius[aa], radius[bb]) + 0.5 * radius[tt]
+    length = np.sqrt(length2)
+    ok = (proj > -(radius[aa] + 0.5 * radius[tt]) / length) & (proj < 1 + (radius[bb] + 0.5 * radius[tt]) / length)
+    ok &= lateral < reach
     tt, aa, bb = tt[ok], aa[ok], bb[ok]
     if not len(tt):
         return empty
@@ -346,7 +350,7 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
     rel.pair.update(closest=closest, farthest=farthest)
 
     # --- between: target i between anchors a < b
-    rel.between = _between(t, obj, cfg)
+    rel.between = _between(t, obj, over_target, cfg)
 
     # --- in the middle of the room
     if room_lo is None:

@@ -89,11 +89,12 @@ def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 
         key = np.stack([label_idx[trip[:, 0]], np.minimum(label_idx[trip[:, 1]], label_idx[trip[:, 2]]),
                         np.maximum(label_idx[trip[:, 1]], label_idx[trip[:, 2]])], axis=1)
         uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-        for k, (ct, c1, c2) in enumerate(uniq):
-            targets = np.unique(trip[inverse.reshape(-1) == k, 0])
-            if len(targets) == 1:
-                out.append(Candidate(int(targets[0]), ObjectRef(classes[ct], (), RelationClause(
-                    "between", (ObjectRef(classes[c1]), ObjectRef(classes[c2])))), "between"))
+        pairs = np.unique(inverse.reshape(-1) * n + trip[:, 0])          # (class key, target) pairs
+        per_key = np.bincount(pairs // n, minlength=len(uniq))
+        for pair in pairs[per_key[pairs // n] == 1]:                     # keys with a single target
+            ct, c1, c2 = uniq[pair // n]
+            out.append(Candidate(int(pair % n), ObjectRef(classes[ct], (), RelationClause(
+                "between", (ObjectRef(classes[c1]), ObjectRef(classes[c2])))), "between"))
     for i in np.flatnonzero(graph.relations.middle & target_ok):
         if (graph.relations.middle & (label_idx == label_idx[i])).sum() == 1:
             out.append(Candidate(int(i), ObjectRef(t.labels[i], (), RelationClause("middle")), "middle"))
