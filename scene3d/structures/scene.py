@@ -147,12 +147,7 @@ class SceneObject:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SceneObject):
             return NotImplemented
-        same_color = (self.color_rgb is None and other.color_rgb is None) or (
-            self.color_rgb is not None
-            and other.color_rgb is not None
-            and np.array_equal(self.color_rgb, other.color_rgb)
-        )
-        return same_color and all(
+        return _arrays_equal(self.color_rgb, other.color_rgb) and all(
             getattr(self, f) == getattr(other, f)
             for f in ("object_id", "label", "box", "raw_label", "color_name", "material",
                       "nyu40_id", "nyu40_label", "scannet20_label", "has_front", "obb")
@@ -250,12 +245,8 @@ class SceneMeta:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SceneMeta):
             return NotImplemented
-        same_align = (self.axis_align is None and other.axis_align is None) or (
-            self.axis_align is not None
-            and other.axis_align is not None
-            and np.array_equal(self.axis_align, other.axis_align)
-        )
-        return same_align and self.source == other.source and self.room_type == other.room_type
+        return (_arrays_equal(self.axis_align, other.axis_align) and self.source == other.source
+                and self.room_type == other.room_type)
 
     __hash__ = None  # type: ignore[assignment]
 
