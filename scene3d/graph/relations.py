@@ -192,11 +192,13 @@ def _in_hull(start: np.ndarray, inward: np.ndarray, is_edge: np.ndarray, queries
     return (inside | ~is_edge[..., None]).all(axis=1)
 
 
-def _in_rects(corners: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """(K, Q) bool: queries (K, Q, 2) inside the convex quads ``corners`` (K, 4, 2, ccw)."""
-    edge = np.roll(corners, -1, axis=1) - corners
-    side = _cross(edge[:, :, None], queries[:, None] - corners[:, :, None])      # (K, 4, Q)
-    return (side >= -1e-9).all(axis=1)
+def _in_boxes(t: ObjectTable, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(K, Q) bool: queries (K, Q, 2) inside the oriented footprint of object ``rows[k]``."""
+    d = queries - t.ocenter[rows, None, :2]
+    c, s = np.cos(t.oyaw[rows])[:, None], np.sin(t.oyaw[rows])[:, None]
+    u = d[..., 0] * c + d[..., 1] * s
+    v = -d[..., 0] * s + d[..., 1] * c
+    return (np.abs(u) <= t.osize[rows, None, 0] / 2 + 1e-9) & (np.abs(v) <= t.osize[rows, None, 1] / 2 + 1e-9)
 
 
 def _between(t: ObjectTable, obj: np.ndarray, over_target: np.ndarray, cfg: RelationConfig) -> np.ndarray:
@@ -241,10 +243,16 @@ def _between(t: ObjectTable, obj: np.ndarray, over_target: np.ndarray, cfg: Rela
     which = which.reshape(-1)
 
     def shares(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Coverage by the hull, and share over anchor a and b, on a k x k grid (rows far
+        from the coverage threshold skip the anchor tests)."""
         q = _samples(t, tt[rows], k)
         w = which[rows]
-        return (_in_hull(start[w], inward[w], is_edge[w], q).mean(axis=1),
-                _in_rects(feet[aa[rows]], q).mean(axis=1), _in_rects(feet[bb[rows]], q).mean(axis=1))
+        cover = _in_hull(start[w], inward[w], is_edge[w], q).mean(axis=1)
+        over_a, over_b = np.ones(len(rows)), np.ones(len(rows))
+        hit = cover >= cfg.between_coverage - 0.25
+        over_a[hit] = _in_boxes(t, aa[rows[hit]], q[hit]).mean(axis=1)
+        over_b[hit] = _in_boxes(t, bb[rows[hit]], q[hit]).mean(axis=1)
+        return cover, over_a, over_b
 
     # a coarse 4 x 4 grid settles most triples; the close calls are measured on the fine grid
     rows = np.arange(len(tt))
