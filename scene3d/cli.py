@@ -135,6 +135,19 @@ def cmd_demo(cfg: DictConfig) -> int:
     print(format_table(summary))
     first = load_scene(out / "synthetic" / summary.scene_ids[0])
     print(summarize(first))
+    from scene3d.graph.batch import graph_dataset
+    from scene3d.io import read_utterances_jsonl
+    from scene3d.language import format_stats
+    from scene3d.language.batch import language_dataset
+
+    edges = graph_dataset(out / "synthetic", workers=cfg.workers, progress=False)
+    print(f"demo: scene graphs written ({np.mean(list(edges.values())):.0f} relations per scene)")
+    stats = language_dataset(out / "synthetic", seed=cfg.seed, workers=cfg.workers, progress=False)
+    print(format_stats(stats))
+    examples = [u for u in read_utterances_jsonl(out / "synthetic" / "language.jsonl")
+                if u.scene_id == first.scene_id and u.kind == "referral"][:5]
+    for u in examples:
+        print(f"  [{u.relation}] {u.text}  -> object {u.target_id} ({u.target_label})")
     data_root = _find_data_root(cfg)
     scan = data_root / cfg.sample_scan if data_root else None
     if scan is not None and scan.is_dir():
