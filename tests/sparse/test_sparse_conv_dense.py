@@ -1,0 +1,132 @@
+"""Sparse convolutions equal dense ``conv3d`` / ``conv_transpose3d`` at the active sites.
+
+Outputs, input gradients and weight gradients, for every algorithm, kernel sizes 1/3/5,
+strides 1/2, dilation 2, several batch sizes and empty batch elements. float64 with
+``rtol = atol = 1e-10``: both sides sum the same products in a different order.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from scene3d.sparse import (
+    CONV_ALGORITHMS,
+    SparseConv3d,
+    SparseConvTranspose3d,
+    SparseTensor,
+    SubMConv3d,
+    weight_to_dense,
+)
+
+from .dense_reference import dense_conv_transpose, gather_dense, sparse_input, to_dense
+
+TOL = dict(rtol=1e-10, atol=1e-10)
+GRID = 8
+DT = torch.float64
+
+BATCHES = {"one": [70], "three_with_empty": [50, 0, 90], "two": [120, 40]}
+
+
+def _grads(out: torch.Tensor, probe: torch.Tensor, *leaves: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return torch.autograd.grad((out * probe).sum(), leaves)
+
+
+@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+@pytest.mark.parametrize("kernel_size,dilation", [(1, 1), (3, 1), (5, 1), (3, 2)])
+@pytest.mark.parametrize("batches", list(BATCHES))
+def test_submconv_equals_dense(algorithm: str, kernel_size: int, dilation: int, batches: str) -> None:
+    gen = torch.Generator().manual_seed(kernel_size * 10 + dilation)
+    counts = BATCHES[batches]
+    x = sparse_input(gen, counts, GRID, 3, DT)
+    conv = SubMConv3d(3, 4, kernel_size, dilation=dilation, bias=True, algorithm=algorithm).to(DT)
+    y = conv(x)
+    assert y.coords is x.coords and y.stride == 1
+
+    wd = weight_to_dense(conv.weight, kernel_size)
+    dense = F.conv3d(to_dense(x.features, x.coords, 1, len(counts), GRID), wd, conv.bias,
+                     padding=dilation * (kernel_size // 2), dilation=dilation)
+    ref = gather_dense(dense, x.coords, 1)
+    torch.testing.assert_close(y.features, ref, **TOL)
+
+    probe = torch.randn(ref.shape, generator=gen, dtype=DT)
+    g_sparse = _grads(y.features, probe, x.features, conv.weight, conv.bias)
+    g_dense = _grads(ref, probe, x.features, conv.weight, conv.bias)
+    for a, b in zip(g_sparse, g_dense):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+@pytest.mark.parametrize("kernel_size,stride,dilation", [(2, 2, 1), (3, 2, 1), (1, 2, 1), (5, 2, 1), (3, 2, 2), (3, 1, 1)])
+@pytest.mark.parametrize("batches", ["one", "three_with_empty"])
+def test_strided_conv_equals_dense(algorithm: str, kernel_size: int, stride: int, dilation: int, batches: str) -> None:
+    gen = torch.Generator().manual_seed(100 + kernel_size * 10 + stride)
+    counts = BATCHES[batches]
+    x = sparse_input(gen, counts, GRID, 3, DT)
+    conv = SparseConv3d(3, 4, kernel_size, stride=stride, dilation=dilation, algorithm=algorithm).to(DT)
+    y = conv(x)
+    assert y.stride == stride
+    expected_sites = torch.unique(torch.cat([x.coords[:, :1], x.coords[:, 1:] // stride * stride], 1), dim=0)
+    assert torch.equal(torch.unique(y.coords, dim=0), expected_sites)
+
+    wd = weight_to_dense(conv.weight, kernel_size)
+    dense = F.conv3d(to_dense(x.features, x.coords, 1, len(counts), GRID), wd, stride=stride,
+                     padding=dilation * ((kernel_size - 1) // 2), dilation=dilation)
+    ref = gather_dense(dense, y.coords, stride)
+    torch.testing.assert_close(y.features, ref, **TOL)
+
+    probe = torch.randn(ref.shape, generator=gen, dtype=DT)
+    for a, b in zip(_grads(y.features, probe, x.features, conv.weight), _grads(ref, probe, x.features, conv.weight)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+@pytest.mark.parametrize("kernel_size,stride,dilation", [(2, 2, 1), (3, 2, 1), (1, 2, 1), (5, 2, 1), (3, 2, 2)])
+@pytest.mark.parametrize("batches", ["two", "three_with_empty"])
+def test_transposed_conv_equals_dense(algorithm: str, kernel_size: int, stride: int, dilation: int, batches: str) -> None:
+    gen = torch.Generator().manual_seed(200 + kernel_size * 10 + dilation)
+    counts = BATCHES[batches]
+    fine = sparse_input(gen, counts, GRID, 2, DT)
+    down = SparseConv3d(2, 3, kernel_size, stride=stride, dilation=dilation, algorithm=algorithm).to(DT)
+    coarse = down(fine)
+    coarse_feats = torch.randn(coarse.num_points, 3, generator=gen, dtype=DT).requires_grad_(True)
+    coarse = coarse.replace_features(coarse_feats)
+    builds = fine.manager.map_builds
+    up = SparseConvTranspose3d(3, 4, kernel_size, stride=stride, dilation=dilation, algorithm=algorithm).to(DT)
+    y = up(coarse)
+    assert fine.manager.map_builds == builds, "the transposed conv must reuse the down map"
+    assert y.coords is fine.coords and y.stride == 1
+
+    wd = weight_to_dense(up.weight, kernel_size).transpose(0, 1)  # (C_in, C_out, k, k, k)
+    dense_in = to_dense(coarse_feats, coarse.coords, stride, len(counts), GRID // stride)
+    dense = dense_conv_transpose(dense_in, wd, stride, dilation * ((kernel_size - 1) // 2), dilation, GRID)
+    ref = gather_dense(dense, y.coords, 1)
+    torch.testing.assert_close(y.features, ref, **TOL)
+
+    probe = torch.randn(ref.shape, generator=gen, dtype=DT)
+    for a, b in zip(_grads(y.features, probe, coarse_feats, up.weight), _grads(ref, probe, coarse_feats, up.weight)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+def test_float32_matches_dense_within_float32_tolerance() -> None:
+    gen = torch.Generator().manual_seed(7)
+    x = sparse_input(gen, [300, 200], 12, 16, torch.float32)
+    conv = SubMConv3d(16, 32, 3)
+    y = conv(x)
+    dense = F.conv3d(to_dense(x.features, x.coords, 1, 2, 12), weight_to_dense(conv.weight, 3), padding=1)
+    torch.testing.assert_close(y.features, gather_dense(dense, x.coords, 1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+def test_empty_input_gives_empty_output_and_zero_weight_grad(algorithm: str) -> None:
+    feats = torch.zeros(0, 3, dtype=DT, requires_grad=True)
+    x = SparseTensor(feats, torch.zeros(0, 4, dtype=torch.int32), batch_size=2)
+    sub = SubMConv3d(3, 4, algorithm=algorithm).to(DT)
+    down = SparseConv3d(4, 5, 3, stride=2, algorithm=algorithm).to(DT)
+    up = SparseConvTranspose3d(5, 2, 3, stride=2, algorithm=algorithm).to(DT)
+    y = up(down(sub(x)))
+    assert y.features.shape == (0, 2) and y.stride == 1
+    y.features.sum().backward()
+    assert feats.grad.shape == (0, 3)
+    torch.testing.assert_close(sub.weight.grad, torch.zeros_like(sub.weight))
