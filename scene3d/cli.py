@@ -189,6 +189,87 @@ def cmd_language(cfg: DictConfig) -> int:
     return 0
 
 
+def _split_scenes(data: Path, split: str) -> set[str]:
+    path = data / "splits" / f"{split}.txt"
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: generate the data with scene3d generate (it writes splits/)")
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
+def cmd_train_grounding(cfg: DictConfig) -> int:
+    from scene3d.grounding import GroundingDataset
+    from scene3d.grounding.trainer import GroundingTrainConfig, evaluate, train_grounding
+    from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
+    from scene3d.models.grounding import GroundingConfig
+
+    data = Path(_need(cfg, "data"))
+    scenes = {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data))}
+    utts = read_utterances_jsonl(data / "language.jsonl")
+    held = _split_scenes(data, cfg.val_split)
+    train = GroundingDataset.build({k: v for k, v in scenes.items() if k not in held}, utts)
+    val = GroundingDataset.build({k: v for k, v in scenes.items() if k in held}, utts)
+    print(f"train-grounding: {len(train.examples)} referrals in {len(train.scenes)} scenes; "
+          f"validation {len(val.examples)} in {len(val.scenes)}")
+    tcfg = GroundingTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                                checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
+                                model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads))
+    model = train_grounding(train, _need(cfg, "out"), tcfg, val=val)
+    if val.examples:
+        from scene3d.grounding.dataset import TextCache
+        from scene3d.models.text_encoder import minilm_text_encoder
+
+        scores, floor = evaluate(model, TextCache(minilm_text_encoder()), val)
+        print(format_referit3d(scores, floor))
+    return 0
+
+
+def format_referit3d(scores, floor) -> str:
+    """Model vs floor, ReferIt3D protocol, as a small table."""
+    rows = [f"{'':<18}{'overall':>9}{'easy':>8}{'hard':>8}{'view-dep':>10}{'view-ind':>10}{'n':>7}"]
+    for name, s in (("model", scores), ("floor (class+random)", floor)):
+        rows.append(f"{name:<18}{s.overall:>9.1%}{s.easy:>8.1%}{s.hard:>8.1%}{s.view_dependent:>10.1%}"
+                    f"{s.view_independent:>10.1%}{s.n:>7}")
+    return "\n".join(rows)
+
+
+def cmd_eval_grounding(cfg: DictConfig) -> int:
+    from scene3d.grounding import Grounder, GroundingDataset
+    from scene3d.grounding.trainer import evaluate
+    from scene3d.io import load_gt_object_scenes, read_referit3d_csv, read_scanrefer_json
+
+    lang = Path(_need(cfg, "language"))
+    report = read_scanrefer_json(lang) if lang.suffix == ".json" else read_referit3d_csv(lang)
+    utts = report.utterances[: cfg.limit] if cfg.limit else report.utterances
+    scenes = load_gt_object_scenes(_need(cfg, "objects"), scene_ids={u.scene_id for u in utts})
+    data = GroundingDataset.build(scenes, utts)
+    grounder = Grounder.load(_need(cfg, "run"))
+    scores, floor = evaluate(grounder.model, grounder.cache, data)
+    print(f"eval-grounding: {lang.name}: {len(data.examples)} utterances ({len(data.skipped)} skipped, "
+          f"{len(report.problems)} unreadable rows)")
+    print(format_referit3d(scores, floor))
+    return 0
+
+
+def cmd_ground(cfg: DictConfig) -> int:
+    import json
+
+    from scene3d.grounding import Grounder
+    from scene3d.io import load_scene
+
+    scene = load_scene(_need(cfg, "scene"), frames=False, mesh=False)
+    result = Grounder.load(_need(cfg, "run")).ground(scene, str(_need(cfg, "query")), top_k=cfg.top_k)
+    if cfg.json:
+        print(json.dumps(result.to_json(), indent=1))
+        return 0
+    print(f"query: {result.query!r} in {result.scene_id} ({result.seconds * 1000:.0f} ms)")
+    for rank, r in enumerate(result.ranked, 1):
+        c = np.round(r.box.center, 2).tolist()
+        print(f"  {rank}. object {r.object_id:<4} {r.label:<16} score {r.score:.3f}  centre {c}")
+    if not result.ranked:
+        print("  (the scene has no objects)")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "import-scannet": (cmd_import_scannet, "import one ScanNet scan folder: scan=<folder> out=<root>"),
     "import-ply": (cmd_import_ply, "import an unlabelled PLY/mesh: path=<file> out=<root>"),
@@ -196,6 +277,9 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "generate": (cmd_generate, "generate synthetic scenes: num_scenes=N out=<root> seed=S workers=W"),
     "graph": (cmd_graph, "scene graphs of every scene: data=<root> (writes <scene>/graph.json)"),
     "language": (cmd_language, "referrals and captions of every scene: data=<root> (writes language.jsonl)"),
+    "train-grounding": (cmd_train_grounding, "train the grounding model: data=<root> out=<run> steps=N"),
+    "eval-grounding": (cmd_eval_grounding, "real language with GT objects: run=<run> language=<csv/json> objects=<gz>"),
+    "ground": (cmd_ground, "ground a sentence: run=<run> scene=<scene folder> query=\"...\""),
     "demo": (cmd_demo, "run the main job on the embedded default data: out=<root>"),
 }
 

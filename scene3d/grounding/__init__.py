@@ -1,5 +1,7 @@
-"""Grounding: sentences in, objects out (evaluation protocols so far)."""
+"""Grounding: sentences in, objects out."""
 
+from scene3d.grounding.dataset import GroundingDataset, TextCache
+from scene3d.grounding.grounder import Grounder
 from scene3d.grounding.metrics import (
     ReferIt3DScores,
     ScanReferScores,
@@ -8,4 +10,4 @@ from scene3d.grounding.metrics import (
     scanrefer_accuracy,
 )
 
-__all__ = ["ReferIt3DScores", "ScanReferScores", "class_random_floor", "referit3d_accuracy", "scanrefer_accuracy"]
+__all__ = ["Grounder", "GroundingDataset", "TextCache","ReferIt3DScores", "ScanReferScores", "class_random_floor", "referit3d_accuracy", "scanrefer_accuracy"]

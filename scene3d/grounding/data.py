@@ -1,0 +1,86 @@
+"""Scenes and sentences -> padded tensors for the grounding model (object-list mode).
+
+An object is its box (centre, size; metres), its mean colour and its class name.
+Class names are embedded with the text encoder, so the vocabulary is open:
+synthetic classes and ScanNet classes share one space.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from scene3d.structures import Scene
+
+
+@dataclass
+class ObjectBatch:
+    """B scenes, padded to N objects.
+
+    Attributes:
+        geometry: (B, N, 9) float: centre (3, metres, in the scene's reference frame),
+            size (3, metres), colour (3, in [0, 1]; 0.5 when unknown).
+        labels: B lists of N class names ("" on padding).
+        mask: (B, N) bool, True on real objects.
+        object_ids: (B, N) long, -1 on padding.
+    """
+
+    geometry: torch.Tensor
+    labels: list[list[str]]
+    mask: torch.Tensor
+    object_ids: torch.Tensor
+
+    def to(self, device: torch.device | str) -> ObjectBatch:
+        return ObjectBatch(self.geometry.to(device), self.labels, self.mask.to(device), self.object_ids.to(device))
+
+
+def reference_frame(scene: Scene, viewpoint: tuple[float, ...] | None = None) -> tuple[np.ndarray, float]:
+    """(origin (3,), yaw) of the frame the model sees the scene in.
+
+    Without a viewpoint: the centre of the objects' boxes, world axes. With one
+    (x, y, z, dx, dy, dz): the viewer's position, turned so the look direction is +y.
+    """
+    if viewpoint is not None:
+        x, y, z, dx, dy, _ = viewpoint
+        return np.array([x, y, z]), math.atan2(dy, dx) - math.pi / 2
+    centers = np.array([o.box.center for o in scene.objects]).reshape(-1, 3)
+    origin = (centers.min(axis=0) + centers.max(axis=0)) / 2 if len(centers) else np.zeros(3)
+    origin[2] = 0.0
+    return origin, 0.0
+
+
+def scene_geometry(scene: Scene, origin: np.ndarray, yaw: float) -> np.ndarray:
+    """(N, 9) float32 [centre in the frame, size, colour] per object, in ``scene.objects`` order."""
+    c, s = math.cos(-yaw), math.sin(-yaw)
+    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    out = np.zeros((len(scene.objects), 9), dtype=np.float32)
+    for i, o in enumerate(scene.objects):
+        out[i, :3] = rot @ (o.box.center - origin)
+        size = o.box.size
+        if abs(math.sin(o.box.yaw - yaw)) > abs(math.cos(o.box.yaw - yaw)):  # quarter turn: swap x/y
+            size = size[[1, 0, 2]]
+        out[i, 3:6] = size
+        out[i, 6:9] = 0.5 if o.color_rgb is None else o.color_rgb / 255.0
+    return out
+
+
+def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]], max_objects: int = 128) -> ObjectBatch:
+    """Pad the scenes' objects (first ``max_objects`` of each) into one batch."""
+    n = max(1, min(max_objects, max((len(s.objects) for s in scenes), default=1)))
+    b = len(scenes)
+    geometry = torch.zeros(b, n, 9)
+    mask = torch.zeros(b, n, dtype=torch.bool)
+    ids = torch.full((b, n), -1, dtype=torch.long)
+    labels = [[""] * n for _ in range(b)]
+    for k, (scene, (origin, yaw)) in enumerate(zip(scenes, frames)):
+        objs = scene.objects[:n]
+        m = len(objs)
+        if m:
+            geometry[k, :m] = torch.from_numpy(scene_geometry(scene, origin, yaw)[:m])
+            mask[k, :m] = True
+            ids[k, :m] = torch.tensor([o.object_id for o in objs])
+            labels[k][:m] = [o.label for o in objs]
+    return ObjectBatch(geometry, labels, mask, ids)

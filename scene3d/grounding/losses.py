@@ -1,0 +1,26 @@
+"""GPS-style losses: referral cross-entropy, target-class, object- and scene-level InfoNCE."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def referral_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over each scene's objects. logits (B, N) (-inf on padding), target (B,) slot index."""
+    return nn.functional.cross_entropy(logits, target)
+
+
+def class_loss(class_query: torch.Tensor, class_embed: torch.Tensor, target: torch.Tensor,
+               temperature: float = 0.07) -> torch.Tensor:
+    """The sentence predicts its target's class among ``class_embed`` (C, D) (L2-normalised); target (B,)."""
+    return nn.functional.cross_entropy(class_query @ class_embed.T / temperature, target)
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """Symmetric InfoNCE between matched rows of a (M, D) and b (M, D), both L2-normalised."""
+    if len(a) < 2:
+        return a.new_zeros(())
+    logits = a @ b.T / temperature
+    labels = torch.arange(len(a), device=a.device)
+    return (nn.functional.cross_entropy(logits, labels) + nn.functional.cross_entropy(logits.T, labels)) / 2
