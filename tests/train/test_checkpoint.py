@@ -19,7 +19,7 @@ def _step(model, opt):
     opt.zero_grad()
     loss.backward()
     opt.step()
-    return float(loss)
+    return loss.item()
 
 
 def test_resume_continues_exactly(tmp_path):
