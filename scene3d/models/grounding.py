@@ -1,8 +1,8 @@
 """The grounding transformer (GPS-style): object tokens with pairwise geometric
 attention, fused with the sentence's tokens, scored per object.
 
-Read top to bottom: embed objects -> L x [spatial self-attention, cross-attention
-to text, MLP] -> per-object referral score, plus a learned multiple of how well
+Read top to bottom: embed objects -> L x [spatial self-attention (its pair-geometry
+bias weighted by the sentence), cross-attention to text, MLP] -> per-object referral score, plus a learned multiple of how well
 the object's class name matches the class the sentence asks for (the target-class
 head, trained by its own loss); projections for the object-text and scene-text
 contrastive losses.
@@ -66,21 +66,34 @@ def pair_features(centers: torch.Tensor) -> torch.Tensor:
 
 
 class SpatialSelfAttention(nn.Module):
-    """Multi-head self-attention whose scores get a learned bias from pair geometry."""
+    """Multi-head self-attention whose scores get a learned bias from pair geometry.
 
-    def __init__(self, dim: int, heads: int, dropout: float):
+    With ``text_dim``, the bias is conditioned on the sentence (as in ViL3DRel): each head
+    weighs the pair-geometry features with weights predicted from the sentence, so "left
+    of" and "above" look at different geometry.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float, text_dim: int | None = None, pair_dim: int = 32):
         super().__init__()
-        self.heads, self.head_dim = heads, dim // heads
+        self.heads, self.head_dim, self.pair_dim = heads, dim // heads, pair_dim
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
-        self.bias = nn.Sequential(nn.Linear(7, 32), nn.GELU(), nn.Linear(32, heads))
+        self.pair = nn.Sequential(nn.Linear(7, pair_dim), nn.GELU(), nn.Linear(pair_dim, pair_dim))
+        self.head_weights = nn.Linear(text_dim, heads * pair_dim) if text_dim else None
+        self.fixed_weights = None if text_dim else nn.Parameter(torch.randn(heads, pair_dim) / math.sqrt(pair_dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, pairs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pairs: torch.Tensor, mask: torch.Tensor,
+                text_pooled: torch.Tensor | None = None) -> torch.Tensor:
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, N, hd)
         scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)                          # (B, H, N, N)
-        scores = scores + self.bias(pairs).permute(0, 3, 1, 2)
+        phi = self.pair(pairs)                                                                 # (B, N, N, P)
+        if self.head_weights is not None:
+            w = self.head_weights(text_pooled).view(b, self.heads, self.pair_dim)             # (B, H, P)
+        else:
+            w = self.fixed_weights.expand(b, -1, -1)
+        scores = scores + torch.einsum("bijp,bhp->bhij", phi, w)
         scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
         attn = self.drop(scores.softmax(-1))
         y = (attn @ v).transpose(1, 2).reshape(b, n, -1)                                       # (B, N, D)
@@ -94,12 +107,12 @@ class FusionLayer(nn.Module):
         super().__init__()
         d = cfg.dim
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
-        self.spatial = SpatialSelfAttention(d, cfg.heads, cfg.dropout)
+        self.spatial = SpatialSelfAttention(d, cfg.heads, cfg.dropout, text_dim=cfg.text_dim)
         self.cross = nn.MultiheadAttention(d, cfg.heads, dropout=cfg.dropout, batch_first=True)
         self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(4 * d, d))
 
-    def forward(self, x, pairs, mask, text, text_mask):
-        x = x + self.spatial(self.norm1(x), pairs, mask)
+    def forward(self, x, pairs, mask, text, text_mask, text_pooled):
+        x = x + self.spatial(self.norm1(x), pairs, mask, text_pooled)
         h = self.norm2(x)
         x = x + self.cross(h, text, text, key_padding_mask=~text_mask, need_weights=False)[0]
         return x + self.mlp(self.norm3(x))
@@ -141,7 +154,7 @@ class GroundingTransformer(nn.Module):
         scene_embed = nn.functional.normalize(self.scene_proj(pooled), dim=-1)
         t = self.text(text_tokens)                                                 # (B, T, D)
         for layer in self.layers:
-            x = layer(x, pairs, mask, t, text_mask)
+            x = layer(x, pairs, mask, t, text_mask, text_pooled)
         class_query = nn.functional.normalize(self.class_proj(text_pooled), dim=-1)   # (B, text_dim)
         # does the object's class match the class the sentence asks for? (open vocabulary)
         class_match = (nn.functional.normalize(label_embed, dim=-1) @ class_query[:, :, None]).squeeze(-1)
