@@ -225,9 +225,9 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
 
 def format_referit3d(scores, floor) -> str:
     """Model vs floor, ReferIt3D protocol, as a small table."""
-    rows = [f"{'':<18}{'overall':>9}{'easy':>8}{'hard':>8}{'view-dep':>10}{'view-ind':>10}{'n':>7}"]
+    rows = [f"{'':<22}{'overall':>9}{'easy':>8}{'hard':>8}{'view-dep':>10}{'view-ind':>10}{'n':>7}"]
     for name, s in (("model", scores), ("floor (class+random)", floor)):
-        rows.append(f"{name:<18}{s.overall:>9.1%}{s.easy:>8.1%}{s.hard:>8.1%}{s.view_dependent:>10.1%}"
+        rows.append(f"{name:<22}{s.overall:>9.1%}{s.easy:>8.1%}{s.hard:>8.1%}{s.view_dependent:>10.1%}"
                     f"{s.view_independent:>10.1%}{s.n:>7}")
     return "\n".join(rows)
 
