@@ -254,9 +254,9 @@ def _between(t: ObjectTable, obj: np.ndarray, over_target: np.ndarray, cfg: Rela
         over_b[hit] = _in_boxes(t, bb[rows[hit]], q[hit]).mean(axis=1)
         return cover, over_a, over_b
 
-    # a coarse 4 x 4 grid settles most triples; the close calls are measured on the fine grid
+    # a coarse 3 x 3 grid settles most triples; the close calls are measured on the fine grid
     rows = np.arange(len(tt))
-    cover, over_a, over_b = shares(rows, 4)
+    cover, over_a, over_b = shares(rows, 3)
     close = (np.abs(cover - cfg.between_coverage) < 0.25) | ((over_a > 0) & (over_a < 0.3)) \
         | ((over_b > 0) & (over_b < 0.3))
     if close.any():

@@ -44,6 +44,13 @@ class SceneGraph:
     config: RelationConfig
 
     # -------------------------------------------------------------- queries
+    def label_mask(self, label: str) -> np.ndarray:
+        """(N,) bool: the objects of class ``label`` (a fresh array; masks are cached per class)."""
+        cache = self.__dict__.setdefault("_label_masks", {})
+        if label not in cache:
+            cache[label] = np.array([x == label for x in self.objects.labels], dtype=bool)
+        return cache[label].copy()
+
     def index(self, object_id: int) -> int:
         """Row of ``object_id`` in the relation matrices."""
         hits = np.flatnonzero(self.objects.ids == object_id)

@@ -83,7 +83,7 @@ def _attribute_mask(graph: SceneGraph, key: str, value: str) -> np.ndarray:
 def evaluate(ref: ObjectRef, graph: SceneGraph) -> np.ndarray:
     """(N,) bool: the objects that ``ref`` describes (rows of the graph's object table)."""
     t = graph.objects
-    mask = np.array([label == ref.label for label in t.labels], dtype=bool)
+    mask = graph.label_mask(ref.label)
     for key, value in ref.attributes:
         mask &= _attribute_mask(graph, key, value)
     clause = ref.clause

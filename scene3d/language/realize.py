@@ -24,6 +24,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _pick(rng: np.random.Generator, options) -> str:
+    """One of ``options`` (a tuple of strings), uniformly."""
+    return options[int(rng.integers(len(options)))]
+
+
 _CLAUSE_WORDS = {"with", "that", "supporting", "holding", "containing"}
 _PARTICIPLES = {"lying", "sitting", "resting", "placed", "hanging", "mounted", "built", "embedded",
                 "attached", "located", "closer", "farther", "higher", "not"}
@@ -43,7 +48,7 @@ def noun_phrase(ref: ObjectRef, rng: np.random.Generator | None = None, synonyms
         words.append(_MATERIAL_ADJ.get(attrs["material"], attrs["material"]))
     label = ref.label
     if synonyms and rng is not None and label in SYNONYMS and rng.random() < 0.5:
-        label = str(rng.choice(SYNONYMS[label]))
+        label = _pick(rng, SYNONYMS[label])
     return " ".join(words + [label])
 
 
@@ -68,9 +73,9 @@ def _ref_text(ref: ObjectRef, graph: SceneGraph, rng: np.random.Generator, synon
     if first in _CLAUSE_WORDS:          # "with the cup on it", "supporting the lamp"
         connector = " "
     elif first in _PARTICIPLES:         # "sitting on", "hanging on": no "located"
-        connector = str(rng.choice(CONNECTORS[:3]))
+        connector = _pick(rng, CONNECTORS[:3])
     else:
-        connector = str(rng.choice(CONNECTORS))
+        connector = _pick(rng, CONNECTORS)
     return np_ + connector + phrase
 
 
@@ -79,14 +84,14 @@ def relation_text(ref: ObjectRef, graph: SceneGraph, rng: np.random.Generator, s
     clause = ref.clause
     assert clause is not None
     if clause.relation == "middle":
-        return str(rng.choice(RELATION_PHRASES["middle"]))
+        return _pick(rng, RELATION_PHRASES["middle"])
     if clause.relation == "between":
         a, b = clause.anchors
         if a == b:
-            return str(rng.choice(RELATION_PHRASES["between_same"])).format(p=plural(noun_phrase(a, rng, synonyms)))
-        return str(rng.choice(RELATION_PHRASES["between"])).format(
+            return _pick(rng, RELATION_PHRASES["between_same"]).format(p=plural(noun_phrase(a, rng, synonyms)))
+        return _pick(rng, RELATION_PHRASES["between"]).format(
             a=_anchor_text(a, graph, rng, synonyms), b=_anchor_text(b, graph, rng, synonyms))
-    return str(rng.choice(RELATION_PHRASES[clause.relation])).format(a=_anchor_text(clause.anchors[0], graph, rng, synonyms))
+    return _pick(rng, RELATION_PHRASES[clause.relation]).format(a=_anchor_text(clause.anchors[0], graph, rng, synonyms))
 
 
 def realize(ref: ObjectRef, graph: SceneGraph, rng: np.random.Generator, *, synonyms: bool = False,
@@ -102,5 +107,5 @@ def realize(ref: ObjectRef, graph: SceneGraph, rng: np.random.Generator, *, syno
     """
     if front_clause and ref.clause is not None:
         head = "the " + noun_phrase(ref, rng, synonyms)
-        return relation_text(ref, graph, rng, synonyms) + ", " + str(rng.choice(FRAMES[2:6])).format(r=head)
-    return str(rng.choice(FRAMES)).format(r="the " + _ref_text(ref, graph, rng, synonyms))
+        return relation_text(ref, graph, rng, synonyms) + ", " + _pick(rng, FRAMES[2:6]).format(r=head)
+    return _pick(rng, FRAMES).format(r="the " + _ref_text(ref, graph, rng, synonyms))

@@ -108,13 +108,13 @@ def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 
                 anchors = np.flatnonzero(relation_matrix(graph, r1)[i] & anchor_ok)
                 if not len(anchors):
                     continue
-                j = int(rng.choice(anchors))
+                j = int(anchors[rng.integers(len(anchors))])
                 r2 = rels[int(rng.integers(len(rels)))]
                 seconds = np.flatnonzero(relation_matrix(graph, r2)[j] & anchor_ok)
                 seconds = seconds[(seconds != i)]
                 if not len(seconds):
                     continue
-                k = int(rng.choice(seconds))
+                k = int(seconds[rng.integers(len(seconds))])
                 anchor = ObjectRef(t.labels[j], (), RelationClause(r2, (ObjectRef(t.labels[k]),)))
                 prog = ObjectRef(t.labels[i], (), RelationClause(r1, (anchor,)))
                 if evaluate(prog, graph).sum() == 1:
