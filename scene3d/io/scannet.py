@@ -123,9 +123,10 @@ def _read_instances(folder: Path, scan: str, n: int, report: ScanNetImportReport
     if not segs_path.is_file():
         return instance, {}
     segs = Fields(read_json(segs_path), segs_path, "segs")
-    seg_idx = segs.array("segIndices", (n,), np.int64) if len(segs.list("segIndices")) == n else None
-    if seg_idx is None:
-        raise SceneFormatError(segs_path, f"segIndices has {len(segs.obj['segIndices'])} entries, the mesh has {n} vertices")
+    count = len(segs.list("segIndices"))
+    if count != n:
+        raise SceneFormatError(segs_path, f"segIndices has {count} entries, the mesh has {n} vertices")
+    seg_idx = segs.array("segIndices", (n,), np.int64)
     candidates = [folder / f"{scan}.aggregation.json", folder / f"{scan}_vh_clean.aggregation.json"]
     agg_path = None
     for cand in candidates:

@@ -51,15 +51,18 @@ def _check_int(name: str, value: int, minimum: int) -> None:
 
 
 class _SparseConvBase(nn.Module, abc.ABC):
+    """Weights, bias and the forward pass shared by the convolutions; the defaults are those
+    of the strided and transposed convolutions (k = 2, stride 2)."""
+
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int,
-        stride: int,
-        dilation: int,
-        bias: bool,
-        algorithm: ConvAlgorithm,
+        kernel_size: int = 2,
+        stride: int = 2,
+        dilation: int = 1,
+        bias: bool = False,
+        algorithm: ConvAlgorithm = "gather_scatter",
     ):
         super().__init__()
         _check_int("in_channels", in_channels, 1)
@@ -160,18 +163,6 @@ class SparseConv3d(_SparseConvBase):
         algorithm: convolution algorithm.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 2,
-        stride: int = 2,
-        dilation: int = 1,
-        bias: bool = False,
-        algorithm: ConvAlgorithm = "gather_scatter",
-    ):
-        super().__init__(in_channels, out_channels, kernel_size, stride, dilation, bias, algorithm)
-
     def _out_stride(self, x: SparseTensor) -> int:
         return x.stride * self.stride
 
@@ -193,18 +184,6 @@ class SparseConvTranspose3d(_SparseConvBase):
         bias: add a learned ``(C_out,)`` bias.
         algorithm: convolution algorithm.
     """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 2,
-        stride: int = 2,
-        dilation: int = 1,
-        bias: bool = False,
-        algorithm: ConvAlgorithm = "gather_scatter",
-    ):
-        super().__init__(in_channels, out_channels, kernel_size, stride, dilation, bias, algorithm)
 
     def _out_stride(self, x: SparseTensor) -> int:
         if x.stride % self.stride != 0:

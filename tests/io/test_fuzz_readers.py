@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,12 +28,17 @@ def saved_scene():
 
 
 def _load_expecting_format_error(folder: Path) -> None:
+    """The mutated folder either loads as a valid Scene or raises SceneFormatError naming a file in it."""
     try:
-        load_scene(folder)
+        scene = load_scene(folder)
     except SceneFormatError as exc:
         # a change in one file may surface as an inconsistency with its sibling
         assert exc.path == folder or folder in exc.path.parents, f"error names {exc.path}"
         assert str(exc.path) in str(exc)
+    else:  # a mutation that kept the file well formed (a colour byte, say): still a consistent Scene
+        assert scene.scene_id == folder.name
+        assert len(scene.points) == len(scene.colors) == len(scene.instance_ids)
+        assert np.isfinite(scene.points).all()
 
 
 @SETTINGS
