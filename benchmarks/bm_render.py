@@ -364,7 +364,7 @@ def write_report(args: argparse.Namespace, setup: Setup, rows: list[dict], ratio
         f"{NUM_SAMPLES} uniform bins per ray over the room box, chunks of {args.chunk:,} rays, float32.",
         "",
         "| method | rays/s fwd | rays/s fwd+bwd | samples/ray evaluated | compositing-only rays/s | "
-        f"memory/ray fwd (B) | memory/ray fwd+bwd (B) | max abs diff vs ours-skip |",
+        "memory/ray fwd (B) | memory/ray fwd+bwd (B) | max abs diff vs ours-skip |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

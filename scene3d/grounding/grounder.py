@@ -8,12 +8,13 @@ from pathlib import Path
 
 import torch
 
-from scene3d.errors import ConfigError
+from scene3d.errors import ConfigError, SceneFormatError
 from scene3d.grounding.dataset import TextCache
 from scene3d.grounding.trainer import model_forward
 from scene3d.models.grounding import GroundingConfig, GroundingTransformer
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
 from scene3d.structures import GroundingResult, RankedObject, Scene
+from scene3d.train import Checkpointer
 
 
 class Grounder:
@@ -35,9 +36,6 @@ class Grounder:
         Raises:
             ConfigError: the folder has no config.json or checkpoint.
         """
-        from scene3d.errors import SceneFormatError
-        from scene3d.train import Checkpointer
-
         run = Path(run)
         if not (run / "config.json").is_file():
             raise ConfigError(f"{run} is not a grounding run (no config.json); train one with scene3d train-grounding")

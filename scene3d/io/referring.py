@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scene3d.errors import SceneFormatError, SceneValidationError
+from scene3d.io.atomic import atomic_write_text
 from scene3d.structures import Scene, Utterance, is_view_dependent
 
 
@@ -200,8 +201,6 @@ def check_targets(utterances: Iterable[Utterance], scenes: Mapping[str, Scene]) 
 
 def write_utterances_jsonl(path: str | Path, utterances: Iterable[Utterance]) -> None:
     """Write one JSON record per line, atomically."""
-    from scene3d.io.atomic import atomic_write_text
-
     atomic_write_text(path, "".join(json.dumps(u.to_json()) + "\n" for u in utterances))
 
 

@@ -15,7 +15,6 @@ matrix is kept in ``scene.meta.axis_align``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 

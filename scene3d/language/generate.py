@@ -12,7 +12,7 @@ from scene3d.graph.relations import EGOCENTRIC
 from scene3d.graph.scene_graph import SceneGraph
 from scene3d.language.captions import object_caption, scene_caption
 from scene3d.language.paraphrase import Seq2SeqParaphraser, keeps_meaning, rule_paraphrase
-from scene3d.language.program import ObjectRef, evaluate, relation_matrix
+from scene3d.language.program import evaluate, relation_matrix
 from scene3d.language.realize import realize
 from scene3d.language.referrals import Candidate, find_candidates, select
 from scene3d.structures import Scene, Utterance

@@ -13,11 +13,8 @@ COLORS = NAMED_COLORS
 ROLE_COLORS: dict[str, tuple[int, int, int]] = {
     "metal": (170, 170, 175), "dark": (50, 45, 40), "white": (240, 240, 238), "screen": (20, 22, 28),
     "glass": (170, 200, 215), "foliage": (50, 120, 50), "soil": (80, 60, 40), "wood": (140, 100, 60),
-    "light": (250, 240, 200), "fabric": (200, 200, 210), "wall": (225, 222, 215), "floor": (150, 115, 80),
-    "ceiling": (245, 245, 245), "frame": (90, 70, 50), "canvas": (180, 150, 110),
+    "fabric": (200, 200, 210), "ceiling": (245, 245, 245), "frame": (90, 70, 50),
 }
-
-MATERIALS = ("wood", "metal", "fabric", "leather", "plastic", "glass", "ceramic", "marble", "paper")
 
 
 def jitter(rgb: tuple[int, int, int], rng: np.random.Generator, amount: int = 12) -> np.ndarray:

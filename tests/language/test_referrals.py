@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from scene3d.graph import Viewpoint, build_scene_graph
 from scene3d.language import LanguageConfig, generate_language
@@ -44,10 +43,6 @@ def independent_matches(g, ref: ObjectRef) -> set[int]:
         if ok:
             out.add(n)
     return out
-
-
-def _program_of(graph, utterance, candidates):
-    return candidates[utterance.utterance_id]
 
 
 def test_hundreds_of_referrals_each_match_exactly_their_target():
