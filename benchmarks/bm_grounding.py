@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    grounder = Grounder.load(args.run) if args.run else Grounder(GroundingTransformer())
+    grounder = Grounder.from_checkpoint(args.run) if args.run else Grounder(GroundingTransformer())
     scene, source = _scene()
     labels = sorted({o.label for o in scene.objects})
     rng = np.random.default_rng(0)

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scene3d.cli import format_referit3d
 from scene3d.graph import Viewpoint, build_scene_graph
-from scene3d.grounding import GroundingDataset
+from scene3d.grounding import GroundingDataset, evaluate
 from scene3d.grounding.dataset import TextCache
-from scene3d.grounding.trainer import GroundingTrainConfig, evaluate, train_grounding
+from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
 from scene3d.language import generate_language
 from scene3d.models.text_encoder import minilm_text_encoder
 from scene3d.synth import ROOM_TYPES, SynthConfig, generate_scene
@@ -56,12 +55,12 @@ def main() -> None:
     model = train_grounding(train, args.out, GroundingTrainConfig(steps=args.steps, lr=args.lr, eval_every=250,
                                                                   checkpoint_every=250), val=val, cache=cache)
     print(f"held-out synthetic scenes ({time.perf_counter() - t0:.0f} s in all):")
-    print(format_referit3d(*evaluate(model, cache, val)))
+    print(evaluate(model, cache, val).table())
     if args.real:
         root = Path(os.environ.get("SCENE3D_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
         for lang in ("nr3d_train_sampled1000.csv", "ScanRefer_filtered_train_sampled1000.json"):
-            subprocess.run([sys.executable, "-m", "scene3d.cli", "eval-grounding", f"run={args.out}",
-                            f"language={root / 'language' / lang}",
+            subprocess.run([sys.executable, "-m", "scene3d.cli", "eval-grounding", f"checkpoint={args.out}",
+                            f"utterances={root / 'language' / lang}",
                             f"objects={root / 'scannet' / 'meta' / 'objects_train_scenes.json.gz'}"], check=True)
 
 

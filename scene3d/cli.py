@@ -136,7 +136,6 @@ def cmd_demo(cfg: DictConfig) -> int:
     first = load_scene(out / "synthetic" / summary.scene_ids[0])
     print(summarize(first))
     from scene3d.graph.batch import graph_dataset
-    from scene3d.io import read_utterances_jsonl
     from scene3d.language import format_stats
     from scene3d.language.batch import language_dataset
 
@@ -144,10 +143,7 @@ def cmd_demo(cfg: DictConfig) -> int:
     print(f"demo: scene graphs written ({np.mean(list(edges.values())):.0f} relations per scene)")
     stats = language_dataset(out / "synthetic", seed=cfg.seed, workers=cfg.workers, progress=False)
     print(format_stats(stats))
-    examples = [u for u in read_utterances_jsonl(out / "synthetic" / "language.jsonl")
-                if u.scene_id == first.scene_id and u.kind == "referral"][:5]
-    for u in examples:
-        print(f"  [{u.relation}] {u.text}  -> object {u.target_id} ({u.target_label})")
+    _demo_grounding(cfg, out)
     data_root = _find_data_root(cfg)
     scan = data_root / cfg.sample_scan if data_root else None
     if scan is not None and scan.is_dir():
@@ -161,6 +157,39 @@ def cmd_demo(cfg: DictConfig) -> int:
     else:
         print("demo: no real sample scan found (set data_root=... or SCENE3D_DATA); synthetic data only")
     return 0
+
+
+def _demo_grounding(cfg: DictConfig, out: Path) -> None:
+    """Train a small grounding model on the demo's scenes (validation scenes held out) and
+    ground five referrals of a held-out scene with it."""
+    from scene3d.grounding import GroundingDataset, Grounder
+    from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
+    from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
+    from scene3d.models.grounding import GroundingConfig
+
+    data = out / "synthetic"
+    scenes = {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data))}
+    utts = read_utterances_jsonl(data / "language.jsonl")
+    held = _split_scenes(data, "val")
+    train = GroundingDataset.build({k: v for k, v in scenes.items() if k not in held}, utts)
+    print(f"demo: training a small grounding model on {len(train.examples)} referrals "
+          f"({cfg.train_steps} steps; the run is {out / 'grounding'})")
+    tcfg = GroundingTrainConfig(steps=cfg.train_steps, batch_size=32, lr=5e-4, checkpoint_every=100,
+                                eval_every=cfg.train_steps, seed=cfg.seed,
+                                model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=4))
+    train_grounding(train, out / "grounding", tcfg)
+    grounder = Grounder.from_checkpoint(out / "grounding")
+    scene = scenes[sorted(held)[0]] if held else next(iter(scenes.values()))
+    examples = [u for u in utts if u.scene_id == scene.scene_id and u.kind == "referral"][:5]
+    print(f"demo: grounding {len(examples)} referrals of {scene.scene_id} (not seen in training)")
+    for u in examples:
+        result = grounder.ground(scene, u.text, viewpoint=u.viewpoint, top_k=3)
+        best = result.best
+        verdict = "right" if best.object_id == u.target_id else f"wrong, the answer is object {u.target_id}"
+        print(f"  {u.text!r}\n    -> object {best.object_id} ({best.label}), score {best.score:.2f} ({verdict}); then "
+              + ", ".join(f"{r.object_id} ({r.label}) {r.score:.2f}" for r in result.ranked[1:]))
+    print(f"demo: ask your own: scene3d ground scene={data / scene.scene_id} query=\"...\" "
+          f"checkpoint={out / 'grounding'}")
 
 
 def cmd_graph(cfg: DictConfig) -> int:
@@ -196,58 +225,107 @@ def _split_scenes(data: Path, split: str) -> set[str]:
     return {line.strip() for line in path.read_text().splitlines() if line.strip()}
 
 
-def cmd_train_grounding(cfg: DictConfig) -> int:
+def _grounding_data(cfg: DictConfig):
+    """(train, validation) GroundingDatasets of train-grounding: the synthetic dataset
+    (``data``, its ``val_split`` held out) and the real language (``real.*``, a share of its
+    scenes held out and listed in ``<out>/real_held_out.txt``)."""
     from scene3d.grounding import GroundingDataset
-    from scene3d.grounding.trainer import GroundingTrainConfig, evaluate, train_grounding
+    from scene3d.grounding.real import load_real_grounding, split_scene_ids
     from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
-    from scene3d.models.grounding import GroundingConfig
+    from scene3d.io.atomic import atomic_write_text
 
-    data = Path(_need(cfg, "data"))
-    scenes = {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data))}
-    utts = read_utterances_jsonl(data / "language.jsonl")
-    held = _split_scenes(data, cfg.val_split)
+    scenes, utts, held = {}, [], set()
+    if cfg.data:
+        data = Path(cfg.data)
+        scenes = {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data))}
+        utts = read_utterances_jsonl(data / "language.jsonl")
+        held = _split_scenes(data, cfg.val_split)
+    if cfg.real.language:
+        real_scenes, real_utts = load_real_grounding(cfg.real.language, _need(cfg.real, "objects"))
+        _, real_held = split_scene_ids(real_scenes, cfg.real.held_out, cfg.real.seed)
+        out = Path(_need(cfg, "out"))
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "real_held_out.txt", "".join(f"{k}\n" for k in sorted(real_held)))
+        scenes, utts, held = {**scenes, **real_scenes}, utts + real_utts, held | real_held
+    if not scenes:
+        raise ConfigError("nothing to train on: give data=<synthetic dataset> and/or real.language=[...]")
     train = GroundingDataset.build({k: v for k, v in scenes.items() if k not in held}, utts)
     val = GroundingDataset.build({k: v for k, v in scenes.items() if k in held}, utts)
-    print(f"train-grounding: {len(train.examples)} referrals in {len(train.scenes)} scenes; "
+    return train, val
+
+
+def cmd_train_grounding(cfg: DictConfig) -> int:
+    from collections import Counter
+
+    from scene3d.grounding import GroundingDataset, TextCache, evaluate
+    from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
+    from scene3d.models.grounding import GroundingConfig
+    from scene3d.models.text_encoder import minilm_text_encoder
+
+    train, val = _grounding_data(cfg)
+    sources = Counter(ex.utterance.source for ex in train.examples)
+    print(f"train-grounding: {len(train.examples)} referrals in {len(train.scenes)} scenes "
+          f"({', '.join(f'{k} {v}' for k, v in sorted(sources.items()))}); "
           f"validation {len(val.examples)} in {len(val.scenes)}")
     tcfg = GroundingTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                                 checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
+                                source_weights=dict(cfg.source_weights),
                                 model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads))
-    model = train_grounding(train, _need(cfg, "out"), tcfg, val=val)
-    if val.examples:
-        from scene3d.grounding.dataset import TextCache
-        from scene3d.models.text_encoder import minilm_text_encoder
-
-        scores, floor = evaluate(model, TextCache(minilm_text_encoder()), val)
-        print(format_referit3d(scores, floor))
+    cache = TextCache(minilm_text_encoder())
+    model = train_grounding(train, _need(cfg, "out"), tcfg, val=val, cache=cache)
+    for source in sorted({ex.utterance.source for ex in val.examples}):
+        part = GroundingDataset(val.scenes, [ex for ex in val.examples if ex.utterance.source == source])
+        print(f"held out, {source} ({len(part.examples)} referrals):")
+        print(evaluate(model, cache, part).table())
     return 0
-
-
-def format_referit3d(scores, floor) -> str:
-    """Model vs floor, ReferIt3D protocol, as a small table."""
-    rows = [f"{'':<22}{'overall':>9}{'easy':>8}{'hard':>8}{'view-dep':>10}{'view-ind':>10}{'n':>7}"]
-    for name, s in (("model", scores), ("floor (class+random)", floor)):
-        rows.append(f"{name:<22}{s.overall:>9.1%}{s.easy:>8.1%}{s.hard:>8.1%}{s.view_dependent:>10.1%}"
-                    f"{s.view_independent:>10.1%}{s.n:>7}")
-    return "\n".join(rows)
 
 
 def cmd_eval_grounding(cfg: DictConfig) -> int:
-    from scene3d.grounding import Grounder, GroundingDataset
-    from scene3d.grounding.trainer import evaluate
-    from scene3d.io import load_gt_object_scenes, read_referit3d_csv, read_scanrefer_json
+    import json
 
-    lang = Path(_need(cfg, "language"))
-    report = read_scanrefer_json(lang) if lang.suffix == ".json" else read_referit3d_csv(lang)
-    utts = report.utterances[: cfg.limit] if cfg.limit else report.utterances
+    from scene3d.grounding import Grounder, GroundingDataset, evaluate
+    from scene3d.grounding.real import read_language, read_scene_list
+    from scene3d.io import load_gt_object_scenes
+    from scene3d.io.atomic import atomic_write_text
+
+    path = Path(_need(cfg, "utterances"))
+    utts = read_language(path)
+    if cfg.scenes:
+        keep = read_scene_list(cfg.scenes)
+        utts = [u for u in utts if u.scene_id in keep]
+    utts = utts[: cfg.limit] if cfg.limit else utts
+    if not utts:
+        raise ConfigError(f"{path}: no referral left to evaluate (scenes={cfg.scenes}, limit={cfg.limit})")
     scenes = load_gt_object_scenes(_need(cfg, "objects"), scene_ids={u.scene_id for u in utts})
     data = GroundingDataset.build(scenes, utts)
-    grounder = Grounder.load(_need(cfg, "run"))
-    scores, floor = evaluate(grounder.model, grounder.cache, data)
-    print(f"eval-grounding: {lang.name}: {len(data.examples)} utterances ({len(data.skipped)} skipped, "
-          f"{len(report.problems)} unreadable rows)")
-    print(format_referit3d(scores, floor))
+    if not data.examples:
+        raise ConfigError(f"{path}: none of its {len(utts)} referrals has its target in the object lists")
+    grounder = Grounder.from_checkpoint(_need(cfg, "checkpoint"))
+    report = evaluate(grounder.model, grounder.cache, data)
+    protocol = "scanrefer" if path.suffix == ".json" else "referit3d"
+    print(f"eval-grounding: {path.name}, {protocol} protocol: {len(data.examples)} referrals "
+          f"({len(data.skipped)} skipped: target not in the object list)")
+    print(report.table(protocol))
+    if cfg.out:
+        record = {"utterances": str(path), "checkpoint": str(cfg.checkpoint), "protocol": protocol,
+                  "evaluated": len(data.examples), "skipped": len(data.skipped), **report.to_json()}
+        atomic_write_text(Path(cfg.out), json.dumps(record, indent=1))
+        print(f"metrics: {cfg.out}")
     return 0
+
+
+def format_grounding(result) -> str:
+    """A GroundingResult as a small table."""
+    rows = [f"query: {result.query!r} in {result.scene_id} ({result.seconds * 1000:.0f} ms)"]
+    if result.low_confidence:
+        rows.append(f"  low confidence: no object of the scene is of the class the query asks for "
+                    f"(best class match {result.class_match:.2f})")
+    for rank, r in enumerate(result.ranked, 1):
+        c = np.round(r.box.center, 2).tolist()
+        rows.append(f"  {rank}. object {r.object_id:<4} {r.label:<16} score {r.score:.3f}  centre {c}")
+    if not result.ranked:
+        rows.append("  (the scene has no objects)")
+    return "\n".join(rows)
 
 
 def cmd_ground(cfg: DictConfig) -> int:
@@ -255,18 +333,15 @@ def cmd_ground(cfg: DictConfig) -> int:
 
     from scene3d.grounding import Grounder
     from scene3d.io import load_scene
+    from scene3d.io.atomic import atomic_write_text
 
     scene = load_scene(_need(cfg, "scene"), frames=False, mesh=False)
-    result = Grounder.load(_need(cfg, "run")).ground(scene, str(_need(cfg, "query")), top_k=cfg.top_k)
-    if cfg.json:
-        print(json.dumps(result.to_json(), indent=1))
-        return 0
-    print(f"query: {result.query!r} in {result.scene_id} ({result.seconds * 1000:.0f} ms)")
-    for rank, r in enumerate(result.ranked, 1):
-        c = np.round(r.box.center, 2).tolist()
-        print(f"  {rank}. object {r.object_id:<4} {r.label:<16} score {r.score:.3f}  centre {c}")
-    if not result.ranked:
-        print("  (the scene has no objects)")
+    grounder = Grounder.from_checkpoint(_need(cfg, "checkpoint"))
+    result = grounder.ground(scene, str(_need(cfg, "query")), top_k=cfg.top_k)
+    print(format_grounding(result))
+    if cfg.out:
+        atomic_write_text(Path(cfg.out), json.dumps(result.to_json(), indent=1))
+        print(f"result: {cfg.out}")
     return 0
 
 
@@ -278,8 +353,9 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "graph": (cmd_graph, "scene graphs of every scene: data=<root> (writes <scene>/graph.json)"),
     "language": (cmd_language, "referrals and captions of every scene: data=<root> (writes language.jsonl)"),
     "train-grounding": (cmd_train_grounding, "train the grounding model: data=<root> out=<run> steps=N"),
-    "eval-grounding": (cmd_eval_grounding, "real language with GT objects: run=<run> language=<csv/json> objects=<gz>"),
-    "ground": (cmd_ground, "ground a sentence: run=<run> scene=<scene folder> query=\"...\""),
+    "eval-grounding": (cmd_eval_grounding, "real language with GT objects: checkpoint=<run> utterances=<csv/json> "
+                       "objects=<gz> [out=metrics.json]"),
+    "ground": (cmd_ground, "ground a sentence: scene=<scene folder> query=\"...\" [checkpoint=<run>]"),
     "demo": (cmd_demo, "run the main job on the embedded default data: out=<root>"),
 }
 

@@ -40,9 +40,11 @@ def test_demo_without_real_data(tmp_path, capsys, monkeypatch):
     import scene3d.cli as cli
 
     monkeypatch.setattr(cli, "_find_data_root", lambda cfg: None)
-    assert main(["demo", f"out={tmp_path}", "num_scenes=1"]) == 0
+    assert main(["demo", f"out={tmp_path}", "num_scenes=1", "train_steps=3", "dim=32", "layers=1"]) == 0
     out = capsys.readouterr().out
     assert "synthetic data only" in out and "room types:" in out
+    assert out.count("    -> object ") == 5 and "score" in out
+    assert (tmp_path / "grounding" / "checkpoints" / "step_3").is_dir()
     assert load_scene(tmp_path / "synthetic" / "synth_00000").num_points > 1000
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from scene3d.models.grounding import GEOMETRY_DIM
 from scene3d.structures import Scene
 
 
@@ -21,8 +22,7 @@ class ObjectBatch:
     """B scenes, padded to N objects.
 
     Attributes:
-        geometry: (B, N, 9) float: centre (3, metres, in the scene's reference frame),
-            size (3, metres), colour (3, in [0, 1]; 0.5 when unknown).
+        geometry: (B, N, GEOMETRY_DIM) float, see :func:`scene_geometry`.
         labels: B lists of N class names ("" on padding).
         mask: (B, N) bool, True on real objects.
         object_ids: (B, N) long, -1 on padding.
@@ -53,10 +53,15 @@ def reference_frame(scene: Scene, viewpoint: tuple[float, ...] | None = None) ->
 
 
 def scene_geometry(scene: Scene, origin: np.ndarray, yaw: float) -> np.ndarray:
-    """(N, 9) float32 [centre in the frame, size, colour] per object, in ``scene.objects`` order."""
+    """(N, GEOMETRY_DIM) float32 per object, in ``scene.objects`` order.
+
+    Columns: centre (3, metres, in the frame ``origin`` + ``yaw``), size along the frame's
+    axes (3, metres), mean colour (3, in [0, 1]; 0.5 when unknown), front direction in the
+    frame (cos, sin; zeros when the object has no front) and has-front (1 or 0).
+    """
     c, s = math.cos(-yaw), math.sin(-yaw)
     rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    out = np.zeros((len(scene.objects), 9), dtype=np.float32)
+    out = np.zeros((len(scene.objects), GEOMETRY_DIM), dtype=np.float32)
     for i, o in enumerate(scene.objects):
         out[i, :3] = rot @ (o.box.center - origin)
         size = o.box.size
@@ -64,6 +69,9 @@ def scene_geometry(scene: Scene, origin: np.ndarray, yaw: float) -> np.ndarray:
             size = size[[1, 0, 2]]
         out[i, 3:6] = size
         out[i, 6:9] = 0.5 if o.color_rgb is None else o.color_rgb / 255.0
+        if o.has_front:
+            front = o.oriented_box.yaw - yaw
+            out[i, 9:12] = math.cos(front), math.sin(front), 1.0
     return out
 
 
@@ -71,7 +79,7 @@ def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]],
     """Pad the scenes' objects (first ``max_objects`` of each) into one batch."""
     n = max(1, min(max_objects, max((len(s.objects) for s in scenes), default=1)))
     b = len(scenes)
-    geometry = torch.zeros(b, n, 9)
+    geometry = torch.zeros(b, n, GEOMETRY_DIM)
     mask = torch.zeros(b, n, dtype=torch.bool)
     ids = torch.full((b, n), -1, dtype=torch.long)
     labels = [[""] * n for _ in range(b)]

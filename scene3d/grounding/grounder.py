@@ -1,4 +1,4 @@
-"""The public grounding API: ``Grounder.load(run).ground(scene, "the chair by the window")``."""
+"""The public grounding API: ``Grounder.from_checkpoint(run).ground(scene, "the chair by the window")``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import torch
 
 from scene3d.errors import ConfigError, SceneFormatError
 from scene3d.grounding.dataset import TextCache
-from scene3d.grounding.trainer import model_forward
+from scene3d.grounding.evaluation import model_forward
+from scene3d.grounding.trainer import CALIBRATION
 from scene3d.models.grounding import GroundingConfig, GroundingTransformer
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
 from scene3d.structures import GroundingResult, RankedObject, Scene
@@ -23,29 +24,41 @@ class Grounder:
     Args:
         model: the trained network.
         text_encoder: the encoder it was trained with (default: all-MiniLM-L6-v2).
+        class_match_threshold: below this best class match a result is flagged
+            ``low_confidence`` (None: never flagged).
     """
 
-    def __init__(self, model: GroundingTransformer, text_encoder: TextEncoder | None = None):
+    def __init__(self, model: GroundingTransformer, text_encoder: TextEncoder | None = None,
+                 class_match_threshold: float | None = None):
         self.model = model.eval()
         self.cache = TextCache(text_encoder or minilm_text_encoder())
+        self.class_match_threshold = class_match_threshold
 
     @classmethod
-    def load(cls, run: str | Path) -> Grounder:
-        """Load the latest checkpoint of a training run folder.
+    def from_checkpoint(cls, path: str | Path) -> Grounder:
+        """Load a training run folder (its latest checkpoint) or one checkpoint folder
+        (``<run>/checkpoints/step_N``).
 
         Raises:
-            ConfigError: the folder has no config.json or checkpoint.
+            ConfigError: no run config, no checkpoint, or an unreadable one.
         """
-        run = Path(run)
-        if not (run / "config.json").is_file():
-            raise ConfigError(f"{run} is not a grounding run (no config.json); train one with scene3d train-grounding")
-        cfg = json.loads((run / "config.json").read_text())
+        path = Path(path)
+        step = None
+        if (path / "model.safetensors").is_file():      # a checkpoint folder inside a run
+            step, path = path, path.parent.parent
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{path} is not a grounding run (no config.json); train one with "
+                              "scene3d train-grounding or scene3d demo")
+        cfg = json.loads((path / "config.json").read_text())
         model = GroundingTransformer(GroundingConfig(**cfg["model"]))
         try:
-            Checkpointer(run / "checkpoints").load(model, restore_rng=False)
+            Checkpointer(path / "checkpoints").load(model, path=step, restore_rng=False)
         except SceneFormatError as exc:
-            raise ConfigError(f"{run}: {exc}") from None
-        return cls(model)
+            raise ConfigError(f"{path}: {exc}") from None
+        threshold = None
+        if (path / CALIBRATION).is_file():
+            threshold = json.loads((path / CALIBRATION).read_text()).get("class_match_threshold")
+        return cls(model, class_match_threshold=threshold)
 
     def ground(self, scene: Scene, query: str, viewpoint: tuple[float, ...] | None = None,
                top_k: int = 5) -> GroundingResult:
@@ -54,11 +67,14 @@ class Grounder:
         Args:
             scene: any scene with objects (points are not needed).
             query: the sentence.
-            viewpoint: (x, y, z, dx, dy, dz) observer for view-dependent sentences, or None.
+            viewpoint: (x, y, z, dx, dy, dz) observer (metres, world frame) for
+                view-dependent sentences, or None.
             top_k: how many objects to return.
 
         Returns:
-            A GroundingResult; empty ``ranked`` when the scene has no objects.
+            A GroundingResult: objects with their probability among the scene's objects,
+            best first; ``low_confidence`` when the query names no class of the scene;
+            empty ``ranked`` when the scene has no objects.
 
         Raises:
             ValueError: an empty query.
@@ -70,8 +86,12 @@ class Grounder:
             return GroundingResult(query=query, scene_id=scene.scene_id, ranked=[], seconds=time.perf_counter() - t0)
         with torch.no_grad():
             out, objects = model_forward(self.model, self.cache, [scene], [query.strip()], [viewpoint])
-        scores = out.logits[0, objects.mask[0]].softmax(-1)
+        valid = objects.mask[0]
+        scores = out.logits[0, valid].softmax(-1)
+        match = float(out.class_match[0, valid].max())
         order = scores.argsort(descending=True)[:top_k].tolist()
         ranked = [RankedObject(object_id=scene.objects[i].object_id, label=scene.objects[i].label,
                                score=float(scores[i]), box=scene.objects[i].box) for i in order]
-        return GroundingResult(query=query, scene_id=scene.scene_id, ranked=ranked, seconds=time.perf_counter() - t0)
+        low = self.class_match_threshold is not None and match < self.class_match_threshold
+        return GroundingResult(query=query, scene_id=scene.scene_id, ranked=ranked, seconds=time.perf_counter() - t0,
+                               low_confidence=low, class_match=match)

@@ -12,14 +12,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from scene3d.grounding.data import collate_objects, reference_frame
 from scene3d.grounding.dataset import GroundingDataset, TextCache
+from scene3d.grounding.evaluation import calibrate_confidence, evaluate, model_forward
 from scene3d.grounding.losses import class_loss, info_nce, referral_loss
-from scene3d.grounding.metrics import ReferIt3DScores, class_random_floor, referit3d_accuracy
 from scene3d.io.atomic import atomic_write_text
 from scene3d.models.grounding import GroundingConfig, GroundingOutput, GroundingTransformer
-from scene3d.structures import Scene
 from scene3d.train import Checkpointer, MetricLog, TrainState
+
+
+CALIBRATION = "calibration.json"  # in the run folder: the low-confidence threshold (see calibrate_confidence)
 
 
 @dataclass
@@ -32,6 +33,8 @@ class GroundingTrainConfig:
         rotate: random rotation of each scene about z (for sentences without a viewpoint).
         w_referral / w_class / w_object / w_scene: loss weights (referral CE, target class,
             object-caption InfoNCE, scene-caption InfoNCE).
+        source_weights: sampling weight of a referral by its ``Utterance.source`` ("nr3d",
+            "sr3d", "scanrefer", "generated"...; 1 when absent): to mix sources evenly.
         seed: everything random follows from it.
         model: the network's sizes.
     """
@@ -48,25 +51,9 @@ class GroundingTrainConfig:
     w_class: float = 0.5
     w_object: float = 0.2
     w_scene: float = 0.1
+    source_weights: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     model: GroundingConfig = field(default_factory=GroundingConfig)
-
-
-def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Scene], texts: list[str],
-                  viewpoints: list[tuple[float, ...] | None], yaw_jitter: list[float] | None = None):
-    """Run the model on B (scene, text) pairs; returns (output, object batch)."""
-    frames = []
-    for k, (scene, vp) in enumerate(zip(scenes, viewpoints)):
-        origin, yaw = reference_frame(scene, vp)
-        frames.append((origin, yaw + (yaw_jitter[k] if yaw_jitter else 0.0)))
-    device = next(model.parameters()).device
-    objects = collate_objects(scenes, frames).to(device)
-    flat = [label for row in objects.labels for label in row if label]
-    table = dict(zip(sorted(set(flat)), cache.embed(sorted(set(flat))))) if flat else {}
-    zero = torch.zeros(cache.encoder.dim)
-    label_embed = torch.stack([torch.stack([table.get(x, zero) for x in row]) for row in objects.labels]).to(device)
-    tokens, mask, pooled = (x.to(device) for x in cache.batch(texts))
-    return model(objects.geometry, label_embed, objects.mask, tokens, mask, pooled), objects
 
 
 def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCache, cfg: GroundingTrainConfig,
@@ -97,33 +84,13 @@ def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCach
     return losses
 
 
-def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64) -> list[int]:
-    """Predicted object id for every example of ``data`` (eval mode, no gradients)."""
-    model.eval()
-    preds: list[int] = []
-    with torch.no_grad():
-        for i in range(0, len(data.examples), batch_size):
-            chunk = data.examples[i:i + batch_size]
-            out, objects = model_forward(model, cache, [data.scenes[ex.scene] for ex in chunk],
-                                         [ex.utterance.text for ex in chunk], [ex.utterance.viewpoint for ex in chunk])
-            best = out.logits.argmax(dim=1)
-            preds += objects.object_ids[torch.arange(len(chunk)), best].tolist()
-    return preds
-
-
-def evaluate(model: GroundingTransformer, cache: TextCache, data: GroundingDataset) -> tuple[ReferIt3DScores, ReferIt3DScores]:
-    """(model scores, oracle-class random floor) under the ReferIt3D protocol."""
-    utts = [ex.utterance for ex in data.examples]
-    scenes = {s.scene_id: s for s in data.scenes}
-    return referit3d_accuracy(utts, predict(model, cache, data), scenes), class_random_floor(utts, scenes)[0]
-
-
 def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: GroundingTrainConfig | None = None,
                     val: GroundingDataset | None = None, cache: TextCache | None = None,
                     progress: bool = True) -> GroundingTransformer:
     """Train (or resume from ``out_dir``'s latest checkpoint) and return the model.
 
-    Writes ``out_dir/config.json``, checkpoints, ``metrics.csv`` and ``metrics.png``.
+    Writes ``out_dir/config.json``, checkpoints, ``metrics.csv``, ``metrics.png`` and, once
+    finished, ``calibration.json`` (the threshold of the "names nothing here" flag).
     """
     from scene3d.models.text_encoder import minilm_text_encoder
 
@@ -146,10 +113,13 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         sched.last_epoch = state.step - 1
     log = MetricLog(out_dir, resume_step=state.step)
     rng = np.random.default_rng([cfg.seed, state.step])
+    weights = np.array([cfg.source_weights.get(ex.utterance.source, 1.0) for ex in train.examples])
+    if not (weights >= 0).all() or weights.sum() <= 0:
+        raise ValueError(f"source_weights must be >= 0 and leave some referral to sample: {cfg.source_weights}")
     bar = tqdm(total=cfg.steps, initial=state.step, desc="train grounding", unit="step", disable=not progress)
     while state.step < cfg.steps:
         model.train()
-        batch = [train.examples[i] for i in rng.integers(len(train.examples), size=cfg.batch_size)]
+        batch = [train.examples[i] for i in rng.choice(len(train.examples), size=cfg.batch_size, p=weights / weights.sum())]
         jitter = [float(rng.uniform(0, 2 * math.pi)) if cfg.rotate and ex.utterance.viewpoint is None else 0.0
                   for ex in batch]
         out, _ = model_forward(model, cache, [train.scenes[ex.scene] for ex in batch],
@@ -166,7 +136,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         bar.update()
         values = {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in parts.items()}}
         if val is not None and val.examples and (state.step % cfg.eval_every == 0 or state.step == cfg.steps):
-            scores, _ = evaluate(model, cache, val)
+            scores = evaluate(model, cache, val).referit3d
             values["val_accuracy"] = scores.overall
             bar.set_postfix(val=f"{scores.overall:.3f}")
         if state.step % 10 == 0 or "val_accuracy" in values:
@@ -175,4 +145,6 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
             ckpt.save(model, opt, state)
     bar.close()
     log.plot()
+    calibration = calibrate_confidence(model, cache, train, seed=cfg.seed)
+    atomic_write_text(out_dir / CALIBRATION, json.dumps(calibration, indent=1))
     return model

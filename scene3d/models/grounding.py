@@ -1,9 +1,10 @@
 """The grounding transformer (GPS-style): object tokens with pairwise geometric
 attention, fused with the sentence's tokens, scored per object.
 
-Read top to bottom: embed objects -> L x [spatial self-attention (its pair-geometry
-bias weighted by the sentence), cross-attention to text, MLP] -> per-object referral score, plus a learned multiple of how well
-the object's class name matches the class the sentence asks for (the target-class
+Read top to bottom: embed objects and (once) their pair geometry -> L x [cross-attention
+to text, spatial self-attention (its pair-geometry bias weighted by the sentence), MLP]
+-> per-object referral score, plus a learned multiple of how well the object's class
+name matches the class the sentence asks for (the target-class
 head, trained by its own loss); projections for the object-text and scene-text
 contrastive losses.
 """
@@ -26,6 +27,7 @@ class GroundingConfig:
         layers: fusion layers.
         heads: attention heads.
         text_dim: width of the text encoder's features (384 for all-MiniLM-L6-v2).
+        pair_dim: width of the embedded pair geometry (computed once, shared by all layers).
         dropout: dropout in attention and MLPs.
     """
 
@@ -33,6 +35,7 @@ class GroundingConfig:
     layers: int = 3
     heads: int = 6
     text_dim: int = 384
+    pair_dim: int = 32
     dropout: float = 0.1
 
 
@@ -47,53 +50,79 @@ class GroundingOutput:
         scene_embed: (B, text_dim) pooled scene embedding, L2-normalised.
         class_query: (B, text_dim) the sentence's guess of the target class, L2-normalised
             (compared with class-name embeddings).
+        class_match: (B, N) cosine between each object's class-name embedding and
+            ``class_query`` (how well the object's class fits what the sentence asks for).
     """
 
     logits: torch.Tensor
     object_embed: torch.Tensor
     scene_embed: torch.Tensor
     class_query: torch.Tensor
+    class_match: torch.Tensor
 
 
-def pair_features(centers: torch.Tensor) -> torch.Tensor:
-    """(B, N, N, 7) geometry of each object pair: offset (3), horizontal and 3D distance,
-    and the horizontal direction's cos / sin."""
-    d = centers[:, None, :, :] - centers[:, :, None, :]                  # (B, N, N, 3) from i to j
+GEOMETRY_DIM = 12  # per object: centre, size, colour, front (cos, sin), has-front
+PAIR_DIM = 13
+
+
+def pair_features(geometry: torch.Tensor) -> torch.Tensor:
+    """(B, N, N, PAIR_DIM) geometry of each ordered object pair (i, j), from object geometry
+    (B, N, >= 12) laid out as in :func:`scene3d.grounding.data.scene_geometry`.
+
+    Features (metres unless noted): offset from i to j (3); horizontal and 3D distance (2);
+    horizontal direction cos / sin (2); i's position in j's own frame (along j's front, to
+    j's left; zeros when j has no front) (2); vertical gaps bottom(i) - top(j) and
+    bottom(j) - top(i) (2); the share of i's footprint that j's covers (1, axis-aligned);
+    log volume ratio i / j (1).
+    """
+    c, size = geometry[..., :3], geometry[..., 3:6].clamp(min=1e-3)
+    front, has_front = geometry[..., 9:11], geometry[..., 11:12]
+    d = c[:, None, :, :] - c[:, :, None, :]                                      # (B, N, N, 3) from i to j
     dist_xy = torch.linalg.norm(d[..., :2], dim=-1, keepdim=True)
     dist = torch.linalg.norm(d, dim=-1, keepdim=True)
     direction = d[..., :2] / dist_xy.clamp(min=1e-6)
-    return torch.cat([d, dist_xy, dist, direction], dim=-1)
+    fj = front[:, None, :, :]                                                     # j's front, (B, 1, N, 2)
+    along = -(d[..., 0:1] * fj[..., 0:1] + d[..., 1:2] * fj[..., 1:2])          # i - j projected on j's front
+    left = -(fj[..., 0:1] * d[..., 1:2] - fj[..., 1:2] * d[..., 0:1])           # i - j to j's left
+    local = torch.cat([along, left], -1) * has_front[:, None, :, :]
+    bottom, top = c[..., 2:3] - size[..., 2:3] / 2, c[..., 2:3] + size[..., 2:3] / 2
+    gaps = torch.cat([bottom[:, :, None] - top[:, None, :], bottom[:, None, :] - top[:, :, None]], -1)
+    lo, hi = c[..., :2] - size[..., :2] / 2, c[..., :2] + size[..., :2] / 2
+    inter = (torch.minimum(hi[:, :, None], hi[:, None, :]) - torch.maximum(lo[:, :, None], lo[:, None, :])).clamp(min=0)
+    cover = inter.prod(-1, keepdim=True) / (size[..., 0:1] * size[..., 1:2])[:, :, None]
+    volume = size.prod(-1).log()
+    ratio = (volume[:, :, None] - volume[:, None, :])[..., None]
+    return torch.cat([d, dist_xy, dist, direction, local, gaps, cover, ratio], dim=-1)
 
 
 class SpatialSelfAttention(nn.Module):
-    """Multi-head self-attention whose scores get a learned bias from pair geometry.
+    """Multi-head self-attention whose scores get a bias from embedded pair geometry.
 
     With ``text_dim``, the bias is conditioned on the sentence (as in ViL3DRel): each head
-    weighs the pair-geometry features with weights predicted from the sentence, so "left
-    of" and "above" look at different geometry.
+    weighs the pair embedding with weights predicted from the sentence, so "left of" and
+    "above" look at different geometry.
     """
 
-    def __init__(self, dim: int, heads: int, dropout: float, text_dim: int | None = None, pair_dim: int = 32):
+    def __init__(self, dim: int, heads: int, dropout: float, pair_dim: int, text_dim: int | None = None):
         super().__init__()
         self.heads, self.head_dim, self.pair_dim = heads, dim // heads, pair_dim
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
-        self.pair = nn.Sequential(nn.Linear(7, pair_dim), nn.GELU(), nn.Linear(pair_dim, pair_dim))
         self.head_weights = nn.Linear(text_dim, heads * pair_dim) if text_dim else None
         self.fixed_weights = None if text_dim else nn.Parameter(torch.randn(heads, pair_dim) / math.sqrt(pair_dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, pairs: torch.Tensor, mask: torch.Tensor,
+    def forward(self, x: torch.Tensor, phi: torch.Tensor, mask: torch.Tensor,
                 text_pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, N, D), phi (B, N, N, P) embedded pair geometry, mask (B, N), text_pooled (B, T_D)."""
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, N, hd)
         scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)                          # (B, H, N, N)
-        phi = self.pair(pairs)                                                                 # (B, N, N, P)
         if self.head_weights is not None:
             w = self.head_weights(text_pooled).view(b, self.heads, self.pair_dim)             # (B, H, P)
         else:
             w = self.fixed_weights.expand(b, -1, -1)
-        scores = scores + torch.einsum("bijp,bhp->bhij", phi, w)
+        scores = scores + (phi.flatten(1, 2) @ w.transpose(1, 2)).view(b, n, n, self.heads).permute(0, 3, 1, 2)
         scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
         attn = self.drop(scores.softmax(-1))
         y = (attn @ v).transpose(1, 2).reshape(b, n, -1)                                       # (B, N, D)
@@ -101,27 +130,28 @@ class SpatialSelfAttention(nn.Module):
 
 
 class FusionLayer(nn.Module):
-    """Pre-norm: spatial self-attention, cross-attention to text tokens, MLP."""
+    """Pre-norm: cross-attention to the text tokens (so each object knows whether the sentence
+    names it), spatial self-attention (relations to the named objects), MLP."""
 
     def __init__(self, cfg: GroundingConfig):
         super().__init__()
         d = cfg.dim
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
-        self.spatial = SpatialSelfAttention(d, cfg.heads, cfg.dropout, text_dim=cfg.text_dim)
         self.cross = nn.MultiheadAttention(d, cfg.heads, dropout=cfg.dropout, batch_first=True)
+        self.spatial = SpatialSelfAttention(d, cfg.heads, cfg.dropout, cfg.pair_dim, text_dim=cfg.text_dim)
         self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(4 * d, d))
 
-    def forward(self, x, pairs, mask, text, text_mask, text_pooled):
-        x = x + self.spatial(self.norm1(x), pairs, mask, text_pooled)
-        h = self.norm2(x)
+    def forward(self, x, phi, mask, text, text_mask, text_pooled):
+        h = self.norm1(x)
         x = x + self.cross(h, text, text, key_padding_mask=~text_mask, need_weights=False)[0]
+        x = x + self.spatial(self.norm2(x), phi, mask, text_pooled)
         return x + self.mlp(self.norm3(x))
 
 
 class GroundingTransformer(nn.Module):
     """Scores every object of a scene for a sentence.
 
-    Inputs (see :meth:`forward`): object geometry (B, N, 9), class-name embeddings
+    Inputs (see :meth:`forward`): object geometry (B, N, GEOMETRY_DIM), class-name embeddings
     (B, N, text_dim), object mask (B, N), text tokens (B, T, text_dim) with mask (B, T)
     and pooled sentence embeddings (B, text_dim).
     """
@@ -130,10 +160,11 @@ class GroundingTransformer(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or GroundingConfig()
         d = cfg.dim
-        self.geometry = nn.Sequential(nn.Linear(9, d), nn.GELU(), nn.Linear(d, d))
+        self.geometry = nn.Sequential(nn.Linear(GEOMETRY_DIM, d), nn.GELU(), nn.Linear(d, d))
+        self.pair = nn.Sequential(nn.Linear(PAIR_DIM, cfg.pair_dim), nn.GELU(), nn.Linear(cfg.pair_dim, cfg.pair_dim))
         self.label = nn.Linear(cfg.text_dim, d)
         self.text = nn.Linear(cfg.text_dim, d)
-        self.encoder = SpatialSelfAttention(d, cfg.heads, cfg.dropout)   # one unimodal spatial layer
+        self.encoder = SpatialSelfAttention(d, cfg.heads, cfg.dropout, cfg.pair_dim)   # one unimodal spatial layer
         self.encoder_norm = nn.LayerNorm(d)
         self.layers = nn.ModuleList([FusionLayer(cfg) for _ in range(cfg.layers)])
         self.norm = nn.LayerNorm(d)
@@ -145,19 +176,19 @@ class GroundingTransformer(nn.Module):
 
     def forward(self, geometry: torch.Tensor, label_embed: torch.Tensor, mask: torch.Tensor,
                 text_tokens: torch.Tensor, text_mask: torch.Tensor, text_pooled: torch.Tensor) -> GroundingOutput:
-        pairs = pair_features(geometry[..., :3])                                   # (B, N, N, 7)
+        phi = self.pair(pair_features(geometry))                                   # (B, N, N, P), once
         x = self.geometry(geometry) + self.label(label_embed)                      # (B, N, D)
-        x = x + self.encoder(self.encoder_norm(x), pairs, mask)                    # unimodal context
+        x = x + self.encoder(self.encoder_norm(x), phi, mask)                    # unimodal context
         m = mask[..., None].float()
         object_embed = nn.functional.normalize(self.object_proj(x), dim=-1)        # (B, N, text_dim)
         pooled = (x * m).sum(1) / m.sum(1).clamp(min=1)                            # (B, D)
         scene_embed = nn.functional.normalize(self.scene_proj(pooled), dim=-1)
         t = self.text(text_tokens)                                                 # (B, T, D)
         for layer in self.layers:
-            x = layer(x, pairs, mask, t, text_mask, text_pooled)
+            x = layer(x, phi, mask, t, text_mask, text_pooled)
         class_query = nn.functional.normalize(self.class_proj(text_pooled), dim=-1)   # (B, text_dim)
         # does the object's class match the class the sentence asks for? (open vocabulary)
         class_match = (nn.functional.normalize(label_embed, dim=-1) @ class_query[:, :, None]).squeeze(-1)
         logits = self.score(self.norm(x)).squeeze(-1) + self.class_scale * class_match   # (B, N)
         logits = logits.masked_fill(~mask, float("-inf"))
-        return GroundingOutput(logits, object_embed, scene_embed, class_query)
+        return GroundingOutput(logits, object_embed, scene_embed, class_query, class_match)

@@ -1,24 +1,82 @@
+import csv
+import gzip
 import json
 
+import pytest
+
 from scene3d.cli import main
+from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
 from scene3d.language.batch import language_dataset
 from scene3d.synth import SynthConfig, generate_dataset
 
 
-def test_train_then_ground(tmp_path, capsys):
-    data = tmp_path / "data"
-    generate_dataset(data, 3, seed=2, config=SynthConfig(num_points=500, min_object_points=2, num_frames=0),
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """4 synthetic scenes with language, and the same scenes and referrals written in the
+    real formats: a GT object list (gzipped JSON) and a ReferIt3D CSV."""
+    root = tmp_path_factory.mktemp("grounding")
+    data = root / "data"
+    generate_dataset(data, 4, seed=2, config=SynthConfig(num_points=500, min_object_points=2, num_frames=0),
                      progress=False)
     language_dataset(data, progress=False, viewpoint="none")
+    scenes = [load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data)]
+    objects = {s.scene_id: [{"id": o.object_id, "label": o.label, "center_position": o.box.center.tolist(),
+                             "size": o.box.size.tolist()} for o in s.objects] for s in scenes}
+    with gzip.open(root / "objects.json.gz", "wt") as f:
+        json.dump({"scenes": objects}, f)
+    referrals = [u for u in read_utterances_jsonl(data / "language.jsonl") if u.kind == "referral"]
+    with open(root / "referit.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["scan_id", "target_id", "utterance", "instance_type", "dataset"])
+        w.writerows([u.scene_id, u.target_id, u.text, u.target_label, "nr3d"] for u in referrals)
+    return root, data, scenes
+
+
+def test_train_then_ground(synth, tmp_path, capsys):
+    _, data, scenes = synth
     run = tmp_path / "run"
     code = main(["train-grounding", f"data={data}", f"out={run}", "steps=4", "batch_size=8", "dim=32",
                  "layers=1", "heads=2", "checkpoint_every=2", "eval_every=2"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "floor (class+random)" in out and "model" in out
-    scene = sorted(p for p in data.iterdir() if (p / "scene.json").is_file())[0]
-    assert main(["ground", f"run={run}", f"scene={scene}", "query=the chair near the table", "json=true"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    assert "floor (class+random)" in out and "held out, generated" in out
+    assert json.loads((run / "calibration.json").read_text())["class_match_threshold"] is not None
+    scene = data / scenes[0].scene_id
+    answer = tmp_path / "answer.json"
+    assert main(["ground", f"checkpoint={run}", f"scene={scene}", "query=the chair near the table",
+                 f"out={answer}"]) == 0
+    assert "1. object" in capsys.readouterr().out
+    result = json.loads(answer.read_text())
     assert result["query"] == "the chair near the table" and len(result["ranked"]) == 5
-    assert main(["ground", f"run={tmp_path / 'none'}", f"scene={scene}", "query=x"]) == 2
+    assert isinstance(result["low_confidence"], bool) and -1.0 <= result["class_match"] <= 1.0
+    step = sorted((run / "checkpoints").glob("step_*"))[0]
+    assert main(["ground", f"checkpoint={step}", f"scene={scene}", "query=a lamp", "out=null"]) == 0
+    assert main(["ground", f"checkpoint={tmp_path / 'none'}", f"scene={scene}", "query=x"]) == 2
     assert "not a grounding run" in capsys.readouterr().err
+
+
+def test_train_on_real_format_with_held_out_scenes_then_eval(synth, tmp_path, capsys):
+    root, _, scenes = synth
+    run = tmp_path / "run"
+    assert main(["train-grounding", "data=null", f"out={run}", f"real.language=[{root / 'referit.csv'}]",
+                 f"real.objects={root / 'objects.json.gz'}", "real.held_out=0.5", "steps=3", "batch_size=8",
+                 "dim=32", "layers=1", "heads=2", "checkpoint_every=3", "eval_every=3",
+                 "source_weights.nr3d=2"]) == 0
+    held = (run / "real_held_out.txt").read_text().split()
+    assert len(held) == 2 and set(held) < {s.scene_id for s in scenes}
+    assert "held out, nr3d" in capsys.readouterr().out
+    metrics = tmp_path / "metrics.json"
+    assert main(["eval-grounding", f"checkpoint={run}", f"utterances={root / 'referit.csv'}",
+                 f"objects={root / 'objects.json.gz'}", f"scenes={run / 'real_held_out.txt'}", f"out={metrics}"]) == 0
+    out = capsys.readouterr().out
+    assert "referit3d protocol" in out and "floor (class+random)" in out
+    record = json.loads(metrics.read_text())
+    n = sum(1 for row in csv.DictReader(open(root / "referit.csv")) if row["scan_id"] in held)
+    assert record["evaluated"] == n == record["referit3d"]["n"] and record["skipped"] == 0
+    assert 0.0 <= record["referit3d"]["overall"] <= 1.0 and 0.0 < record["floor"]["referit3d"]["overall"] <= 1.0
+    # nothing to train on / bad file
+    assert main(["train-grounding", "data=null", f"out={tmp_path / 'x'}"]) == 2
+    assert "nothing to train on" in capsys.readouterr().err
+    assert main(["eval-grounding", f"checkpoint={run}", f"utterances={tmp_path / 'no.csv'}",
+                 f"objects={root / 'objects.json.gz'}"]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from scene3d.graph import build_scene_graph
 from scene3d.grounding import Grounder, GroundingDataset
 from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
 from scene3d.language import LanguageConfig, generate_language
-from scene3d.models.grounding import GroundingConfig, GroundingTransformer
+from scene3d.models.grounding import GEOMETRY_DIM, GroundingConfig, GroundingTransformer, pair_features
 from scene3d.structures import Scene
 from scene3d.synth import SynthConfig, generate_scene
 
@@ -17,7 +17,7 @@ TINY = GroundingConfig(dim=32, layers=1, heads=2)
 def test_model_masks_padding_and_is_order_equivariant():
     torch.manual_seed(0)
     model = GroundingTransformer(TINY).eval()
-    g, le = torch.randn(1, 6, 9), torch.randn(1, 6, 384)
+    g, le = torch.randn(1, 6, GEOMETRY_DIM), torch.randn(1, 6, 384)
     mask = torch.ones(1, 6, dtype=torch.bool)
     mask[0, 5] = False
     text, tmask, pooled = torch.randn(1, 4, 384), torch.ones(1, 4, dtype=torch.bool), torch.randn(1, 384)
@@ -27,6 +27,26 @@ def test_model_masks_padding_and_is_order_equivariant():
     out2 = model(g[:, perm], le[:, perm], mask[:, perm], text, tmask, pooled)
     torch.testing.assert_close(out2.logits, out.logits[:, perm])
     assert out.object_embed.shape == (1, 6, 384) and out.scene_embed.shape == (1, 384)
+
+
+def test_pair_features_analytic():
+    # i: a 1 m cube on the floor at the origin; j: a 2 x 2 x 0.5 m box at x = 0.5 on top of it,
+    # its front facing +y
+    g = torch.zeros(1, 2, GEOMETRY_DIM)
+    g[0, 0, :6] = torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0, 1.0])
+    g[0, 1, :6] = torch.tensor([0.5, 0.0, 1.25, 2.0, 2.0, 0.5])
+    g[0, 1, 9:12] = torch.tensor([0.0, 1.0, 1.0])
+    f = pair_features(g)[0]
+    assert f.shape == (2, 2, 13)
+    torch.testing.assert_close(f[0, 1, :3], torch.tensor([0.5, 0.0, 0.75]))         # offset i -> j
+    torch.testing.assert_close(f[0, 1, 3:7], torch.tensor([0.5, 0.8125 ** 0.5, 1.0, 0.0]))   # distances, direction
+    # i seen from j (front +y, so its left is -x): i is 0.5 m to j's left, 0 m ahead
+    torch.testing.assert_close(f[0, 1, 7:9], torch.tensor([0.0, 0.5]))
+    torch.testing.assert_close(f[1, 0, 7:9], torch.zeros(2))                        # i has no front
+    torch.testing.assert_close(f[1, 0, 9:11], torch.tensor([0.0, -1.5]))            # j rests on i: gap 0
+    torch.testing.assert_close(f[0, 1, 11], torch.tensor(1.0))                      # j covers all of i
+    torch.testing.assert_close(f[1, 0, 11], torch.tensor(0.25))                     # i covers 1/4 of j's footprint
+    torch.testing.assert_close(f[0, 1, 12], torch.tensor(-np.log(2.0), dtype=torch.float32))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +70,10 @@ def test_train_resume_and_ground(tiny_data, tmp_path):
     train_grounding(data, tmp_path, cfg, progress=False)
     steps = sorted(int(p.name.split("_")[1]) for p in (tmp_path / "checkpoints").glob("step_*"))
     assert steps[-1] == 9
-    grounder = Grounder.load(tmp_path)
+    older = Grounder.from_checkpoint(tmp_path / "checkpoints" / f"step_{steps[0]:08d}").model.state_dict()
+    newer = Grounder.from_checkpoint(tmp_path).model.state_dict()
+    assert steps[0] < 9 and any(not torch.equal(older[k], newer[k]) for k in newer)
+    grounder = Grounder.from_checkpoint(tmp_path)
     scene = next(iter(scenes.values()))
     result = grounder.ground(scene, "the chair next to the table", top_k=3)
     assert len(result.ranked) == 3 and result.ranked[0].score >= result.ranked[1].score
@@ -63,10 +86,10 @@ def test_train_resume_and_ground(tiny_data, tmp_path):
 
 def test_load_errors(tmp_path):
     with pytest.raises(ConfigError, match="not a grounding run"):
-        Grounder.load(tmp_path)
+        Grounder.from_checkpoint(tmp_path)
     (tmp_path / "config.json").write_text('{"model": {"dim": 32, "layers": 1, "heads": 2}}')
     with pytest.raises(ConfigError, match="no checkpoint"):
-        Grounder.load(tmp_path)
+        Grounder.from_checkpoint(tmp_path)
 
 
 def test_dataset_reports_missing_targets(tiny_data):
@@ -76,3 +99,25 @@ def test_dataset_reports_missing_targets(tiny_data):
     ds = GroundingDataset.build(scenes, [Utterance("g0", 999, "the thing"), Utterance("nope", 1, "x")])
     assert not ds.examples and [r.split()[0] for _, r in ds.skipped] == ["target", "scene"]
     assert np.all([len(s.objects) > 0 for s in ds.scenes])
+
+
+def test_low_confidence_when_the_query_names_nothing_in_the_scene(tiny_data):
+    from scene3d.grounding import TextCache
+    from scene3d.grounding.evaluation import calibrate_confidence
+    from scene3d.models.text_encoder import minilm_text_encoder
+
+    _, data = tiny_data
+    torch.manual_seed(0)
+    model = GroundingTransformer(TINY)
+    with torch.no_grad():  # the class query is the sentence's own embedding: no training needed
+        model.class_proj.weight.copy_(torch.eye(384))
+        model.class_proj.bias.zero_()
+    cache = TextCache(minilm_text_encoder())
+    cal = calibrate_confidence(model, cache, data)
+    assert cal["true_positive_rate"] > 0.8 and cal["true_negative_rate"] > 0.8 and cal["negatives"] > 50
+    grounder = Grounder(model, cache.encoder, cal["class_match_threshold"])
+    scene = next(s for s in data.scenes if "toilet" in {o.label for o in s.objects})
+    answer = grounder.ground(scene, "the toilet")
+    assert not answer.low_confidence and answer.class_match >= cal["class_match_threshold"]
+    assert grounder.ground(scene, "the grand piano").low_confidence
+    assert not Grounder(model, cache.encoder).ground(scene, "the grand piano").low_confidence  # uncalibrated

@@ -1,0 +1,146 @@
+"""Running a grounding model over a dataset: predictions, both protocols against the
+class-random floor, and the calibration of its "names nothing here" flag."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from scene3d.grounding.data import collate_objects, reference_frame
+from scene3d.grounding.dataset import GroundingDataset, TextCache
+from scene3d.grounding.metrics import (
+    ReferIt3DScores,
+    ScanReferScores,
+    class_random_floor,
+    referit3d_accuracy,
+    scanrefer_accuracy,
+)
+from scene3d.models.grounding import GroundingTransformer
+from scene3d.structures import Scene
+
+
+def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Scene], texts: list[str],
+                  viewpoints: list[tuple[float, ...] | None], yaw_jitter: list[float] | None = None):
+    """Run the model on B (scene, text) pairs; returns (GroundingOutput, ObjectBatch).
+
+    ``viewpoints``: per pair, (x, y, z, dx, dy, dz) of the observer (metres, world frame) or
+    None; ``yaw_jitter``: per pair, an extra turn of the reference frame about z (radians).
+    """
+    frames = []
+    for k, (scene, vp) in enumerate(zip(scenes, viewpoints)):
+        origin, yaw = reference_frame(scene, vp)
+        frames.append((origin, yaw + (yaw_jitter[k] if yaw_jitter else 0.0)))
+    device = next(model.parameters()).device
+    objects = collate_objects(scenes, frames).to(device)
+    names = sorted({label for row in objects.labels for label in row if label})
+    table = dict(zip(names, cache.embed(names))) if names else {}
+    zero = torch.zeros(cache.encoder.dim)
+    label_embed = torch.stack([torch.stack([table.get(x, zero) for x in row]) for row in objects.labels]).to(device)
+    tokens, mask, pooled = (x.to(device) for x in cache.batch(texts))
+    return model(objects.geometry, label_embed, objects.mask, tokens, mask, pooled), objects
+
+
+def _batches(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int):
+    """Yield (examples, GroundingOutput, ObjectBatch) over ``data`` in eval mode, no gradients."""
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(data.examples), batch_size):
+            chunk = data.examples[i:i + batch_size]
+            out, objects = model_forward(model, cache, [data.scenes[ex.scene] for ex in chunk],
+                                         [ex.utterance.text for ex in chunk], [ex.utterance.viewpoint for ex in chunk])
+            yield chunk, out, objects
+
+
+def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64) -> list[int]:
+    """Predicted object id for every example of ``data``."""
+    preds: list[int] = []
+    for chunk, out, objects in _batches(model, cache, data, batch_size):
+        best = out.logits.argmax(dim=1)
+        preds += objects.object_ids[torch.arange(len(chunk)), best].tolist()
+    return preds
+
+
+@dataclass(frozen=True)
+class GroundingReport:
+    """A model's scores under both protocols, with the oracle-class random floor of each."""
+
+    referit3d: ReferIt3DScores
+    scanrefer: ScanReferScores
+    floor_referit3d: ReferIt3DScores
+    floor_scanrefer: ScanReferScores
+
+    def to_json(self) -> dict:
+        return {"referit3d": asdict(self.referit3d), "scanrefer": asdict(self.scanrefer),
+                "floor": {"referit3d": asdict(self.floor_referit3d), "scanrefer": asdict(self.floor_scanrefer)}}
+
+    def table(self, protocol: str = "referit3d") -> str:
+        """Model vs floor as a text table; ``protocol`` is "referit3d" or "scanrefer"."""
+        if protocol == "scanrefer":
+            rows = [f"{'':<22}{'Acc@0.25':>9}{'Acc@0.5':>9}{'uniq@.25':>9}{'uniq@.5':>9}{'mult@.25':>9}"
+                    f"{'mult@.5':>9}{'n':>7}"]
+            for name, s in (("model", self.scanrefer), ("floor (class+random)", self.floor_scanrefer)):
+                rows.append(f"{name:<22}{s.acc25:>9.1%}{s.acc50:>9.1%}{s.unique25:>9.1%}{s.unique50:>9.1%}"
+                            f"{s.multiple25:>9.1%}{s.multiple50:>9.1%}{s.n:>7}")
+            return "\n".join(rows)
+        rows = [f"{'':<22}{'overall':>9}{'easy':>8}{'hard':>8}{'view-dep':>10}{'view-ind':>10}{'n':>7}"]
+        for name, s in (("model", self.referit3d), ("floor (class+random)", self.floor_referit3d)):
+            rows.append(f"{name:<22}{s.overall:>9.1%}{s.easy:>8.1%}{s.hard:>8.1%}{s.view_dependent:>10.1%}"
+                        f"{s.view_independent:>10.1%}{s.n:>7}")
+        return "\n".join(rows)
+
+
+def evaluate(model: GroundingTransformer, cache: TextCache, data: GroundingDataset) -> GroundingReport:
+    """Both protocols on ``data`` (ReferIt3D: the chosen id; ScanRefer: the chosen object's box)."""
+    utts = [ex.utterance for ex in data.examples]
+    scenes = {s.scene_id: s for s in data.scenes}
+    preds = predict(model, cache, data)
+    boxes = [scenes[u.scene_id].object(p).box for u, p in zip(utts, preds)]
+    floor_refer, floor_scan = class_random_floor(utts, scenes)
+    return GroundingReport(referit3d_accuracy(utts, preds, scenes), scanrefer_accuracy(utts, boxes, scenes),
+                           floor_refer, floor_scan)
+
+
+def calibrate_confidence(model: GroundingTransformer, cache: TextCache, data: GroundingDataset,
+                         max_examples: int = 2000, seed: int = 0) -> dict:
+    """Pick the class-match threshold below which a query is flagged as naming nothing in the scene.
+
+    Positives: referrals in their own scene (the best class match of their objects).
+    Negatives: the same referrals in another scene that has no object of the target's class.
+    The threshold maximises balanced accuracy; returns it with the rates it reaches
+    (threshold None when ``data`` has no scene without some referral's target class).
+    """
+    rng = np.random.default_rng(seed)
+    picks = rng.permutation(len(data.examples))[:max_examples]
+    examples = [data.examples[i] for i in picks]
+    negatives = []
+    for ex in examples:
+        label = data.scenes[ex.scene].objects[ex.target].label
+        others = [k for k, s in enumerate(data.scenes) if all(o.label != label for o in s.objects)]
+        if others:
+            negatives.append((ex, int(rng.choice(others))))
+    if not negatives:
+        return {"class_match_threshold": None, "reason": "no scene lacks a target's class: nothing to calibrate on"}
+
+    def best_match(pairs: list[tuple[int, str]]) -> np.ndarray:
+        values = []
+        model.eval()
+        with torch.no_grad():
+            for i in range(0, len(pairs), 64):
+                chunk = pairs[i:i + 64]
+                out, objects = model_forward(model, cache, [data.scenes[k] for k, _ in chunk],
+                                             [t for _, t in chunk], [None] * len(chunk))
+                values += out.class_match.masked_fill(~objects.mask, -1.0).max(dim=1).values.tolist()
+        return np.array(values)
+
+    pos = best_match([(ex.scene, ex.utterance.text) for ex in examples])
+    neg = best_match([(k, ex.utterance.text) for ex, k in negatives])
+    candidates = np.unique(np.concatenate([pos, neg]))
+    balanced = [((pos >= t).mean() + (neg < t).mean()) / 2 for t in candidates]
+    t = float(candidates[int(np.argmax(balanced))])
+    return {"class_match_threshold": t, "true_positive_rate": float((pos >= t).mean()),
+            "true_negative_rate": float((neg < t).mean()), "positives": len(pos), "negatives": len(neg)}
+
+
+__all__ = ["GroundingReport", "calibrate_confidence", "evaluate", "model_forward", "predict"]
