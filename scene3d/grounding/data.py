@@ -1,6 +1,7 @@
-"""Scenes and sentences -> padded tensors for the grounding model (object-list mode).
+"""Scenes and sentences -> padded tensors for the grounding model.
 
-An object is its box (centre, size; metres), its mean colour and its class name.
+An object is its box (centre, size; metres), its mean colour and its class name, and
+optionally a sample of its points (when the scene has labelled points).
 Class names are embedded with the text encoder, so the vocabulary is open:
 synthetic classes and ScanNet classes share one space.
 """
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from scene3d.models.grounding import GEOMETRY_DIM
+from scene3d.models.point_encoder import normalise_object_points
 from scene3d.structures import Scene
 
 
@@ -26,15 +28,23 @@ class ObjectBatch:
         labels: B lists of N class names ("" on padding).
         mask: (B, N) bool, True on real objects.
         object_ids: (B, N) long, -1 on padding.
+        points: (B, N, P, 6) sampled points of each object, xyz turned into the reference
+            frame and normalised to the object (see ``normalise_object_points``) + rgb in
+            [0, 1]; None in object-list mode.
+        point_valid: (B, N, P) bool, False where an object has no points (object lists).
     """
 
     geometry: torch.Tensor
     labels: list[list[str]]
     mask: torch.Tensor
     object_ids: torch.Tensor
+    points: torch.Tensor | None = None
+    point_valid: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> ObjectBatch:
-        return ObjectBatch(self.geometry.to(device), self.labels, self.mask.to(device), self.object_ids.to(device))
+        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
+        return ObjectBatch(self.geometry.to(device), self.labels, self.mask.to(device), self.object_ids.to(device),
+                           move(self.points), move(self.point_valid))
 
 
 def reference_frame(scene: Scene, viewpoint: tuple[float, ...] | None = None) -> tuple[np.ndarray, float]:
@@ -75,8 +85,34 @@ def scene_geometry(scene: Scene, origin: np.ndarray, yaw: float) -> np.ndarray:
     return out
 
 
-def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]], max_objects: int = 128) -> ObjectBatch:
-    """Pad the scenes' objects (first ``max_objects`` of each) into one batch."""
+def object_points(scene: Scene, yaw: float, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(N, count, 6) float32 sampled points per object of ``scene`` (in ``scene.objects``
+    order; xyz turned by -``yaw`` about z, then normalised to the object; rgb in [0, 1]) and
+    (N,) bool: whether the object has points (sampled with replacement when it has fewer)."""
+    out = np.zeros((len(scene.objects), count, 6), dtype=np.float32)
+    has = np.zeros(len(scene.objects), dtype=bool)
+    if not scene.num_points:
+        return out, has
+    order = np.argsort(scene.instance_ids, kind="stable")
+    ids = scene.instance_ids[order]
+    c, s = math.cos(-yaw), math.sin(-yaw)
+    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    for i, o in enumerate(scene.objects):
+        lo, hi = np.searchsorted(ids, o.object_id), np.searchsorted(ids, o.object_id, side="right")
+        if hi == lo:
+            continue
+        pick = order[lo + rng.choice(hi - lo, size=count, replace=hi - lo < count)]
+        xyz = scene.points[pick].astype(np.float32) @ rot.T
+        rgb = torch.from_numpy(scene.colors[pick].astype(np.float32) / 255.0)
+        out[i] = normalise_object_points(torch.from_numpy(xyz), rgb).numpy()
+        has[i] = True
+    return out, has
+
+
+def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]], max_objects: int = 128,
+                    points_per_object: int = 0, rng: np.random.Generator | None = None) -> ObjectBatch:
+    """Pad the scenes' objects (first ``max_objects`` of each) into one batch; with
+    ``points_per_object`` > 0 also sample their points (``rng``; default: seed 0)."""
     n = max(1, min(max_objects, max((len(s.objects) for s in scenes), default=1)))
     b = len(scenes)
     geometry = torch.zeros(b, n, GEOMETRY_DIM)
@@ -91,4 +127,14 @@ def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]],
             mask[k, :m] = True
             ids[k, :m] = torch.tensor([o.object_id for o in objs])
             labels[k][:m] = [o.label for o in objs]
-    return ObjectBatch(geometry, labels, mask, ids)
+    if not points_per_object:
+        return ObjectBatch(geometry, labels, mask, ids)
+    rng = rng or np.random.default_rng(0)
+    points = torch.zeros(b, n, points_per_object, 6)
+    valid = torch.zeros(b, n, points_per_object, dtype=torch.bool)
+    for k, (scene, (_, yaw)) in enumerate(zip(scenes, frames)):
+        pts, has = object_points(scene, yaw, points_per_object, rng)
+        m = min(n, len(pts))
+        points[k, :m] = torch.from_numpy(pts[:m])
+        valid[k, :m] = torch.from_numpy(has[:m])[:, None]
+    return ObjectBatch(geometry, labels, mask, ids, points, valid)

@@ -14,11 +14,13 @@ from scene3d.structures import Scene, Utterance
 
 @dataclass
 class GroundingExample:
-    """One referral: its scene (index into the dataset's scenes), target slot and record."""
+    """One referral: its scene (index into the dataset's scenes), target slot, record, and the
+    slots of the anchors it names (when the source lists them: Sr3D, generated)."""
 
     scene: int
     target: int
     utterance: Utterance
+    anchors: tuple[int, ...] = ()
 
 
 @dataclass
@@ -61,7 +63,8 @@ class GroundingDataset:
             elif u.kind == "object_caption":
                 ds.object_captions.setdefault(k, []).append((slot, u.text))
             else:
-                ds.examples.append(GroundingExample(k, slot, u))
+                anchors = tuple(slots[u.scene_id][a] for a in u.anchor_ids if a in slots[u.scene_id])
+                ds.examples.append(GroundingExample(k, slot, u, anchors))
         return ds
 
 

@@ -22,24 +22,27 @@ from scene3d.structures import Scene
 
 
 def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Scene], texts: list[str],
-                  viewpoints: list[tuple[float, ...] | None], yaw_jitter: list[float] | None = None):
+                  viewpoints: list[tuple[float, ...] | None], yaw_jitter: list[float] | None = None,
+                  rng: np.random.Generator | None = None):
     """Run the model on B (scene, text) pairs; returns (GroundingOutput, ObjectBatch).
 
     ``viewpoints``: per pair, (x, y, z, dx, dy, dz) of the observer (metres, world frame) or
-    None; ``yaw_jitter``: per pair, an extra turn of the reference frame about z (radians).
+    None; ``yaw_jitter``: per pair, an extra turn of the reference frame about z (radians);
+    ``rng``: samples object points when the model encodes them (default: seed 0).
     """
     frames = []
     for k, (scene, vp) in enumerate(zip(scenes, viewpoints)):
         origin, yaw = reference_frame(scene, vp)
         frames.append((origin, yaw + (yaw_jitter[k] if yaw_jitter else 0.0)))
     device = next(model.parameters()).device
-    objects = collate_objects(scenes, frames).to(device)
+    objects = collate_objects(scenes, frames, points_per_object=model.cfg.points, rng=rng).to(device)
     names = sorted({label for row in objects.labels for label in row if label})
     table = dict(zip(names, cache.embed(names))) if names else {}
     zero = torch.zeros(cache.encoder.dim)
     label_embed = torch.stack([torch.stack([table.get(x, zero) for x in row]) for row in objects.labels]).to(device)
     tokens, mask, pooled = (x.to(device) for x in cache.batch(texts))
-    return model(objects.geometry, label_embed, objects.mask, tokens, mask, pooled), objects
+    out = model(objects.geometry, label_embed, objects.mask, tokens, mask, pooled, objects.points, objects.point_valid)
+    return out, objects
 
 
 def _batches(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int):

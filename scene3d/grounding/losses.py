@@ -1,4 +1,4 @@
-"""GPS-style losses: referral cross-entropy, target-class, object- and scene-level InfoNCE."""
+"""GPS-style losses: referral cross-entropy, target-class, anchor, object- and scene-level InfoNCE."""
 
 from __future__ import annotations
 
@@ -24,3 +24,16 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.07) -> tor
     logits = a @ b.T / temperature
     labels = torch.arange(len(a), device=a.device)
     return (nn.functional.cross_entropy(logits, labels) + nn.functional.cross_entropy(logits.T, labels)) / 2
+
+
+def anchor_loss(anchor_logits: torch.Tensor, anchors: list[tuple[int, ...]]) -> torch.Tensor:
+    """Cross-entropy of the anchor head against the named anchors (uniform over several).
+
+    anchor_logits (B, N) (-inf on padding); anchors: per row, the anchor slots (rows
+    without anchors are left out; 0 when no row has any).
+    """
+    rows = [b for b, a in enumerate(anchors) if a]
+    if not rows:
+        return anchor_logits.new_zeros(())
+    logp = anchor_logits[rows].log_softmax(-1)
+    return torch.stack([-logp[k, list(anchors[b])].mean() for k, b in enumerate(rows)]).mean()

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from scene3d.grounding.dataset import GroundingDataset, TextCache
 from scene3d.grounding.evaluation import calibrate_confidence, evaluate, model_forward
-from scene3d.grounding.losses import class_loss, info_nce, referral_loss
+from scene3d.grounding.losses import anchor_loss, class_loss, info_nce, referral_loss
 from scene3d.io.atomic import atomic_write_text
 from scene3d.models.grounding import GroundingConfig, GroundingOutput, GroundingTransformer
 from scene3d.train import Checkpointer, MetricLog, TrainState
@@ -31,8 +31,8 @@ class GroundingTrainConfig:
         steps / batch_size / lr / weight_decay / warmup: the optimisation (AdamW, cosine decay).
         checkpoint_every / eval_every: in steps.
         rotate: random rotation of each scene about z (for sentences without a viewpoint).
-        w_referral / w_class / w_object / w_scene: loss weights (referral CE, target class,
-            object-caption InfoNCE, scene-caption InfoNCE).
+        w_referral / w_class / w_anchor / w_object / w_scene: loss weights (referral CE,
+            target class, anchor CE, object-caption InfoNCE, scene-caption InfoNCE).
         source_weights: sampling weight of a referral by its ``Utterance.source`` ("nr3d",
             "sr3d", "scanrefer", "generated"...; 1 when absent): to mix sources evenly.
         seed: everything random follows from it.
@@ -49,6 +49,7 @@ class GroundingTrainConfig:
     rotate: bool = True
     w_referral: float = 1.0
     w_class: float = 0.5
+    w_anchor: float = 0.5
     w_object: float = 0.2
     w_scene: float = 0.1
     source_weights: dict[str, float] = field(default_factory=dict)
@@ -60,7 +61,9 @@ def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCach
             rng: np.random.Generator) -> dict[str, torch.Tensor]:
     device = out.logits.device
     targets = torch.tensor([ex.target for ex in batch], device=device)
-    losses = {"referral": referral_loss(out.logits, targets)}
+    losses = {"referral": referral_loss(out.logits, targets),
+              "anchor": anchor_loss(out.anchor_logits, [tuple(a for a in ex.anchors if a < out.logits.shape[1])
+                                                        for ex in batch])}
     # target class among the classes of the batch
     classes = sorted({data.scenes[ex.scene].objects[ex.target].label for ex in batch})
     class_embed = cache.embed(classes).to(device)
@@ -123,9 +126,9 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         jitter = [float(rng.uniform(0, 2 * math.pi)) if cfg.rotate and ex.utterance.viewpoint is None else 0.0
                   for ex in batch]
         out, _ = model_forward(model, cache, [train.scenes[ex.scene] for ex in batch],
-                               [ex.utterance.text for ex in batch], [ex.utterance.viewpoint for ex in batch], jitter)
+                               [ex.utterance.text for ex in batch], [ex.utterance.viewpoint for ex in batch], jitter, rng)
         parts = _losses(out, batch, train, cache, cfg, rng)
-        loss = (cfg.w_referral * parts["referral"] + cfg.w_class * parts["class"]
+        loss = (cfg.w_referral * parts["referral"] + cfg.w_class * parts["class"] + cfg.w_anchor * parts["anchor"]
                 + cfg.w_object * parts["object"] + cfg.w_scene * parts["scene"])
         opt.zero_grad()
         loss.backward()

@@ -2,8 +2,9 @@
 attention, fused with the sentence's tokens, scored per object.
 
 Read top to bottom: embed objects and (once) their pair geometry -> L x [cross-attention
-to text, spatial self-attention (its pair-geometry bias weighted by the sentence), MLP]
--> per-object referral score, plus a learned multiple of how well the object's class
+to text, spatial self-attention (its pair-geometry bias weighted by the sentence), MLP],
+where after the first layer an anchor head picks the objects the sentence relates to and
+every object receives its (sentence-gated) pair geometry to them -> per-object referral score, plus a learned multiple of how well the object's class
 name matches the class the sentence asks for (the target-class
 head, trained by its own loss); projections for the object-text and scene-text
 contrastive losses.
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from scene3d.models.point_encoder import PointSetEncoder
+
 
 @dataclass(frozen=True)
 class GroundingConfig:
@@ -28,6 +31,8 @@ class GroundingConfig:
         heads: attention heads.
         text_dim: width of the text encoder's features (384 for all-MiniLM-L6-v2).
         pair_dim: width of the embedded pair geometry (computed once, shared by all layers).
+        points: points sampled per object for the point-set encoder; 0: object-list mode
+            (box, colour and class name only).
         dropout: dropout in attention and MLPs.
     """
 
@@ -36,6 +41,7 @@ class GroundingConfig:
     heads: int = 6
     text_dim: int = 384
     pair_dim: int = 32
+    points: int = 0
     dropout: float = 0.1
 
 
@@ -52,6 +58,7 @@ class GroundingOutput:
             (compared with class-name embeddings).
         class_match: (B, N) cosine between each object's class-name embedding and
             ``class_query`` (how well the object's class fits what the sentence asks for).
+        anchor_logits: (B, N) which objects the sentence uses as anchors (-inf on padding).
     """
 
     logits: torch.Tensor
@@ -59,6 +66,7 @@ class GroundingOutput:
     scene_embed: torch.Tensor
     class_query: torch.Tensor
     class_match: torch.Tensor
+    anchor_logits: torch.Tensor
 
 
 GEOMETRY_DIM = 12  # per object: centre, size, colour, front (cos, sin), has-front
@@ -153,7 +161,8 @@ class GroundingTransformer(nn.Module):
 
     Inputs (see :meth:`forward`): object geometry (B, N, GEOMETRY_DIM), class-name embeddings
     (B, N, text_dim), object mask (B, N), text tokens (B, T, text_dim) with mask (B, T)
-    and pooled sentence embeddings (B, text_dim).
+    and pooled sentence embeddings (B, text_dim); with ``cfg.points``, also object points
+    (B, N, points, 6) and their validity (B, N, points).
     """
 
     def __init__(self, cfg: GroundingConfig | None = None):
@@ -163,10 +172,15 @@ class GroundingTransformer(nn.Module):
         self.geometry = nn.Sequential(nn.Linear(GEOMETRY_DIM, d), nn.GELU(), nn.Linear(d, d))
         self.pair = nn.Sequential(nn.Linear(PAIR_DIM, cfg.pair_dim), nn.GELU(), nn.Linear(cfg.pair_dim, cfg.pair_dim))
         self.label = nn.Linear(cfg.text_dim, d)
+        self.point_encoder = PointSetEncoder(d) if cfg.points else None
         self.text = nn.Linear(cfg.text_dim, d)
         self.encoder = SpatialSelfAttention(d, cfg.heads, cfg.dropout, cfg.pair_dim)   # one unimodal spatial layer
         self.encoder_norm = nn.LayerNorm(d)
         self.layers = nn.ModuleList([FusionLayer(cfg) for _ in range(cfg.layers)])
+        self.anchor_norm = nn.LayerNorm(d)
+        self.anchor_score = nn.Linear(d, 1)
+        self.relation_gate = nn.Linear(cfg.text_dim, cfg.pair_dim)
+        self.relation = nn.Linear(cfg.pair_dim, d)
         self.norm = nn.LayerNorm(d)
         self.score = nn.Linear(d, 1)
         self.object_proj = nn.Linear(d, cfg.text_dim)
@@ -175,20 +189,30 @@ class GroundingTransformer(nn.Module):
         self.class_scale = nn.Parameter(torch.tensor(10.0))  # weight of the class-match prior
 
     def forward(self, geometry: torch.Tensor, label_embed: torch.Tensor, mask: torch.Tensor,
-                text_tokens: torch.Tensor, text_mask: torch.Tensor, text_pooled: torch.Tensor) -> GroundingOutput:
+                text_tokens: torch.Tensor, text_mask: torch.Tensor, text_pooled: torch.Tensor,
+                points: torch.Tensor | None = None, point_valid: torch.Tensor | None = None) -> GroundingOutput:
         phi = self.pair(pair_features(geometry))                                   # (B, N, N, P), once
         x = self.geometry(geometry) + self.label(label_embed)                      # (B, N, D)
+        if self.point_encoder is not None:
+            if points is None:
+                raise ValueError(f"this model encodes {self.cfg.points} points per object: pass points")
+            b, n = mask.shape
+            x = x + self.point_encoder(points.flatten(0, 1), point_valid.flatten(0, 1)).view(b, n, -1)
         x = x + self.encoder(self.encoder_norm(x), phi, mask)                    # unimodal context
         m = mask[..., None].float()
         object_embed = nn.functional.normalize(self.object_proj(x), dim=-1)        # (B, N, text_dim)
         pooled = (x * m).sum(1) / m.sum(1).clamp(min=1)                            # (B, D)
         scene_embed = nn.functional.normalize(self.scene_proj(pooled), dim=-1)
         t = self.text(text_tokens)                                                 # (B, T, D)
-        for layer in self.layers:
+        for k, layer in enumerate(self.layers):
             x = layer(x, phi, mask, t, text_mask, text_pooled)
+            if k == 0:  # after reading the sentence once: find the anchors, tell every object its relation to them
+                anchor_logits = self.anchor_score(self.anchor_norm(x)).squeeze(-1).masked_fill(~mask, float("-inf"))
+                message = torch.einsum("bijp,bj->bip", phi, anchor_logits.softmax(-1))      # (B, N, P)
+                x = x + self.relation(message * self.relation_gate(text_pooled)[:, None, :])
         class_query = nn.functional.normalize(self.class_proj(text_pooled), dim=-1)   # (B, text_dim)
         # does the object's class match the class the sentence asks for? (open vocabulary)
         class_match = (nn.functional.normalize(label_embed, dim=-1) @ class_query[:, :, None]).squeeze(-1)
         logits = self.score(self.norm(x)).squeeze(-1) + self.class_scale * class_match   # (B, N)
         logits = logits.masked_fill(~mask, float("-inf"))
-        return GroundingOutput(logits, object_embed, scene_embed, class_query, class_match)
+        return GroundingOutput(logits, object_embed, scene_embed, class_query, class_match, anchor_logits)

@@ -121,3 +121,31 @@ def test_low_confidence_when_the_query_names_nothing_in_the_scene(tiny_data):
     assert not answer.low_confidence and answer.class_match >= cal["class_match_threshold"]
     assert grounder.ground(scene, "the grand piano").low_confidence
     assert not Grounder(model, cache.encoder).ground(scene, "the grand piano").low_confidence  # uncalibrated
+
+
+def test_point_mode_trains_and_grounds(tiny_data, tmp_path):
+    scenes, data = tiny_data
+    cfg = GroundingTrainConfig(steps=2, batch_size=4, checkpoint_every=2, eval_every=2,
+                               model=GroundingConfig(dim=32, layers=1, heads=2, points=16))
+    model = train_grounding(data, tmp_path, cfg, progress=False)
+    assert model.point_encoder is not None
+    grounder = Grounder.from_checkpoint(tmp_path)
+    scene = data.scenes[0]
+    result = grounder.ground(scene, "the chair")
+    assert len(result.ranked) == 5
+    # the same objects without points (an object list) still ground, from boxes and labels
+    listed = Scene(scene.scene_id, objects=scene.objects)
+    assert len(grounder.ground(listed, "the chair").ranked) == 5
+    with pytest.raises(ValueError, match="pass points"):
+        model(torch.zeros(1, 2, GEOMETRY_DIM), torch.zeros(1, 2, 384), torch.ones(1, 2, dtype=torch.bool),
+              torch.zeros(1, 1, 384), torch.ones(1, 1, dtype=torch.bool), torch.zeros(1, 384))
+
+
+def test_anchor_loss():
+    from scene3d.grounding.losses import anchor_loss
+
+    logits = torch.tensor([[0.0, 0.0, float("-inf")], [1.0, 2.0, 3.0]])
+    torch.testing.assert_close(anchor_loss(logits, [(0,), ()]), torch.tensor(np.log(2.0), dtype=torch.float32))
+    p = logits[1].softmax(-1)
+    torch.testing.assert_close(anchor_loss(logits, [(), (0, 2)]), -(p[0].log() + p[2].log()) / 2)
+    assert anchor_loss(logits, [(), ()]) == 0
