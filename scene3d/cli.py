@@ -270,6 +270,20 @@ def cmd_ground(cfg: DictConfig) -> int:
     return 0
 
 
+def cmd_view(cfg: DictConfig) -> int:
+    from scene3d.viewer import Viewer, load_search_callable
+
+    search = load_search_callable(str(cfg.index)) if cfg.index else None
+    viewer = Viewer(_need(cfg, "data"), checkpoint=cfg.checkpoint, search=search, host=cfg.host, port=cfg.port,
+                    out=cfg.out, max_points=cfg.max_points, point_size=cfg.point_size, top_k=cfg.top_k,
+                    scene_id=cfg.scene)
+    print(f"view: {len(viewer.state.scene_ids)} scenes of {cfg.data} at {viewer.url} (Ctrl-C stops)")
+    if viewer.state.error:
+        print(f"view: {viewer.state.error}", file=sys.stderr)
+    viewer.serve_forever()
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "import-scannet": (cmd_import_scannet, "import one ScanNet scan folder: scan=<folder> out=<root>"),
     "import-ply": (cmd_import_ply, "import an unlabelled PLY/mesh: path=<file> out=<root>"),
@@ -280,6 +294,7 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "train-grounding": (cmd_train_grounding, "train the grounding model: data=<root> out=<run> steps=N"),
     "eval-grounding": (cmd_eval_grounding, "real language with GT objects: run=<run> language=<csv/json> objects=<gz>"),
     "ground": (cmd_ground, "ground a sentence: run=<run> scene=<scene folder> query=\"...\""),
+    "view": (cmd_view, "web viewer of scenes and grounding: data=<root> [checkpoint=<run>] port=8080"),
     "demo": (cmd_demo, "run the main job on the embedded default data: out=<root>"),
 }
 
