@@ -255,6 +255,7 @@ class Viewer:
                 self._fail(f"cannot read scene {scene_id!r}: {exc}")
             self._scene = scene
             self.state.scene_id = scene_id
+            self.state.result = None  # the old scene's result must not colour the new scene
             self.state.selected_object_id = None
             n = scene.num_points
             self._shown = (np.sort(np.random.default_rng(0).choice(n, self.max_points, replace=False))
