@@ -315,7 +315,7 @@ class Viewer:
             lo, hi = np.zeros(3), np.ones(3)
         center = (lo + hi) / 2.0
         reach = float(max(hi - lo)) or 1.0
-        position = center + np.array([-0.55, -0.85, 0.95]) * reach
+        position = center + np.array([-0.45, -0.7, 0.8]) * reach
         self.server.initial_camera.position = tuple(position)
         self.server.initial_camera.look_at = tuple(center)
         for client in self.server.get_clients().values():
