@@ -6,9 +6,23 @@ the optional ``viewer`` extra (``pip install -e '.[viewer]'``, viser 1.1.1) and 
 """
 
 from scene3d.viewer.app import Viewer
-from scene3d.viewer.colors import COLOR_MODES, class_colors, heat_colors, instance_colors, palette, point_colors, relevancy
+from scene3d.viewer.colors import (
+    COLOR_MODES,
+    class_colors,
+    heat_colors,
+    instance_colors,
+    palette,
+    point_colors,
+    relevancy,
+)
 from scene3d.viewer.export import inject_panel, result_panel_html
-from scene3d.viewer.state import SceneSearch, SearchHit, ViewerError, ViewerState, load_search_callable
+from scene3d.viewer.state import (
+    SceneSearch,
+    SearchHit,
+    ViewerError,
+    ViewerState,
+    load_search_callable,
+)
 
 __all__ = [
     "COLOR_MODES", "SceneSearch", "SearchHit", "Viewer", "ViewerError", "ViewerState", "class_colors",

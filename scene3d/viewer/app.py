@@ -47,6 +47,7 @@ from scene3d.viewer.state import SceneSearch, ViewerError, ViewerState
 
 TOP_RGB = (255, 200, 0)
 CANDIDATE_RGB = (255, 120, 0)
+SEARCH_TOP_K = 10  # hits asked of the repository search
 NO_MODEL = ("no grounding model loaded: start the viewer with checkpoint=<grounding run folder> "
             "(scene3d train-grounding makes one)")
 
@@ -209,11 +210,9 @@ class Viewer:
         def run(event) -> None:
             try:
                 fn(event)
-            except ViewerError:
-                pass  # _fail already put the message in the page
-            except Scene3DError as exc:
+            except Scene3DError as exc:  # ViewerError included (showing it again is harmless)
                 self._show_error(str(exc))
-            except Exception as exc:  # the UI boundary: report, keep the page alive
+            except Exception as exc:  # noqa: BLE001 - the UI boundary: report it, keep the page alive
                 traceback.print_exc(file=sys.stderr)
                 self._show_error(f"internal error: {type(exc).__name__}: {exc}")
         return run
@@ -456,7 +455,7 @@ class Viewer:
                            "does not exist yet)")
             if not text or not text.strip():
                 self._fail("the search text is empty")
-            hits = list(self.search(text.strip(), 10))
+            hits = list(self.search(text.strip(), SEARCH_TOP_K))
             self.state.search_hits = hits
             rows = [f"| {h.scene_id} | {h.score:.3f} | {', '.join(map(str, h.object_ids)) or '-'} |"
                     + ("" if h.scene_id in self._folders else " (not in this data folder)") for h in hits]

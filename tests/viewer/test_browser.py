@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -85,6 +84,14 @@ def test_page_shows_the_grounded_object(browser_page, view_data, grounder, tmp_p
             small = Image.open(io.BytesIO(shot)).convert("RGB").resize((880, 560), Image.LANCZOS)
             FIGURE.parent.mkdir(parents=True, exist_ok=True)
             small.quantize(colors=128).save(FIGURE, optimize=True)
+
+        page.get_by_role("button", name="Save PNG").click()  # the buttons: render and export from the page
+        page.get_by_text("saved").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Export HTML").click()
+        page.get_by_text(".html").wait_for(timeout=30_000)
+        saved = sorted(p.suffix for p in (tmp_path / "out").iterdir())
+        assert saved == [".html", ".png"]
+        assert _variance(next((tmp_path / "out").glob("*.png")).read_bytes()) > 100.0
 
         t2 = time.perf_counter()  # a second query: the text encoder is warm now
         query_box.fill("the lamp on the desk")

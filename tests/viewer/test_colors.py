@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from scene3d.structures import GroundingResult, RankedObject
-from scene3d.viewer import COLOR_MODES, ViewerError, heat_colors, palette, point_colors, relevancy
+from scene3d.viewer import (
+    COLOR_MODES,
+    ViewerError,
+    heat_colors,
+    palette,
+    point_colors,
+    relevancy,
+)
 from scene3d.viewer.colors import UNLABELLED_RGB
 
 

@@ -14,14 +14,14 @@ def test_panel_escapes_and_embeds_json(tiny_scene):
     panel = result_panel_html(tiny_scene.scene_id, result)
     assert "<b>red</b>" not in panel and "&lt;b&gt;red&lt;/b&gt;" in panel
     assert "object 2 &middot; chair &middot; 0.750" in panel
-    data = re.search(r'id="scene3d-grounding">(.*?)</script>', panel, re.S).group(1)
+    data = re.search(r'id="scene3d-grounding">(.*?)</script>', panel, re.DOTALL).group(1)
     assert "</script>" not in data
     payload = json.loads(data)
     assert payload["scene_id"] == tiny_scene.scene_id
     assert payload["grounding"]["ranked"][0]["object_id"] == 2
     assert payload["grounding"]["query"] == result.query
     assert json.loads(re.search(r'id="scene3d-grounding">(.*?)</script>',
-                                result_panel_html("s", None), re.S).group(1))["grounding"] is None
+                                result_panel_html("s", None), re.DOTALL).group(1))["grounding"] is None
 
 
 def test_inject_panel():

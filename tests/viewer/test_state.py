@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from scene3d.viewer import SearchHit, ViewerError, load_search_callable
@@ -15,3 +17,11 @@ def test_load_search_callable():
         load_search_callable("no_such_module_xyz:search")
     with pytest.raises(ViewerError, match="not callable"):
         load_search_callable("scene3d.viewer.colors:UNLABELLED_RGB")
+
+
+def test_view_without_viser_says_how_to_install(monkeypatch, tmp_path, capsys):
+    from scene3d.cli import main
+
+    monkeypatch.setitem(sys.modules, "viser", None)  # as if the viewer extra were not installed
+    assert main(["view", f"data={tmp_path}"]) == 2
+    assert "pip install -e '.[viewer]'" in capsys.readouterr().err

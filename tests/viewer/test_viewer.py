@@ -2,9 +2,7 @@
 
 import json
 import re
-import shutil
 
-import numpy as np
 import pytest
 
 from scene3d.cli import main
@@ -12,7 +10,7 @@ from scene3d.io import load_scene
 from scene3d.viewer import SearchHit, ViewerError
 
 viser = pytest.importorskip("viser", reason="the viewer needs viser: pip install -e '.[viewer]'")
-from scene3d.viewer import Viewer  # noqa: E402
+from scene3d.viewer import Viewer
 
 
 def hits_for(text, top_k):
@@ -114,7 +112,7 @@ def test_html_export_is_self_contained(viewer, tmp_path):
     doc = path.read_text()
     assert "window.__VISER_EMBED_DATA__=" in doc
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"https?:", doc)  # nothing fetched at view time
-    data = json.loads(re.search(r'id="scene3d-grounding">(.*?)</script>', doc, re.S).group(1))
+    data = json.loads(re.search(r'id="scene3d-grounding">(.*?)</script>', doc, re.DOTALL).group(1))
     assert data["scene_id"] == "synth_00000"
     assert data["grounding"]["ranked"][0]["object_id"] == result.best.object_id
     assert f"object {result.best.object_id} &middot;" in doc
