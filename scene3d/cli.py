@@ -346,6 +346,20 @@ def cmd_ground(cfg: DictConfig) -> int:
     return 0
 
 
+def cmd_view(cfg: DictConfig) -> int:
+    from scene3d.viewer import Viewer, load_search_callable
+
+    search = load_search_callable(str(cfg.index)) if cfg.index else None
+    viewer = Viewer(_need(cfg, "data"), checkpoint=cfg.checkpoint, search=search, host=cfg.host, port=cfg.port,
+                    out=cfg.out, max_points=cfg.max_points, point_size=cfg.point_size, top_k=cfg.top_k,
+                    scene_id=cfg.scene)
+    print(f"view: {len(viewer.state.scene_ids)} scenes of {cfg.data} at {viewer.url} (Ctrl-C stops)")
+    if viewer.state.error:
+        print(f"view: {viewer.state.error}", file=sys.stderr)
+    viewer.serve_forever()
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "import-scannet": (cmd_import_scannet, "import one ScanNet scan folder: scan=<folder> out=<root>"),
     "import-ply": (cmd_import_ply, "import an unlabelled PLY/mesh: path=<file> out=<root>"),
@@ -357,6 +371,7 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "eval-grounding": (cmd_eval_grounding, "real language with GT objects: checkpoint=<run> utterances=<csv/json> "
                        "objects=<gz> [out=metrics.json]"),
     "ground": (cmd_ground, "ground a sentence: scene=<scene folder> query=\"...\" [checkpoint=<run>]"),
+    "view": (cmd_view, "web viewer of scenes and grounding: data=<root> [checkpoint=<run>] port=8080"),
     "demo": (cmd_demo, "run the main job on the embedded default data: out=<root>"),
 }
 

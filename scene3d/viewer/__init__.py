@@ -1,0 +1,31 @@
+"""The web viewer of scenes, grounding results and repository search (``scene3d view``).
+
+The colourings, the export panel and the state need only numpy; :class:`Viewer` needs
+the optional ``viewer`` extra (``pip install -e '.[viewer]'``, viser 1.1.1) and raises
+:class:`ViewerError` with that hint when it is missing.
+"""
+
+from scene3d.viewer.app import Viewer
+from scene3d.viewer.colors import (
+    COLOR_MODES,
+    class_colors,
+    heat_colors,
+    instance_colors,
+    palette,
+    point_colors,
+    relevancy,
+)
+from scene3d.viewer.export import inject_panel, result_panel_html
+from scene3d.viewer.state import (
+    SceneSearch,
+    SearchHit,
+    ViewerError,
+    ViewerState,
+    load_search_callable,
+)
+
+__all__ = [
+    "COLOR_MODES", "SceneSearch", "SearchHit", "Viewer", "ViewerError", "ViewerState", "class_colors",
+    "heat_colors", "inject_panel", "instance_colors", "load_search_callable", "palette", "point_colors",
+    "relevancy", "result_panel_html",
+]

@@ -1,0 +1,108 @@
+"""End to end in a real browser: headless Chromium (the system's /usr/bin/chromium) driven by Playwright.
+
+Set up once (Debian/Ubuntu): ``apt-get install -y chromium`` and ``pip install -e ".[dev]"``
+(viser, playwright). Never ``playwright install``: the test uses the system browser only.
+``SCENE3D_UPDATE_FIGURES=1`` also writes the screenshot to ``docs/figures/viewer.png``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scene3d.io import load_scene
+
+CHROMIUM = Path(os.environ.get("SCENE3D_CHROMIUM", "/usr/bin/chromium"))
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+FIGURE = Path(__file__).resolve().parents[2] / "docs" / "figures" / "viewer.png"
+QUERY = "the chair next to the table"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser_page():
+    pytest.importorskip("viser", reason="the viewer needs viser: pip install -e '.[dev]'")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="no playwright: pip install -e '.[dev]'")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no system browser at {CHROMIUM}: apt-get install -y chromium (or set SCENE3D_CHROMIUM)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1100, "height": 700})
+        finally:
+            browser.close()
+
+
+def _variance(png: bytes) -> float:
+    return float(np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64).var())
+
+
+def test_page_shows_the_grounded_object(browser_page, view_data, grounder, tmp_path):
+    from scene3d.viewer import Viewer
+
+    page = browser_page
+    viewer = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out")
+    try:
+        t0 = time.perf_counter()
+        page.goto(viewer.url)
+        page.get_by_text("Connected").wait_for(timeout=30_000)
+        page.locator("#scene3d-highlight").wait_for(timeout=30_000)
+        load_s = time.perf_counter() - t0
+        close = page.locator(".mantine-Notification-closeButton")  # "software WebGL" notice
+        if close.count():
+            close.first.click()
+        query_box = page.locator("div:has(> label:text-is('Query')) input").or_(
+            page.locator("input.mantine-TextInput-input:visible").first)
+        t1 = time.perf_counter()
+        query_box.fill(QUERY)
+        shown = page.locator(f'#scene3d-highlight[data-query="{QUERY}"]')
+        shown.wait_for(timeout=30_000)
+        ground_s = time.perf_counter() - t1
+
+        expected = grounder.ground(load_scene(view_data / "synth_00000"), QUERY, top_k=viewer.top_k).best
+        assert int(shown.get_attribute("data-object-id")) == expected.object_id
+        assert shown.get_attribute("data-label") == expected.label
+        assert float(shown.get_attribute("data-score")) == pytest.approx(expected.score, abs=1e-4)
+        assert viewer.state.highlighted_object_id == expected.object_id
+        assert page.get_by_text(f"object {expected.object_id} · {expected.label}").is_visible()
+
+        time.sleep(1.0)  # let the software renderer draw the highlight
+        shot = page.screenshot()
+        (tmp_path / "viewer.png").write_bytes(shot)
+        assert _variance(shot) > 100.0, "the page screenshot is blank"
+        render = viewer.save_png(tmp_path / "render.png", height=360, width=640)
+        assert _variance(render.read_bytes()) > 100.0, "the viser render is blank"
+        if os.environ.get("SCENE3D_UPDATE_FIGURES") == "1":
+            small = Image.open(io.BytesIO(shot)).convert("RGB").resize((880, 560), Image.LANCZOS)
+            FIGURE.parent.mkdir(parents=True, exist_ok=True)
+            small.quantize(colors=128).save(FIGURE, optimize=True)
+
+        page.get_by_role("button", name="Save PNG").click()  # the buttons: render and export from the page
+        page.get_by_text("saved").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Export HTML").click()
+        page.get_by_text(".html").wait_for(timeout=30_000)
+        saved = sorted(p.suffix for p in (tmp_path / "out").iterdir())
+        assert saved == [".html", ".png"]
+        assert _variance(next((tmp_path / "out").glob("*.png")).read_bytes()) > 100.0
+
+        t2 = time.perf_counter()  # a second query: the text encoder is warm now
+        query_box.fill("the lamp on the desk")
+        page.locator('#scene3d-highlight[data-query="the lamp on the desk"]').wait_for(timeout=30_000)
+        warm_s = time.perf_counter() - t2
+        warm_server_s, warm_model_s = viewer.state.page_grounding_s, viewer.state.result.seconds
+        query_box.fill("")  # an empty query: an error line, not a dead page
+        page.locator('#scene3d-error[data-error*="query is empty"]').wait_for(timeout=10_000)
+        assert page.locator('#scene3d-highlight[data-object-id=""]').count() == 1
+        print(f"\nviewer page load {load_s:.2f} s; query to highlight in the page: first {ground_s * 1000:.0f} ms "
+              f"(text encoder cold), second {warm_s * 1000:.0f} ms (server {warm_server_s * 1000:.0f} ms, of which "
+              f"Grounder.ground {warm_model_s * 1000:.0f} ms); screenshot {tmp_path / 'viewer.png'}")
+    finally:
+        viewer.close()

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from scene3d.structures import GroundingResult, RankedObject
+from scene3d.viewer import (
+    COLOR_MODES,
+    ViewerError,
+    heat_colors,
+    palette,
+    point_colors,
+    relevancy,
+)
+from scene3d.viewer.colors import UNLABELLED_RGB
+
+
+def _result(scene, scores):
+    ranked = [RankedObject(object_id=oid, label=scene.object(oid).label, score=s, box=scene.object(oid).box)
+              for oid, s in scores]
+    return GroundingResult(query="q", scene_id=scene.scene_id, ranked=ranked)
+
+
+def test_every_mode_gives_uint8_per_point(tiny_scene):
+    for mode in COLOR_MODES:
+        c = point_colors(tiny_scene, mode)
+        assert c.shape == (tiny_scene.num_points, 3) and c.dtype == np.uint8
+    assert point_colors(tiny_scene, "rgb") is tiny_scene.colors
+    with pytest.raises(ViewerError, match="unknown colour mode 'pca'"):
+        point_colors(tiny_scene, "pca")
+
+
+def test_instance_and_class_colours_follow_ids_and_labels(tiny_scene):
+    inst, cls = point_colors(tiny_scene, "instance"), point_colors(tiny_scene, "class")
+    ids = tiny_scene.instance_ids
+    for oid in np.unique(ids):  # one colour per object, distinct between objects
+        assert len(np.unique(inst[ids == oid], axis=0)) == 1
+    assert len(np.unique(inst, axis=0)) == len(tiny_scene.objects)
+    chairs = [o.object_id for o in tiny_scene.objects if o.label == "chair"]  # two chairs share a class colour
+    np.testing.assert_array_equal(cls[ids == chairs[0]][0], cls[ids == chairs[1]][0])
+    assert not np.array_equal(inst[ids == chairs[0]][0], inst[ids == chairs[1]][0])
+    tiny_scene.instance_ids[:5] = -1
+    np.testing.assert_array_equal(point_colors(tiny_scene, "class")[:5], np.tile(UNLABELLED_RGB, (5, 1)))
+
+
+def test_palette_is_stable_and_distinct():
+    p = palette(12)
+    np.testing.assert_array_equal(palette(30)[:12], p)
+    assert len(np.unique(p, axis=0)) == 12
+
+
+def test_relevancy_is_score_over_best(tiny_scene):
+    ids = tiny_scene.instance_ids
+    rel = relevancy(tiny_scene, _result(tiny_scene, [(2, 0.6), (3, 0.3)]))
+    assert rel.shape == (tiny_scene.num_points,)
+    np.testing.assert_allclose(rel[ids == 2], 1.0)
+    np.testing.assert_allclose(rel[ids == 3], 0.5)
+    assert (rel[(ids != 2) & (ids != 3)] == 0).all()
+    assert (relevancy(tiny_scene, None) == 0).all()
+    hot = point_colors(tiny_scene, "relevancy", _result(tiny_scene, [(2, 0.6)]))
+    np.testing.assert_array_equal(hot[ids == 2][0], heat_colors(np.array([1.0]))[0])
+    other = _result(tiny_scene, [(2, 0.6)])
+    other.scene_id = "another"
+    with pytest.raises(ViewerError, match="for scene 'another'"):
+        relevancy(tiny_scene, other)
+
+
+def test_heat_colors_dark_to_bright():
+    c = heat_colors(np.array([0.0, 0.5, 1.0, 2.0])).astype(int).sum(1)
+    assert c[0] < c[1] < c[2] and c[2] == c[3]  # clipped to [0, 1]
+
+
+def test_low_confidence_is_said_in_the_page():
+    pytest.importorskip("viser")
+    from scene3d.viewer import Viewer
+
+    sure = GroundingResult(query="the chair", scene_id="s", class_match=0.9)
+    unsure = GroundingResult(query="the piano", scene_id="s", low_confidence=True, class_match=0.31)
+    assert Viewer._low_confidence_html(sure) == ""
+    assert "low confidence" in Viewer._low_confidence_html(unsure) and "0.31" in Viewer._low_confidence_html(unsure)

@@ -1,0 +1,135 @@
+"""The viewer without a browser: state, errors shown in the page, exports, the command."""
+
+import json
+import re
+
+import pytest
+
+from scene3d.cli import main
+from scene3d.io import load_scene
+from scene3d.viewer import SearchHit, ViewerError
+
+viser = pytest.importorskip("viser", reason="the viewer needs viser: pip install -e '.[viewer]'")
+from scene3d.viewer import Viewer
+
+
+def hits_for(text, top_k):
+    return [SearchHit("synth_00001", 0.8, (3,)), SearchHit("elsewhere_7", 0.5)][:top_k]
+
+
+@pytest.fixture
+def viewer(view_data, grounder, tmp_path):
+    v = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out", search=hits_for)
+    yield v
+    v.close()
+
+
+def test_shows_first_scene_and_grounds_like_the_grounder(viewer, grounder, view_data):
+    assert viewer.url.startswith("http://127.0.0.1:")
+    assert viewer.state.scene_ids == ["synth_00000", "synth_00001"] and viewer.state.scene_id == "synth_00000"
+    assert viewer._points.points.shape == (load_scene(view_data / "synth_00000").num_points, 3)
+    assert len(viewer._scene_nodes) == 1 + 2 * len(viewer._scene.objects) + 2  # points, boxes+labels, 2 frusta
+    result = viewer.ground("the chair next to the table")
+    expected = grounder.ground(load_scene(view_data / "synth_00000"), "the chair next to the table", top_k=5)
+    assert [r.object_id for r in result.ranked] == [r.object_id for r in expected.ranked]
+    assert viewer.state.highlighted_object_id == expected.best.object_id
+    assert f'data-object-id="{expected.best.object_id}"' in viewer._highlight.content
+    assert viewer._ranked.content.count("\n") == 1 + len(expected.ranked)
+    assert len(viewer._grounding_nodes) == 2 * len(expected.ranked)  # box + label per candidate
+    viewer.set_color_mode("relevancy")
+    colors = viewer._points.colors
+    top_points = viewer._scene.instance_ids == expected.best.object_id
+    assert colors.shape == (viewer._scene.num_points, 3) and colors[top_points].astype(int).sum(1).min() > 400
+    viewer.select_object(expected.best.object_id)
+    assert viewer.state.selected_object_id == expected.best.object_id
+    assert viewer._label_nodes[expected.best.object_id].visible
+    viewer.show_scene("synth_00001")  # a new scene clears the result
+    assert viewer.state.result is None and viewer.state.highlighted_object_id is None
+    assert viewer._scene_dd.value == "synth_00001" and not viewer._grounding_nodes
+
+
+def test_errors_are_shown_in_the_page(viewer, view_data):
+    viewer.ground("the lamp")
+    with pytest.raises(ViewerError, match="query is empty"):
+        viewer.ground("   ")
+    assert viewer.state.highlighted_object_id is None and "query is empty" in viewer._error.content
+    with pytest.raises(ViewerError, match="unknown scene 'nope'"):
+        viewer.show_scene("nope")
+    assert viewer.state.error.startswith("unknown scene") and viewer.state.scene_id == "synth_00000"
+    with pytest.raises(ViewerError, match="unknown colour mode"):
+        viewer.set_color_mode("pca")
+    with pytest.raises(ViewerError, match="object 999 is not in scene"):
+        viewer.select_object(999)
+    with pytest.raises(ViewerError, match="no browser is connected"):
+        viewer.save_png()
+    (view_data / "synth_00001" / "scene.json").rename(view_data / "scene.json.bak")
+    try:  # a scene folder that became unreadable after start-up
+        with pytest.raises(ViewerError, match="cannot read scene 'synth_00001'"):
+            viewer.show_scene("synth_00001")
+    finally:
+        (view_data / "scene.json.bak").rename(view_data / "synth_00001" / "scene.json")
+    viewer.ground("the lamp")  # a good request clears the error line
+    assert viewer.state.error is None and 'data-error=""' in viewer._error.content
+
+
+def test_gui_callbacks_never_raise(viewer):
+    viewer._query.value = ""  # what the page sends when the box is cleared
+    viewer._guard(viewer._on_query_typed)(None)
+    assert "query is empty" in viewer.state.error
+
+
+def test_missing_model_is_reported(view_data, tmp_path):
+    v = Viewer(view_data, checkpoint=tmp_path / "no_run", port=0)
+    try:
+        assert "grounding model not loaded" in v.state.error and "not a grounding run" in v.state.error
+        with pytest.raises(ViewerError, match="not a grounding run"):
+            v.ground("the chair")
+        assert v.search is None and not hasattr(v, "_hits")  # no repository panel without a search
+    finally:
+        v.close()
+    v = Viewer(view_data, port=0)
+    try:
+        with pytest.raises(ViewerError, match="checkpoint=<grounding run folder>"):
+            v.ground("the chair")
+    finally:
+        v.close()
+
+
+def test_repository_panel(viewer):
+    hits = viewer.search_repository("a bedroom with two chairs")
+    assert [h.scene_id for h in hits] == ["synth_00001", "elsewhere_7"]
+    assert "elsewhere_7 | 0.500 | - | (not in this data folder)" in viewer._hits.content
+    assert viewer._hit_dd.options == ("synth_00001",)
+    viewer._open_hit()
+    assert viewer.state.scene_id == "synth_00001"
+    with pytest.raises(ViewerError, match="search text is empty"):
+        viewer.search_repository(" ")
+
+
+def test_html_export_is_self_contained(viewer, tmp_path):
+    result = viewer.ground("the table")
+    path = viewer.export_html(tmp_path / "share" / "scene.html")
+    doc = path.read_text()
+    assert "window.__VISER_EMBED_DATA__=" in doc
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"https?:", doc)  # nothing fetched at view time
+    data = json.loads(re.search(r'id="scene3d-grounding">(.*?)</script>', doc, re.DOTALL).group(1))
+    assert data["scene_id"] == "synth_00000"
+    assert data["grounding"]["ranked"][0]["object_id"] == result.best.object_id
+    assert f"object {result.best.object_id} &middot;" in doc
+    assert not list(path.parent.glob(".*.tmp"))  # written atomically
+
+
+def test_view_command(view_data, tmp_path, monkeypatch, capsys):
+    served = []
+    monkeypatch.setattr(Viewer, "serve_forever", lambda self: (served.append(self.state), self.close()))
+    assert main(["view", f"data={view_data}", "port=0", f"checkpoint={tmp_path / 'none'}",
+                 "index=tests.viewer.test_viewer:hits_for", "scene=synth_00001"]) == 0
+    out, err = capsys.readouterr()
+    assert "view: 2 scenes" in out and "http://127.0.0.1:" in out and "not a grounding run" in err
+    assert served[0].scene_id == "synth_00001"
+    assert main(["view", f"data={view_data}", "port=0", "index=runs/index"]) == 2
+    assert "SceneIndex) does not exist yet" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["view", f"data={empty}", "port=0"]) == 2
+    assert "no scene folders" in capsys.readouterr().err
