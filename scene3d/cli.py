@@ -271,7 +271,7 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
                                 checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
                                 source_weights=dict(cfg.source_weights),
                                 model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads,
-                                                    points=cfg.points))
+                                                    pair_dim=cfg.pair_dim, points=cfg.points))
     cache = TextCache(minilm_text_encoder())
     model = train_grounding(train, _need(cfg, "out"), tcfg, val=val, cache=cache)
     for source in sorted({ex.utterance.source for ex in val.examples}):
