@@ -61,7 +61,7 @@ class Grounder:
         return cls(model, class_match_threshold=threshold)
 
     def ground(self, scene: Scene, query: str, viewpoint: tuple[float, ...] | None = None,
-               top_k: int = 5) -> GroundingResult:
+               top_k: int = 5, anchor_threshold: float = 0.25) -> GroundingResult:
         """Rank the objects of ``scene`` for ``query``.
 
         Args:
@@ -70,11 +70,13 @@ class Grounder:
             viewpoint: (x, y, z, dx, dy, dz) observer (metres, world frame) for
                 view-dependent sentences, or None.
             top_k: how many objects to return.
+            anchor_threshold: objects whose anchor probability reaches it are reported as
+                anchors (at most 3).
 
         Returns:
             A GroundingResult: objects with their probability among the scene's objects,
-            best first; ``low_confidence`` when the query names no class of the scene;
-            empty ``ranked`` when the scene has no objects.
+            best first; anchors; ``low_confidence`` when the query names no class of the
+            scene; empty ``ranked`` when the scene has no objects.
 
         Raises:
             ValueError: an empty query.
@@ -92,6 +94,10 @@ class Grounder:
         order = scores.argsort(descending=True)[:top_k].tolist()
         ranked = [RankedObject(object_id=scene.objects[i].object_id, label=scene.objects[i].label,
                                score=float(scores[i]), box=scene.objects[i].box) for i in order]
+        anchor_p = out.anchor_logits[0, valid].softmax(-1)
+        anchors = [RankedObject(object_id=scene.objects[i].object_id, label=scene.objects[i].label,
+                                score=float(anchor_p[i]), box=scene.objects[i].box)
+                   for i in anchor_p.argsort(descending=True)[:3].tolist() if anchor_p[i] >= anchor_threshold]
         low = self.class_match_threshold is not None and match < self.class_match_threshold
         return GroundingResult(query=query, scene_id=scene.scene_id, ranked=ranked, seconds=time.perf_counter() - t0,
-                               low_confidence=low, class_match=match)
+                               low_confidence=low, class_match=match, anchors=anchors)

@@ -33,6 +33,7 @@ class GroundingResult:
     seconds: float = 0.0
     low_confidence: bool = False
     class_match: float | None = None
+    anchors: list[RankedObject] = field(default_factory=list)
 
     @property
     def best(self) -> RankedObject | None:
@@ -43,4 +44,5 @@ class GroundingResult:
                 "low_confidence": self.low_confidence, "class_match": self.class_match,
                 "ranked": [{"object_id": r.object_id, "label": r.label, "score": r.score,
                             "center": r.box.center.tolist(), "size": r.box.size.tolist(), "yaw": r.box.yaw}
-                           for r in self.ranked]}
+                           for r in self.ranked],
+                "anchors": [{"object_id": r.object_id, "label": r.label, "score": r.score} for r in self.anchors]}

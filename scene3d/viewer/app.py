@@ -12,7 +12,7 @@ RGB, instance, class or grounding relevancy), the object boxes (click one for it
 label), and its camera frames as frusta. Typing in the query box grounds the sentence
 with :class:`~scene3d.grounding.Grounder`: the top object is drawn as a bright box
 with its label and score, the next candidates fainter, and the ranked list is in
-the side panel. ``GroundingResult`` carries no relation anchors, so none are drawn.
+the side panel; the relation anchors the model reports are drawn in blue.
 
 Coordinates: world z up, metres; camera frames OpenCV (x right, y down, z forward),
 which is also viser's frustum convention. All clients share one view state (one user).
@@ -47,6 +47,7 @@ from scene3d.viewer.state import SceneSearch, ViewerError, ViewerState
 
 TOP_RGB = (255, 200, 0)
 CANDIDATE_RGB = (255, 120, 0)
+ANCHOR_RGB = (0, 170, 255)     # relation anchors the model reports
 SEARCH_TOP_K = 10  # hits asked of the repository search
 NO_MODEL = ("no grounding model loaded: start the viewer with checkpoint=<grounding run folder> "
             "(scene3d train-grounding makes one)")
@@ -421,6 +422,15 @@ class Viewer:
                 name + "/label", f"#{rank + 1} {r.label} ({r.object_id}) {r.score:.2f}",
                 position=tuple(r.box.center + [0.0, 0.0, r.box.size[2] / 2.0 + pad]),
                 font_screen_scale=1.1 if top else 0.75, anchor="bottom-center"))
+        for k, a in enumerate(result.anchors if result is not None else []):
+            name = f"/grounding/anchor_{k}"
+            self._grounding_nodes.append(sc.add_box(
+                name + "/box", color=ANCHOR_RGB, dimensions=tuple(a.box.size + 0.03), opacity=0.3,
+                position=tuple(a.box.center), wxyz=_yaw_wxyz(a.box.yaw), cast_shadow=False, receive_shadow=False))
+            self._grounding_nodes.append(sc.add_label(
+                name + "/label", f"anchor: {a.label} ({a.object_id}) {a.score:.2f}",
+                position=tuple(a.box.center + [0.0, 0.0, a.box.size[2] / 2.0 + 0.03]),
+                font_screen_scale=0.8, anchor="bottom-center"))
         if self._points is not None and self.state.color_mode == "relevancy":
             self._points.colors = self._colors()
         self._highlight.content = self._highlight_html()
@@ -428,6 +438,9 @@ class Viewer:
                                           + [f"| {i} | {r.object_id} | {r.label} | {r.score:.3f} |"
                                              for i, r in enumerate(result.ranked, 1)])
                                 if result is not None and result.ranked else "")
+        if result is not None and result.anchors:
+            self._ranked.content += "\n\n**anchors:** " + ", ".join(
+                f"{a.label} ({a.object_id}) {a.score:.2f}" for a in result.anchors)
 
     def _highlight_html(self) -> str:
         """The page element the browser test reads: the highlighted object's id, label and score."""

@@ -149,3 +149,20 @@ def test_anchor_loss():
     p = logits[1].softmax(-1)
     torch.testing.assert_close(anchor_loss(logits, [(), (0, 2)]), -(p[0].log() + p[2].log()) / 2)
     assert anchor_loss(logits, [(), ()]) == 0
+
+
+def test_grounder_reports_anchors_above_the_threshold(tiny_data):
+    _, data = tiny_data
+    torch.manual_seed(0)
+    model = GroundingTransformer(TINY)
+    with torch.no_grad():  # anchor head: prefer the first object strongly
+        model.anchor_score.weight.zero_()
+        model.anchor_score.bias.zero_()
+    grounder = Grounder(model)
+    scene = data.scenes[0]
+    uniform = grounder.ground(scene, "the chair next to the table")
+    assert uniform.anchors == []  # 1 / N each: none stands out
+    everything = grounder.ground(scene, "the chair next to the table", anchor_threshold=0.0)
+    assert len(everything.anchors) == 3
+    assert abs(everything.anchors[0].score - 1 / len(scene.objects)) < 1e-5
+    assert everything.to_json()["anchors"][0]["object_id"] == everything.anchors[0].object_id

@@ -34,8 +34,10 @@ def test_shows_first_scene_and_grounds_like_the_grounder(viewer, grounder, view_
     assert [r.object_id for r in result.ranked] == [r.object_id for r in expected.ranked]
     assert viewer.state.highlighted_object_id == expected.best.object_id
     assert f'data-object-id="{expected.best.object_id}"' in viewer._highlight.content
-    assert viewer._ranked.content.count("\n") == 1 + len(expected.ranked)
-    assert len(viewer._grounding_nodes) == 2 * len(expected.ranked)  # box + label per candidate
+    assert viewer._ranked.content.split("\n\n")[0].count("\n") == 1 + len(expected.ranked)
+    # box + label per candidate and per anchor the model reports
+    assert len(viewer._grounding_nodes) == 2 * (len(expected.ranked) + len(expected.anchors))
+    assert ("**anchors:**" in viewer._ranked.content) == bool(expected.anchors)
     viewer.set_color_mode("relevancy")
     colors = viewer._points.colors
     top_points = viewer._scene.instance_ids == expected.best.object_id
