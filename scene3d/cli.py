@@ -269,9 +269,10 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
           f"validation {len(val.examples)} in {len(val.scenes)}")
     tcfg = GroundingTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                                 checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
-                                source_weights=dict(cfg.source_weights),
+                                source_weights=dict(cfg.source_weights), text_lr=cfg.text_lr,
                                 model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads,
-                                                    pair_dim=cfg.pair_dim, points=cfg.points))
+                                                      pair_dim=cfg.pair_dim, points=cfg.points,
+                                                      text_finetune=cfg.text_finetune))
     cache = TextCache(minilm_text_encoder())
     model = train_grounding(train, _need(cfg, "out"), tcfg, val=val, cache=cache)
     for source in sorted({ex.utterance.source for ex in val.examples}):

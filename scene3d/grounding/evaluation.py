@@ -28,7 +28,9 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
 
     ``viewpoints``: per pair, (x, y, z, dx, dy, dz) of the observer (metres, world frame) or
     None; ``yaw_jitter``: per pair, an extra turn of the reference frame about z (radians);
-    ``rng``: samples object points when the model encodes them (default: seed 0).
+    ``rng``: samples object points when the model encodes them (default: seed 0). Class
+    names go through ``cache`` (frozen); sentences too, unless the model fine-tunes its own
+    text encoder.
     """
     frames = []
     for k, (scene, vp) in enumerate(zip(scenes, viewpoints)):
@@ -40,7 +42,11 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
     table = dict(zip(names, cache.embed(names))) if names else {}
     zero = torch.zeros(cache.encoder.dim)
     label_embed = torch.stack([torch.stack([table.get(x, zero) for x in row]) for row in objects.labels]).to(device)
-    tokens, mask, pooled = (x.to(device) for x in cache.batch(texts))
+    if model.text_encoder is not None:
+        enc = model.text_encoder(texts)
+        tokens, mask, pooled = enc.tokens, enc.mask, enc.pooled
+    else:
+        tokens, mask, pooled = (x.to(device) for x in cache.batch(texts))
     out = model(objects.geometry, label_embed, objects.mask, tokens, mask, pooled, objects.points, objects.point_valid)
     return out, objects
 

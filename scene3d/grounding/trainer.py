@@ -29,6 +29,8 @@ class GroundingTrainConfig:
 
     Attributes:
         steps / batch_size / lr / weight_decay / warmup: the optimisation (AdamW, cosine decay).
+        text_lr: learning rate of the text encoder when the model fine-tunes it
+            (``model.text_finetune``).
         checkpoint_every / eval_every: in steps.
         rotate: random rotation of each scene about z (for sentences without a viewpoint).
         w_referral / w_class / w_anchor / w_object / w_scene: loss weights (referral CE,
@@ -50,6 +52,7 @@ class GroundingTrainConfig:
     w_referral: float = 1.0
     w_class: float = 0.5
     w_anchor: float = 0.5
+    text_lr: float = 2e-5
     w_object: float = 0.2
     w_scene: float = 0.1
     source_weights: dict[str, float] = field(default_factory=dict)
@@ -106,7 +109,12 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     torch.manual_seed(cfg.seed)
     cache = cache or TextCache(minilm_text_encoder())
     model = GroundingTransformer(cfg.model)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    text = model.text_encoder
+    text_params = {id(p) for p in text.parameters()} if text is not None else set()
+    groups = [{"params": [p for p in model.parameters() if id(p) not in text_params]}]
+    if text is not None:
+        groups.append({"params": list(text.parameters()), "lr": cfg.text_lr})
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup)
                                               * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
     ckpt = Checkpointer(out_dir / "checkpoints")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from scene3d.models.point_encoder import PointSetEncoder
+from scene3d.models.text_encoder import minilm_text_encoder
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class GroundingConfig:
         pair_dim: width of the embedded pair geometry (computed once, shared by all layers).
         points: points sampled per object for the point-set encoder; 0: object-list mode
             (box, colour and class name only).
+        text_finetune: the model owns a trainable all-MiniLM-L6-v2 (``text_encoder``) that
+            encodes its sentences (class names and captions stay with the frozen one).
         dropout: dropout in attention and MLPs.
     """
 
@@ -42,6 +45,7 @@ class GroundingConfig:
     text_dim: int = 384
     pair_dim: int = 32
     points: int = 0
+    text_finetune: bool = False
     dropout: float = 0.1
 
 
@@ -173,6 +177,7 @@ class GroundingTransformer(nn.Module):
         self.pair = nn.Sequential(nn.Linear(PAIR_DIM, cfg.pair_dim), nn.GELU(), nn.Linear(cfg.pair_dim, cfg.pair_dim))
         self.label = nn.Linear(cfg.text_dim, d)
         self.point_encoder = PointSetEncoder(d) if cfg.points else None
+        self.text_encoder = minilm_text_encoder(trainable=True) if cfg.text_finetune else None
         self.text = nn.Linear(cfg.text_dim, d)
         self.encoder = SpatialSelfAttention(d, cfg.heads, cfg.dropout, cfg.pair_dim)   # one unimodal spatial layer
         self.encoder_norm = nn.LayerNorm(d)

@@ -166,3 +166,19 @@ def test_grounder_reports_anchors_above_the_threshold(tiny_data):
     assert len(everything.anchors) == 3
     assert abs(everything.anchors[0].score - 1 / len(scene.objects)) < 1e-5
     assert everything.to_json()["anchors"][0]["object_id"] == everything.anchors[0].object_id
+
+
+def test_text_encoder_fine_tuning_is_saved_and_restored(tiny_data, tmp_path):
+    _, data = tiny_data
+    cfg = GroundingTrainConfig(steps=2, batch_size=4, checkpoint_every=2, eval_every=2, text_lr=1e-3,
+                               model=GroundingConfig(dim=32, layers=1, heads=2, text_finetune=True))
+    model = train_grounding(data, tmp_path, cfg, progress=False)
+    from scene3d.models.text_encoder import minilm_text_encoder
+
+    name = "model.encoder.layer.0.attention.self.query.weight"
+    before = dict(minilm_text_encoder().named_parameters())[name]
+    after = dict(model.text_encoder.named_parameters())[name]
+    assert not torch.equal(before, after)  # the encoder was trained
+    loaded = Grounder.from_checkpoint(tmp_path)
+    torch.testing.assert_close(dict(loaded.model.text_encoder.named_parameters())[name], after)
+    assert len(loaded.ground(data.scenes[0], "the chair").ranked) == 5
