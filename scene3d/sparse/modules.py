@@ -195,7 +195,15 @@ class SparseConvTranspose3d(_SparseConvBase):
 
 
 class _SparsePool(nn.Module):
-    def __init__(self, kernel_size: int, stride: int | None, dilation: int):
+    """A pooling window over active sites; subclasses name the reduction (``_reduce``).
+
+    Args:
+        kernel_size: window edge ``k``.
+        stride: downsampling factor (default ``kernel_size``; 1 keeps the sites).
+        dilation: spacing of window taps.
+    """
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None, dilation: int = 1):
         super().__init__()
         stride = kernel_size if stride is None else stride
         _check_int("kernel_size", kernel_size, 1)
@@ -205,48 +213,26 @@ class _SparsePool(nn.Module):
         self.stride = stride
         self.dilation = dilation
 
-    def _kmap(self, x: SparseTensor):
+    def forward(self, x: SparseTensor) -> SparseTensor:
+        """``(N_in, C)`` -> ``(N_out, C)`` at stride ``x.stride * stride``."""
         out_stride = x.stride * self.stride
-        return out_stride, x.manager.kernel_map(x.stride, out_stride, self.kernel_size, self.dilation)
+        kmap = x.manager.kernel_map(x.stride, out_stride, self.kernel_size, self.dilation)
+        return SparseTensor._derived(self._reduce(x.features, kmap), out_stride, x.manager)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, dilation={self.dilation}"
 
 
 class SparseMaxPool3d(_SparsePool):
-    """Max over the active inputs of each window (sites and windows as ``SparseConv3d``).
+    """Max over the active inputs of each window (sites and windows as ``SparseConv3d``)."""
 
-    Args:
-        kernel_size: window edge ``k``.
-        stride: downsampling factor (default ``kernel_size``; 1 keeps the sites).
-        dilation: spacing of window taps.
-    """
-
-    def __init__(self, kernel_size: int = 2, stride: int | None = None, dilation: int = 1):
-        super().__init__(kernel_size, stride, dilation)
-
-    def forward(self, x: SparseTensor) -> SparseTensor:
-        """``(N_in, C)`` -> ``(N_out, C)`` at stride ``x.stride * stride``."""
-        out_stride, kmap = self._kmap(x)
-        return SparseTensor._derived(sparse_max_pool(x.features, kmap), out_stride, x.manager)
+    _reduce = staticmethod(sparse_max_pool)
 
 
 class SparseAvgPool3d(_SparsePool):
-    """Mean over the active inputs of each window (empty voxels are not counted).
+    """Mean over the active inputs of each window (empty voxels are not counted)."""
 
-    Args:
-        kernel_size: window edge ``k``.
-        stride: downsampling factor (default ``kernel_size``; 1 keeps the sites).
-        dilation: spacing of window taps.
-    """
-
-    def __init__(self, kernel_size: int = 2, stride: int | None = None, dilation: int = 1):
-        super().__init__(kernel_size, stride, dilation)
-
-    def forward(self, x: SparseTensor) -> SparseTensor:
-        """``(N_in, C)`` -> ``(N_out, C)`` at stride ``x.stride * stride``."""
-        out_stride, kmap = self._kmap(x)
-        return SparseTensor._derived(sparse_avg_pool(x.features, kmap), out_stride, x.manager)
+    _reduce = staticmethod(sparse_avg_pool)
 
 
 class SparseBatchNorm(nn.BatchNorm1d):
