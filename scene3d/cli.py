@@ -176,7 +176,7 @@ def _demo_grounding(cfg: DictConfig, out: Path) -> None:
           f"({cfg.train_steps} steps; the run is {out / 'grounding'})")
     tcfg = GroundingTrainConfig(steps=cfg.train_steps, batch_size=32, lr=5e-4, checkpoint_every=100,
                                 eval_every=cfg.train_steps, seed=cfg.seed,
-                                model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=4))
+                                model=GroundingConfig(dim=cfg.dim, layers=cfg.layers))
     train_grounding(train, out / "grounding", tcfg)
     grounder = Grounder.from_checkpoint(out / "grounding")
     scene = scenes[sorted(held)[0]] if held else next(iter(scenes.values()))

@@ -41,9 +41,9 @@ class GroundingTrainConfig:
         model: the network's sizes.
     """
 
-    steps: int = 1500
+    steps: int = 2500
     batch_size: int = 32
-    lr: float = 3e-4
+    lr: float = 5e-4
     weight_decay: float = 0.01
     warmup: int = 100
     checkpoint_every: int = 250

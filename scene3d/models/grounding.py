@@ -39,11 +39,11 @@ class GroundingConfig:
         dropout: dropout in attention and MLPs.
     """
 
-    dim: int = 192
+    dim: int = 128
     layers: int = 3
-    heads: int = 6
+    heads: int = 4
     text_dim: int = 384
-    pair_dim: int = 32
+    pair_dim: int = 16
     points: int = 0
     text_finetune: bool = False
     dropout: float = 0.1
