@@ -44,7 +44,7 @@ def test_demo_without_real_data(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "synthetic data only" in out and "room types:" in out
     assert out.count("    -> object ") == 5 and "score" in out
-    assert (tmp_path / "grounding" / "checkpoints" / "step_3").is_dir()
+    assert (tmp_path / "grounding" / "checkpoints" / "step_00000003").is_dir()
     assert load_scene(tmp_path / "synthetic" / "synth_00000").num_points > 1000
 
 
