@@ -19,5 +19,6 @@ __all__ = [
     "confusion_matrix", "cosine_loss", "cross_view_agreement", "detect_keypoints", "frame_classes", "fuse_teacher",
     "fuse_views", "load_student", "point_classes", "point_features", "predict_classes", "pretrain",
     "projection_loss", "ray_distance", "render_losses", "saliency", "sample_pixels", "scene_descriptor",
+    "segmentation_scores",
     "scene_views", "student_input", "visible_points",
 ]

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scene3d.models.sparse_unet import SparseUNet, SparseUNetConfig
-from scene3d.render import SparseVoxelField, SparseVoxelGrid
+from scene3d.render import (Cameras, Rays, RenderOutput, SparseVoxelField, SparseVoxelGrid, composite,
+                            rays_from_cameras, sample_occupied)
 from scene3d.sparse import SparseTensor, devoxelize, voxelize
 from scene3d.structures import Scene
 
@@ -89,6 +90,24 @@ class StudentOutput:
         """The sparse feature field of ``scene3d.render`` on these voxels (gradients flow back)."""
         grid = SparseVoxelGrid(self.voxels.coords[:, 1:], self.voxel_size)
         return SparseVoxelField(grid, self.features, self.density, learnable=False)
+
+    def render(self, cameras: Cameras, num_samples: int = 256, chunk: int = 8192) -> RenderOutput:
+        """Render every pixel of ``cameras`` (no jitter), in chunks of rays.
+
+        Returns:
+            ``RenderOutput`` with features ``(B*H*W, D)``, depth (ray distance, metres, unnormalised),
+            opacity ``(B*H*W,)``; rays frame-major as in ``rays_from_cameras``.
+        """
+        field = self.field()
+        rays = rays_from_cameras(cameras)
+        parts = []
+        for i in range(0, rays.origins.shape[0], chunk):
+            sub = Rays(rays.origins[i:i + chunk], rays.directions[i:i + chunk])
+            samples = sample_occupied(sub, field.grid, num_samples, stratified=False)
+            parts.append(composite(samples, field(samples.positions(sub))))
+        return RenderOutput(features=torch.cat([p.features for p in parts]), depth=torch.cat([p.depth for p in parts]),
+                            opacity=torch.cat([p.opacity for p in parts]), weights=torch.cat([p.weights for p in parts]),
+                            num_samples=sum(p.num_samples for p in parts))
 
     def point_features(self, points: Tensor) -> Tensor:
         """``(P, D)`` features at ``points`` (metres), trilinear over the occupied voxels."""
