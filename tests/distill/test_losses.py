@@ -106,3 +106,16 @@ def test_render_losses_gradcheck(which):
         return getattr(losses, which)
 
     assert torch.autograd.gradcheck(f, (feats, density), eps=1e-6, atol=1e-6)
+
+
+def test_student_output_renders_whole_views_in_chunks():
+    out = _wall()
+    cams = _cameras(n=2)
+    whole = out.render(cams, num_samples=256)
+    chunked = out.render(cams, num_samples=256, chunk=7)
+    assert whole.features.shape == (2 * 64, 3)
+    torch.testing.assert_close(chunked.features, whole.features)
+    # every pixel of these cameras sees the wall (|y|, |z| <= 2 / 8 * 4 / 2 = 1 m at x = 2)
+    assert float(whole.opacity.min()) > 0.99
+    cos = torch.nn.functional.cosine_similarity(whole.features, torch.tensor([[1.0, 2.0, 0.5]]), dim=-1)
+    torch.testing.assert_close(cos, torch.ones(128), rtol=0, atol=1e-5)
