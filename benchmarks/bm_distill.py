@@ -28,9 +28,23 @@ from pathlib import Path
 
 import torch
 
-from scene3d.distill import (DistillConfig, DistillStudent, DistillTask, StudentConfig, confusion_matrix,
-                             cross_view_agreement, frame_classes, fuse_views, point_classes, predict_classes,
-                             pretrain, scene_views, segmentation_scores, student_input, visible_points)
+from scene3d.distill import (
+    DistillConfig,
+    DistillStudent,
+    DistillTask,
+    StudentConfig,
+    confusion_matrix,
+    cross_view_agreement,
+    frame_classes,
+    fuse_views,
+    point_classes,
+    predict_classes,
+    pretrain,
+    scene_views,
+    segmentation_scores,
+    student_input,
+    visible_points,
+)
 from scene3d.synth import SynthConfig, generate_scene
 from scene3d.teachers import label_embedding_teacher
 from scene3d.train import LoopConfig, item_generator
@@ -79,11 +93,11 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
             view_conf[m] += confusion_matrix(p.flatten(), gt_view.flatten(), k)
             agree[m].append(cross_view_agreement(matches, p, len(pts), k))
     result = {"coverage": seen_total / points_total}
-    for m in conf:
-        all_s, seen_s = segmentation_scores(conf[m]), segmentation_scores(conf_seen[m])
+    for m, c in conf.items():
+        all_s, seen_s = segmentation_scores(c), segmentation_scores(conf_seen[m])
         result[m] = {"miou": all_s.miou, "acc": all_s.accuracy, "miou_seen": seen_s.miou, "acc_seen": seen_s.accuracy}
-    for m in view_conf:
-        s = segmentation_scores(view_conf[m])
+    for m, c in view_conf.items():
+        s = segmentation_scores(c)
         result.setdefault(m, {}).update({"view_miou": s.miou, "view_acc": s.accuracy,
                                          "cross_view_agreement": sum(agree[m]) / len(agree[m])})
     return result
@@ -111,7 +125,7 @@ def segmentation(args) -> dict:
                                     projection_points=args.proj_points),
     }
     students, train_seconds = {}, {}
-    for name, dcfg in variants.items():
+    for name, dcfg in ((n, variants[n]) for n in args.variants):
         t = time.perf_counter()
         students[name] = pretrain(train, teacher, args.out / name, student_cfg, dcfg, loop, progress=False)
         train_seconds[name] = time.perf_counter() - t
@@ -173,6 +187,7 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.3)
     ap.add_argument("--blur", type=float, default=1.0)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--variants", nargs="+", choices=["ray-marched", "projection"], default=["ray-marched", "projection"])
     ap.add_argument("--timing-steps", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/bm_distill"))

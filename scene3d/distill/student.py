@@ -15,8 +15,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scene3d.models.sparse_unet import SparseUNet, SparseUNetConfig
-from scene3d.render import (Cameras, Rays, RenderOutput, SparseVoxelField, SparseVoxelGrid, composite,
-                            rays_from_cameras, sample_occupied)
+from scene3d.render import (
+    Cameras,
+    Rays,
+    RenderOutput,
+    SparseVoxelField,
+    SparseVoxelGrid,
+    composite,
+    rays_from_cameras,
+    sample_occupied,
+)
 from scene3d.sparse import SparseTensor, devoxelize, voxelize
 from scene3d.structures import Scene
 

@@ -10,7 +10,12 @@ import torch
 from torch import nn
 
 from scene3d.distill.losses import projection_loss, render_losses
-from scene3d.distill.student import DistillStudent, StudentConfig, StudentInput, student_input
+from scene3d.distill.student import (
+    DistillStudent,
+    StudentConfig,
+    StudentInput,
+    student_input,
+)
 from scene3d.distill.views import DistillDataError, scene_views
 from scene3d.errors import SceneFormatError
 from scene3d.io.atomic import atomic_write_text

@@ -8,7 +8,12 @@ import numpy as np
 import torch
 
 from scene3d.errors import Scene3DError
-from scene3d.render import Cameras, PointPixelMatches, match_points_to_depth, zbuffer_depth
+from scene3d.render import (
+    Cameras,
+    PointPixelMatches,
+    match_points_to_depth,
+    zbuffer_depth,
+)
 from scene3d.structures import Scene
 from scene3d.teachers import Teacher
 

@@ -7,7 +7,12 @@
 
 from scene3d.teachers.base import Teacher, TeacherError, TeacherMap
 from scene3d.teachers.hf_vision import HFVisionTeacher, hf_vision_teacher
-from scene3d.teachers.label import LabelEmbeddingTeacher, LabelTeacherConfig, gaussian_blur, label_embedding_teacher
+from scene3d.teachers.label import (
+    LabelEmbeddingTeacher,
+    LabelTeacherConfig,
+    gaussian_blur,
+    label_embedding_teacher,
+)
 
 __all__ = [
     "HFVisionTeacher", "LabelEmbeddingTeacher", "LabelTeacherConfig", "Teacher", "TeacherError", "TeacherMap",

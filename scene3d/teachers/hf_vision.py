@@ -58,7 +58,7 @@ class HFVisionTeacher:
                               f"(one of {sorted(_DEFAULT_NORM)})")
         self.downscale, self.device = int(downscale), torch.device(device)
         try:
-            self.model = self._load(config).to(self.device).eval()
+            self.model = self._load().to(self.device).eval()
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load the {self.kind} model in {self.path}: {exc}") from None
         self.model.requires_grad_(False)
@@ -73,7 +73,7 @@ class HFVisionTeacher:
             self.dim = int(config.hidden_size)
         self._tokenizer = None
 
-    def _load(self, config):
+    def _load(self):
         from transformers import CLIPModel, Dinov2Model, SiglipModel
 
         cls = {"clip": CLIPModel, "siglip": SiglipModel, "dinov2": Dinov2Model}[self.kind]

@@ -7,8 +7,17 @@ import math
 import numpy as np
 import torch
 
-from scene3d.distill import (Views, confusion_matrix, cross_view_agreement, detect_keypoints, fuse_views,
-                             point_classes, predict_classes, scene_descriptor, segmentation_scores)
+from scene3d.distill import (
+    Views,
+    confusion_matrix,
+    cross_view_agreement,
+    detect_keypoints,
+    fuse_views,
+    point_classes,
+    predict_classes,
+    scene_descriptor,
+    segmentation_scores,
+)
 from scene3d.render import PointPixelMatches
 from tests.distill.test_losses import _cameras
 

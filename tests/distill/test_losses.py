@@ -7,8 +7,16 @@ import math
 import pytest
 import torch
 
-from scene3d.distill import (StudentOutput, Views, cosine_loss, projection_loss, ray_distance, render_losses,
-                             sample_pixels, visible_points)
+from scene3d.distill import (
+    StudentOutput,
+    Views,
+    cosine_loss,
+    projection_loss,
+    ray_distance,
+    render_losses,
+    sample_pixels,
+    visible_points,
+)
 from scene3d.render import Cameras
 from scene3d.sparse import SparseTensor
 
