@@ -301,8 +301,13 @@ def cmd_pretrain(cfg: DictConfig) -> int:
     pretrain(scenes, teacher, _need(cfg, "out"), _dataclass_from(StudentConfig, cfg.student, "student"),
              _dataclass_from(DistillConfig, cfg.distill, "distill"), _dataclass_from(LoopConfig, cfg.loop, "loop"),
              progress=cfg.progress, notes=notes)
-    print(f"pretrain: {len(scenes)} scenes, {cfg.loop.steps} steps in {time.perf_counter() - t0:.0f} s -> {cfg.out} "
-          "(checkpoints/, metrics.csv, metrics.png)")
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # launched by torchrun
+        dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"pretrain: {len(scenes)} scenes, {cfg.loop.steps} steps in {time.perf_counter() - t0:.0f} s -> "
+              f"{cfg.out} (checkpoints/, metrics.csv, metrics.png)")
     return 0
 
 

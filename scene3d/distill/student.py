@@ -85,17 +85,23 @@ class StudentOutput:
     Attributes:
         voxels: the input sites (``coords (N, 4)`` int32, batch column 0).
         features: ``(N, D)`` per-voxel features (not normalised).
-        density: ``(N,)`` per-voxel density, 1/metre, > 0.
+        density: ``(N,)`` per-voxel density, 1/metre, > 0; None when the density head was not run.
         voxel_size: metres.
     """
 
     voxels: SparseTensor
     features: Tensor
-    density: Tensor
+    density: Tensor | None
     voxel_size: float
 
     def field(self) -> SparseVoxelField:
-        """The sparse feature field of ``scene3d.render`` on these voxels (gradients flow back)."""
+        """The sparse feature field of ``scene3d.render`` on these voxels (gradients flow back).
+
+        Raises:
+            ValueError: the output has no density (``forward(x, density=False)``).
+        """
+        if self.density is None:
+            raise ValueError("this StudentOutput has no density: run the student with density=True to render")
         grid = SparseVoxelGrid(self.voxels.coords[:, 1:], self.voxel_size)
         return SparseVoxelField(grid, self.features, self.density, learnable=False)
 
@@ -151,10 +157,16 @@ class DistillStudent(nn.Module):
         self.feature_head = nn.Linear(self.config.hidden, self.config.feature_dim)
         self.density_head = nn.Linear(self.config.hidden, 1)
 
-    def forward(self, x: StudentInput) -> StudentOutput:
-        """Features and densities on the voxels of one scene (``(N, D)``, ``(N,)``)."""
+    def forward(self, x: StudentInput, density: bool = True) -> StudentOutput:
+        """Features ``(N, D)`` and, if ``density``, densities ``(N,)`` on the voxels of one scene.
+
+        ``density=False`` skips the density head (no rendering; under DDP its parameters then get
+        no gradient and must not be an output).
+        """
         h = self.backbone(x.voxels).voxel_features  # (N, hidden)
         feats = self.feature_head(h.features)  # (N, D)
-        raw = self.density_head(h.features)[:, 0]  # (N,)
-        density = F.softplus(raw + self.config.density_bias) / self.config.voxel_size  # 1/m
-        return StudentOutput(voxels=x.voxels, features=feats, density=density, voxel_size=self.config.voxel_size)
+        sigma = None
+        if density:
+            raw = self.density_head(h.features)[:, 0]  # (N,)
+            sigma = F.softplus(raw + self.config.density_bias) / self.config.voxel_size  # 1/m
+        return StudentOutput(voxels=x.voxels, features=feats, density=sigma, voxel_size=self.config.voxel_size)

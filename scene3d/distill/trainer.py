@@ -89,10 +89,11 @@ class DistillTask:
         cfg, scene, x = self.config, self.scenes[item], self.inputs[item]
         frames = sorted(torch.randperm(len(scene.frames), generator=generator)[:cfg.views_per_item].tolist())
         views = scene_views(scene, self.teacher, frames)
-        out = model(x)
+        render = cfg.w_feature > 0 or cfg.w_depth > 0
+        out = model(x, density=render)
         parts: dict[str, torch.Tensor] = {}
         total = out.features.new_zeros(())
-        if cfg.w_feature > 0 or cfg.w_depth > 0:
+        if render:
             r = render_losses(out, views, cfg.num_rays, cfg.num_samples, generator)
             parts["render_feature"], parts["render_depth"] = r.feature, r.depth
             total = total + cfg.w_feature * r.feature + cfg.w_depth * r.depth
@@ -129,8 +130,9 @@ def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student
     atomic_write_text(out_dir / "config.json", json.dumps(record, indent=1))
     torch.manual_seed(loop.seed)
     model = DistillStudent(student)
+    density_unused = distill.w_feature == 0 and distill.w_depth == 0  # projection-only: no rendering
     run_training(model, task, loop, out_dir, extra_state={"student": asdict(student), "notes": notes or {}},
-                 progress=progress)
+                 progress=progress, find_unused_parameters=density_unused)
     return model.eval()
 
 
@@ -162,4 +164,4 @@ def point_features(model: DistillStudent, scene: Scene) -> torch.Tensor:
     """``(N, D)`` student features at every point of ``scene`` (frames not needed), eval mode."""
     model.eval()
     x = student_input(scene, model.config.voxel_size)
-    return model(x).point_features(x.points)
+    return model(x, density=False).point_features(x.points)

@@ -83,7 +83,8 @@ def batch_items(cfg: LoopConfig, step: int, num_items: int) -> list[int]:
 
 
 def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: str | Path,
-                 extra_state: dict | None = None, progress: bool = True, device: str = "cpu") -> TrainState:
+                 extra_state: dict | None = None, progress: bool = True, device: str = "cpu",
+                 find_unused_parameters: bool = False) -> TrainState:
     """Train ``model`` on ``task`` (or resume from ``out_dir/checkpoints``); returns the final state.
 
     Joins a process group when launched by torchrun (see :mod:`scene3d.train.distributed`). The
@@ -96,6 +97,9 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
         out_dir: run folder: ``checkpoints/``, ``metrics.csv``, ``metrics.png``.
         extra_state: JSON-able notes saved in every checkpoint's ``TrainState.extra`` (e.g. the model config).
         progress: show a tqdm bar (rank 0).
+        device: where the model is (picks the DDP backend: gloo on CPU, nccl on CUDA).
+        find_unused_parameters: tell DDP that some parameters may get no gradient (e.g. a head
+            that the task's losses do not use).
 
     Raises:
         ValueError: ``batch_size`` not divisible by the number of processes, or an empty task.
@@ -115,7 +119,7 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
     barrier(info)
     wrapped: nn.Module = model
     if info.world_size > 1:
-        wrapped = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        wrapped = nn.parallel.DistributedDataParallel(model, find_unused_parameters=find_unused_parameters)
     log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
     local = cfg.batch_size // info.world_size
     bar = tqdm(total=cfg.steps, initial=state.step, desc="train", unit="step", disable=not (progress and info.is_main))

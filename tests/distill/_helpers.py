@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import torch
 
-from scene3d.distill import StudentConfig
+from scene3d.distill import DistillConfig, StudentConfig
 from scene3d.io import save_scene
 from scene3d.synth import SynthConfig, generate_scene
 from scene3d.teachers import label_embedding_teacher
@@ -46,19 +46,23 @@ TINY_STUDENT_OVERRIDES = ["student.voxel_size=0.1", "student.hidden=16", "studen
                           "student.encoder_channels=[16,16]", "student.decoder_channels=[16,16]"]
 
 
-def ddp_worker(rank: int, world: int, port: int, out: str, steps: int) -> None:
+DDP_MODES = {"both": DistillConfig(num_rays=256, w_projection=0.5),
+             "projection": DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=2048)}
+
+
+def ddp_worker(rank: int, world: int, port: int, out: str, steps: int, mode: str) -> None:
     """One rank of the 2-process DDP test (gloo on 127.0.0.1)."""
     import os
 
     import torch.distributed as dist
 
-    from scene3d.distill import DistillConfig, pretrain
+    from scene3d.distill import pretrain
     from scene3d.train import LoopConfig
 
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     try:
-        pretrain(tiny_scenes(), fake_teacher(), out, TINY_STUDENT, DistillConfig(num_rays=256, w_projection=0.5),
+        pretrain(tiny_scenes(), fake_teacher(), out, TINY_STUDENT, DDP_MODES[mode],
                  LoopConfig(steps=steps, batch_size=2, checkpoint_every=steps), progress=False)
     finally:
         if dist.is_initialized():

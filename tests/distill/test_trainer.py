@@ -28,6 +28,7 @@ from scene3d.distill import (
 from scene3d.errors import SceneFormatError
 from scene3d.train import LoopConfig
 from tests.distill._helpers import (
+    DDP_MODES,
     TINY_STUDENT,
     TINY_STUDENT_OVERRIDES,
     ddp_worker,
@@ -128,19 +129,19 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_process_ddp_matches_one_process(tmp_path):
+@pytest.mark.parametrize("mode", ["both", "projection"])
+def test_two_process_ddp_matches_one_process(tmp_path, mode):
     """2 ranks x 1 scene (gloo, 127.0.0.1) give the loss curve of 1 process x 2 scenes."""
     import torch.multiprocessing as mp
 
-    steps = 4
-    mp.spawn(ddp_worker, args=(2, _free_port(), str(tmp_path / "ddp"), steps), nprocs=2, join=True)
+    steps = 3
+    mp.spawn(ddp_worker, args=(2, _free_port(), str(tmp_path / "ddp"), steps, mode), nprocs=2, join=True)
     single_dir = tmp_path / "single"
     os.environ.pop("WORLD_SIZE", None)
-    pretrain(tiny_scenes(), fake_teacher(), single_dir, TINY_STUDENT,
-             DistillConfig(num_rays=256, w_projection=0.5), LoopConfig(steps=steps, batch_size=2,
-                                                                       checkpoint_every=steps), progress=False)
+    pretrain(tiny_scenes(), fake_teacher(), single_dir, TINY_STUDENT, DDP_MODES[mode],
+             LoopConfig(steps=steps, batch_size=2, checkpoint_every=steps), progress=False)
     ddp, single = _losses(tmp_path / "ddp"), _losses(single_dir)
-    assert [s for s, _ in ddp] == [s for s, _ in single] == [1.0, 2.0, 3.0, 4.0]
+    assert [s for s, _ in ddp] == [s for s, _ in single] == [1.0, 2.0, 3.0]
     torch.testing.assert_close(torch.tensor([v for _, v in ddp]), torch.tensor([v for _, v in single]),
                                rtol=1e-4, atol=1e-5)
     a = load_file(str(tmp_path / "ddp" / "checkpoints" / f"step_{steps:08d}" / "model.safetensors"))
