@@ -361,6 +361,82 @@ def cmd_view(cfg: DictConfig) -> int:
     return 0
 
 
+def _dataclass_from(cls, node, name: str):
+    from omegaconf import OmegaConf
+
+    try:
+        return cls(**OmegaConf.to_container(node, resolve=True))
+    except TypeError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def cmd_pretrain(cfg: DictConfig) -> int:
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from scene3d.distill import DistillConfig, StudentConfig, pretrain
+    from scene3d.io import list_scene_folders, load_scene
+    from scene3d.train import LoopConfig
+
+    data = Path(_need(cfg, "data"))
+    folders = list_scene_folders(data)
+    if cfg.split is not None:
+        keep = _split_scenes(data, cfg.split)
+        folders = [f for f in folders if f.name in keep]
+    if not folders:
+        raise ConfigError(f"no scene folders to train on in {data} (split={cfg.split})")
+    scenes = [load_scene(f, mesh=False) for f in folders]
+    teacher = instantiate(cfg.teacher)
+    notes = {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True), "data": str(data), "split": cfg.split}
+    t0 = time.perf_counter()
+    pretrain(scenes, teacher, _need(cfg, "out"), _dataclass_from(StudentConfig, cfg.student, "student"),
+             _dataclass_from(DistillConfig, cfg.distill, "distill"), _dataclass_from(LoopConfig, cfg.loop, "loop"),
+             progress=cfg.progress, notes=notes)
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # launched by torchrun
+        dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"pretrain: {len(scenes)} scenes, {cfg.loop.steps} steps in {time.perf_counter() - t0:.0f} s -> "
+              f"{cfg.out} (checkpoints/, metrics.csv, metrics.png)")
+    return 0
+
+
+def cmd_features(cfg: DictConfig) -> int:
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from scene3d.distill import detect_keypoints, load_student, point_features, scene_descriptor
+    from scene3d.io import load_scene
+    from scene3d.io.atomic import atomic_path, atomic_write_text
+
+    if cfg.dtype not in ("float16", "float32"):
+        raise ConfigError(f"dtype must be float16 or float32, got {cfg.dtype}")
+    scene = load_scene(_need(cfg, "scene"), frames=False, mesh=False)
+    model, state = load_student(_need(cfg, "checkpoint"))
+    t0 = time.perf_counter()
+    feats = point_features(model, scene)  # (N, D)
+    points = torch.from_numpy(scene.points).float()
+    kp = detect_keypoints(points, feats, radius=cfg.nms_radius, max_keypoints=cfg.keypoints)
+    desc = scene_descriptor(feats)
+    seconds = time.perf_counter() - t0
+    out = Path(_need(cfg, "out"))
+    tensors = {"point_features": feats.to(getattr(torch, cfg.dtype)).contiguous(), "keypoint_indices": kp.indices,
+               "keypoint_positions": kp.positions, "keypoint_scores": kp.scores,
+               "keypoint_descriptors": kp.descriptors.contiguous(), "scene_descriptor": desc}
+    with atomic_path(out / "features.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    summary = {"scene_id": scene.scene_id, "num_points": scene.num_points, "dim": int(feats.shape[1]),
+               "keypoints": int(kp.indices.numel()), "checkpoint": str(cfg.checkpoint), "step": state.step,
+               "seconds": seconds}
+    atomic_write_text(out / "features.json", json.dumps(summary, indent=1))
+    print(f"features: {scene.scene_id}: {scene.num_points:,} points x {feats.shape[1]} in {seconds:.1f} s, "
+          f"{kp.indices.numel()} keypoints, descriptor {desc.numel()}-d -> {out / 'features.safetensors'}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "import-scannet": (cmd_import_scannet, "import one ScanNet scan folder: scan=<folder> out=<root>"),
     "import-ply": (cmd_import_ply, "import an unlabelled PLY/mesh: path=<file> out=<root>"),
@@ -373,6 +449,8 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
                        "objects=<gz> [out=metrics.json]"),
     "ground": (cmd_ground, "ground a sentence: scene=<scene folder> query=\"...\" [checkpoint=<run>]"),
     "view": (cmd_view, "web viewer of scenes and grounding: data=<root> [checkpoint=<run>] port=8080"),
+    "pretrain": (cmd_pretrain, "2D-3D feature distillation: data=<root> out=<run> (torchrun for DDP)"),
+    "features": (cmd_features, "point features, keypoints, scene descriptor: scene=<folder> checkpoint=<run> out=<dir>"),
     "demo": (cmd_demo, "run the main job on the embedded default data: out=<root>"),
 }
 

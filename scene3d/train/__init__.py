@@ -1,6 +1,15 @@
-"""The shared training loop pieces: checkpoints that resume exactly, metric logs and plots."""
+"""The shared training loop and its pieces: checkpoints that resume exactly, metric logs and plots, DDP."""
 
 from scene3d.train.checkpoint import Checkpointer, TrainState
+from scene3d.train.distributed import DistInfo, init_from_env, mean_over_ranks
 from scene3d.train.log import MetricLog
+from scene3d.train.loop import (
+           LoopConfig,
+           TrainTask,
+           batch_items,
+           item_generator,
+           run_training,
+)
 
-__all__ = ["Checkpointer", "MetricLog", "TrainState"]
+__all__ = ["Checkpointer", "DistInfo", "LoopConfig", "MetricLog", "TrainState", "TrainTask", "batch_items",
+           "init_from_env", "item_generator", "mean_over_ranks", "run_training"]

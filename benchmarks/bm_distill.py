@@ -1,0 +1,205 @@
+"""2D-3D feature distillation on synthetic scenes: zero-shot 3D segmentation, ray-marched vs projection
+losses, per-view consistency, and CPU cost per step.
+
+    python benchmarks/bm_distill.py --train 24 --test 6 --steps 150 --out runs/bm_distill
+    python benchmarks/bm_distill.py --part timing --points 100000
+
+Protocol (OpenScene): class names of all generated scenes embedded with MiniLM; a point's class is
+the argmax cosine; one confusion matrix over the held-out scenes; mIoU over the classes present.
+Compared on the same held-out scenes:
+  * teacher fusion: the corrupted label-embedding teacher fused onto the points by projection with a
+    depth test, averaged over the scene's views (no learning); unseen points have no prediction;
+  * student (ray-marched): trained with rendered-feature cosine + rendered-depth L1;
+  * student (projection): trained with the direct point-projection cosine (OpenScene-style 3D
+    distillation), the same steps, batch, views and scenes.
+Per-view: pixel accuracy of the teacher's maps and of the student rendered back into the same
+views (GT from the instance masks), and cross-view agreement (how often two views that see the same
+point give it the same class).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from scene3d.distill import (
+    DistillConfig,
+    DistillStudent,
+    DistillTask,
+    StudentConfig,
+    confusion_matrix,
+    cross_view_agreement,
+    frame_classes,
+    fuse_views,
+    point_classes,
+    predict_classes,
+    pretrain,
+    scene_views,
+    segmentation_scores,
+    student_input,
+    visible_points,
+)
+from scene3d.synth import SynthConfig, generate_scene
+from scene3d.teachers import label_embedding_teacher
+from scene3d.train import LoopConfig, item_generator
+
+DOWNSCALE = 2
+TOL = 0.05
+
+
+def _scenes(first: int, n: int, points: int, frames: int) -> list:
+    cfg = SynthConfig(num_points=points, num_frames=frames, width=160, height=120)
+    return [generate_scene(f"bm_{i:04d}", 1000 + i, config=cfg) for i in range(first, first + n)]
+
+
+def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent]) -> dict:
+    """Point mIoU (all points / points seen by >= 1 view) and per-view consistency for each method."""
+    k = len(classes)
+    conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in ["fusion", *students]}
+    conf_seen = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in conf}
+    view_conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in ["teacher", *students]}
+    agree: dict[str, list[float]] = {m: [] for m in view_conf}
+    seen_total = points_total = 0
+    for scene in scenes:
+        gt = point_classes(scene, classes)
+        pts = torch.from_numpy(scene.points).float()
+        views = scene_views(scene, teacher)
+        fused = fuse_views(views, pts, TOL)
+        seen = fused.views_seen > 0
+        seen_total += int(seen.sum())
+        points_total += len(seen)
+        matches = visible_points(views, pts, TOL)
+        gt_view = torch.stack([frame_classes(scene, i, classes, DOWNSCALE) for i in range(len(scene.frames))])
+        preds = {"fusion": predict_classes(fused.features, text)}
+        view_pred = {"teacher": predict_classes(views.features, text)}
+        for name, model in students.items():
+            with torch.no_grad():
+                x = student_input(scene, model.config.voxel_size)
+                out = model(x)
+                preds[name] = predict_classes(out.point_features(x.points), text)
+                rendered = out.render(views.cameras)
+            maps = rendered.features.view(len(scene.frames), views.cameras.height, views.cameras.width, -1)
+            view_pred[name] = predict_classes(maps, text)
+        for m, p in preds.items():
+            conf[m] += confusion_matrix(p, gt, k)
+            conf_seen[m] += confusion_matrix(p[seen], gt[seen], k)
+        for m, p in view_pred.items():
+            view_conf[m] += confusion_matrix(p.flatten(), gt_view.flatten(), k)
+            agree[m].append(cross_view_agreement(matches, p, len(pts), k))
+    result = {"coverage": seen_total / points_total}
+    for m, c in conf.items():
+        all_s, seen_s = segmentation_scores(c), segmentation_scores(conf_seen[m])
+        result[m] = {"miou": all_s.miou, "acc": all_s.accuracy, "miou_seen": seen_s.miou, "acc_seen": seen_s.accuracy}
+    for m, c in view_conf.items():
+        s = segmentation_scores(c)
+        result.setdefault(m, {}).update({"view_miou": s.miou, "view_acc": s.accuracy,
+                                         "cross_view_agreement": sum(agree[m]) / len(agree[m])})
+    return result
+
+
+def segmentation(args) -> dict:
+    t0 = time.perf_counter()
+    train = _scenes(0, args.train, args.points, args.frames)
+    test = _scenes(args.train, args.test, args.points, args.frames)
+    classes = sorted({o.label for s in train + test for o in s.objects})
+    teacher = label_embedding_teacher(swap_prob=args.swap, noise=args.noise, blur_sigma=args.blur, dropout=args.dropout,
+                                      downscale=DOWNSCALE, vocabulary=classes)
+    clean = label_embedding_teacher(swap_prob=0, noise=0, blur_sigma=0, dropout=0, downscale=DOWNSCALE,
+                                    text_encoder=teacher.encoder)
+    text = teacher.embed_text(classes)
+    print(f"data: {len(train)} train / {len(test)} test scenes, {len(classes)} classes, "
+          f"{sum(s.num_points for s in train + test) / len(train + test):.0f} points/scene ({time.perf_counter() - t0:.1f} s)")
+    loop = LoopConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, warmup=10,
+                      checkpoint_every=args.steps, seed=0)
+    student_cfg = StudentConfig(voxel_size=args.voxel)
+    variants = {
+        "ray-marched": DistillConfig(w_feature=1.0, w_depth=0.1, w_projection=0.0, views_per_item=args.views,
+                                     num_rays=args.rays),
+        "projection": DistillConfig(w_feature=0.0, w_depth=0.0, w_projection=1.0, views_per_item=args.views,
+                                    projection_points=args.proj_points),
+    }
+    students, train_seconds = {}, {}
+    for name, dcfg in ((n, variants[n]) for n in args.variants):
+        t = time.perf_counter()
+        students[name] = pretrain(train, teacher, args.out / name, student_cfg, dcfg, loop, progress=False)
+        train_seconds[name] = time.perf_counter() - t
+        print(f"trained {name}: {args.steps} steps x {args.batch} scenes in {train_seconds[name]:.0f} s")
+    result = {
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "classes": len(classes), "train_seconds": train_seconds,
+        "test": _evaluate(test, classes, text, teacher, students),
+        "train_scenes": _evaluate(train[: args.test], classes, text, teacher, students),
+        "clean_teacher_test": _evaluate(test, classes, text, clean, {})["fusion"],
+    }
+    return result
+
+
+def timing(args) -> dict:
+    """Seconds per training step and peak resident memory for one scene of ~``args.points`` points."""
+    scene = _scenes(0, 1, args.points, args.frames)[0]
+    teacher = label_embedding_teacher(downscale=DOWNSCALE)
+    teacher.embed_text(scene.label_set())
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"points": scene.num_points}
+    for name, dcfg in {"ray-marched": DistillConfig(views_per_item=args.views, num_rays=args.rays),
+                       "projection": DistillConfig(w_feature=0, w_depth=0, w_projection=1, views_per_item=args.views,
+                                                   projection_points=args.proj_points)}.items():
+        torch.manual_seed(0)
+        model = DistillStudent(StudentConfig(voxel_size=args.voxel, feature_dim=teacher.dim))
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        task = DistillTask([scene], teacher, args.voxel, dcfg)
+        times = []
+        for step in range(args.timing_steps):
+            t = time.perf_counter()
+            opt.zero_grad()
+            task.losses(model, 0, item_generator(0, step, 0))["loss"].backward()
+            opt.step()
+            times.append(time.perf_counter() - t)
+        steady = sorted(times[1:])
+        out[name] = {"seconds_per_step_median": steady[len(steady) // 2], "first_step": times[0]}
+    out["voxels"] = int(task.inputs[0].voxels.num_points)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["rss_before_training_mb"] = rss0 / 1024
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["segmentation", "timing"], default="segmentation")
+    ap.add_argument("--train", type=int, default=24)
+    ap.add_argument("--test", type=int, default=6)
+    ap.add_argument("--points", type=int, default=20000)
+    ap.add_argument("--frames", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--voxel", type=float, default=0.05)
+    ap.add_argument("--views", type=int, default=2)
+    ap.add_argument("--rays", type=int, default=2048)
+    ap.add_argument("--proj-points", type=int, default=8192)
+    ap.add_argument("--swap", type=float, default=0.3)
+    ap.add_argument("--noise", type=float, default=0.3)
+    ap.add_argument("--blur", type=float, default=1.0)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--variants", nargs="+", choices=["ray-marched", "projection"], default=["ray-marched", "projection"])
+    ap.add_argument("--timing-steps", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("runs/bm_distill"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    result = segmentation(args) if args.part == "segmentation" else timing(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{args.part}.json"
+    path.write_text(json.dumps(result, indent=1))
+    json.dump(result, sys.stdout, indent=1)
+    print(f"\nwritten {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Zero-shot open-vocabulary 3D semantic segmentation (OpenScene protocol) and per-view consistency.
+
+Protocol: every class name is embedded by the teacher's text encoder; a point's prediction is the
+class of highest cosine with its feature; one confusion matrix is accumulated over all evaluated
+scenes; IoU_k = TP / (TP + FP + FN) per class present in the ground truth; mIoU is their mean.
+A point without a feature (e.g. seen by no view in 2D fusion) has no prediction: it counts as a
+false negative of its class and a false positive of none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from scene3d.render import PointPixelMatches
+from scene3d.structures import Scene
+
+
+def point_classes(scene: Scene, class_names: list[str]) -> torch.Tensor:
+    """``(N,)`` int64 index of each point's object class in ``class_names``; -1 = unlabelled or absent."""
+    labels = scene.label_set()
+    lut = np.array([class_names.index(n) if n in class_names else -1 for n in labels] + [-1], dtype=np.int64)
+    idx = scene.point_labels().astype(np.int64)
+    return torch.from_numpy(lut[np.where(idx >= 0, idx, len(labels))])
+
+
+def predict_classes(features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """``(..., D)`` features, ``(K, D)`` unit text embeddings -> ``(...)`` argmax-cosine class; -1 for zero features."""
+    scores = torch.nn.functional.normalize(features.float(), dim=-1) @ text.float().T  # (..., K)
+    pred = scores.argmax(dim=-1)
+    return torch.where(features.abs().sum(dim=-1) > 0, pred, torch.full_like(pred, -1))
+
+
+def confusion_matrix(pred: torch.Tensor, gt: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(K, K + 1)`` int64 counts ``[gt, pred]`` over entries with ``gt >= 0``; column K = no prediction."""
+    keep = gt >= 0
+    p = torch.where(pred[keep] >= 0, pred[keep], torch.full_like(pred[keep], num_classes))
+    flat = gt[keep] * (num_classes + 1) + p
+    return torch.bincount(flat, minlength=num_classes * (num_classes + 1)).view(num_classes, num_classes + 1)
+
+
+@dataclass
+class SegmentationScores:
+    """mIoU over the classes present in the ground truth, overall accuracy, per-class IoU (NaN = absent)."""
+
+    miou: float
+    accuracy: float
+    iou: list[float]
+
+
+def segmentation_scores(confusion: torch.Tensor) -> SegmentationScores:
+    """Scores from a ``(K, K + 1)`` confusion matrix (see :func:`confusion_matrix`)."""
+    c = confusion.double()
+    k = c.shape[0]
+    tp = c[:, :k].diagonal()
+    gt = c.sum(dim=1)
+    fp = c[:, :k].sum(dim=0) - tp
+    present = gt > 0
+    iou = torch.where(present, tp / (gt + fp).clamp(min=1), torch.full_like(tp, float("nan")))
+    return SegmentationScores(miou=float(iou[present].mean()) if bool(present.any()) else float("nan"),
+                              accuracy=float(tp.sum() / gt.sum().clamp(min=1)), iou=iou.tolist())
+
+
+def frame_classes(scene: Scene, frame_index: int, class_names: list[str], downscale: int) -> torch.Tensor:
+    """``(H', W')`` ground-truth class per map pixel (block centres of the instance mask); -1 = none."""
+    frame = scene.frames[frame_index]
+    inst = frame.instance[downscale // 2::downscale, downscale // 2::downscale]
+    lut = {o.object_id: (class_names.index(o.label) if o.label in class_names else -1) for o in scene.objects}
+    out = np.full(inst.shape, -1, dtype=np.int64)
+    for oid in np.unique(inst):
+        if int(oid) in lut:
+            out[inst == oid] = lut[int(oid)]
+    return torch.from_numpy(out)
+
+
+def cross_view_agreement(matches: PointPixelMatches, pixel_classes: torch.Tensor, num_points: int,
+                         num_classes: int) -> float:
+    """Fraction of view pairs that give a point the same class, over points seen by >= 2 views.
+
+    Args:
+        matches: visible point <-> pixel matches in B views.
+        pixel_classes: ``(B, H', W')`` predicted class per pixel (-1 = none, never agrees).
+        num_points / num_classes: sizes.
+    """
+    cls = pixel_classes[matches.frame_indices, matches.pixels[:, 1], matches.pixels[:, 0]]  # (K,)
+    counts = torch.zeros(num_points, num_classes + 1, dtype=torch.float64)
+    counts.index_put_((matches.point_indices, torch.where(cls >= 0, cls, num_classes)),
+                      torch.ones(cls.shape[0], dtype=torch.float64), accumulate=True)
+    n = counts.sum(dim=1)
+    agree = (counts[:, :num_classes] * (counts[:, :num_classes] - 1) / 2).sum(dim=1)
+    pairs = n * (n - 1) / 2
+    multi = n >= 2
+    return float(agree[multi].sum() / pairs[multi].sum()) if bool(multi.any()) else float("nan")

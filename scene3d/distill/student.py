@@ -1,0 +1,172 @@
+"""The 3D student: a SparseUNet over the voxelised scene with a feature head and a density head.
+
+Per voxel it predicts a ``D``-d feature (in the teacher's space) and a density (1/metre); together
+they are the sparse feature field that ``scene3d.render`` ray-marches. Per-point features are read
+back by trilinear devoxelisation, so any scene works, with or without frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from scene3d.models.sparse_unet import SparseUNet, SparseUNetConfig
+from scene3d.render import (
+    Cameras,
+    Rays,
+    RenderOutput,
+    SparseVoxelField,
+    SparseVoxelGrid,
+    composite,
+    rays_from_cameras,
+    sample_occupied,
+)
+from scene3d.sparse import SparseTensor, devoxelize, voxelize
+from scene3d.structures import Scene
+
+
+@dataclass
+class StudentConfig:
+    """Sizes of the student (a small MinkUNet14-style network by default, for CPU training)."""
+
+    voxel_size: float = 0.05
+    """Voxel edge in metres."""
+    feature_dim: int = 384
+    """Output feature width (= the teacher's ``dim``)."""
+    hidden: int = 64
+    """Width of the U-Net output that both heads read."""
+    stem_channels: int = 32
+    """Width of the stride-1 stem."""
+    encoder_channels: tuple[int, ...] = (32, 64, 96, 128)
+    """Width per encoder level (stride 2, 4, 8, 16)."""
+    decoder_channels: tuple[int, ...] = (96, 96, 64, 64)
+    """Width per decoder level (back to stride 1)."""
+    blocks: int = 1
+    """Residual blocks per level."""
+    density_bias: float = 2.0
+    """Initial raw density: density = softplus(raw + bias) / voxel_size (about 43/m at 5 cm)."""
+
+    def __post_init__(self) -> None:
+        self.encoder_channels = tuple(self.encoder_channels)
+        self.decoder_channels = tuple(self.decoder_channels)
+        if not self.voxel_size > 0:
+            raise ValueError(f"StudentConfig.voxel_size must be > 0 metres, got {self.voxel_size}")
+
+    def unet(self) -> SparseUNetConfig:
+        levels = len(self.encoder_channels)
+        return SparseUNetConfig(in_channels=4, out_channels=self.hidden, stem_channels=self.stem_channels,
+                                stem_kernel_size=3, encoder_channels=self.encoder_channels,
+                                encoder_blocks=(self.blocks,) * levels, decoder_channels=self.decoder_channels,
+                                decoder_blocks=(self.blocks,) * levels)
+
+
+@dataclass
+class StudentInput:
+    """A scene prepared for the student.
+
+    Attributes:
+        voxels: stride-1 ``SparseTensor`` ``(N, 4)``: mean RGB in [0, 1] and height above the
+            lowest point (metres) per voxel; ``voxel_size`` set.
+        points: ``(P, 3)`` float32 point positions, metres (world z-up).
+    """
+
+    voxels: SparseTensor
+    points: Tensor
+
+
+@dataclass
+class StudentOutput:
+    """What :class:`DistillStudent` returns for one scene.
+
+    Attributes:
+        voxels: the input sites (``coords (N, 4)`` int32, batch column 0).
+        features: ``(N, D)`` per-voxel features (not normalised).
+        density: ``(N,)`` per-voxel density, 1/metre, > 0; None when the density head was not run.
+        voxel_size: metres.
+    """
+
+    voxels: SparseTensor
+    features: Tensor
+    density: Tensor | None
+    voxel_size: float
+
+    def field(self) -> SparseVoxelField:
+        """The sparse feature field of ``scene3d.render`` on these voxels (gradients flow back).
+
+        Raises:
+            ValueError: the output has no density (``forward(x, density=False)``).
+        """
+        if self.density is None:
+            raise ValueError("this StudentOutput has no density: run the student with density=True to render")
+        grid = SparseVoxelGrid(self.voxels.coords[:, 1:], self.voxel_size)
+        return SparseVoxelField(grid, self.features, self.density, learnable=False)
+
+    def render(self, cameras: Cameras, num_samples: int = 256, chunk: int = 8192) -> RenderOutput:
+        """Render every pixel of ``cameras`` (no jitter), in chunks of rays.
+
+        Returns:
+            ``RenderOutput`` with features ``(B*H*W, D)``, depth (ray distance, metres, unnormalised),
+            opacity ``(B*H*W,)``; rays frame-major as in ``rays_from_cameras``.
+        """
+        field = self.field()
+        rays = rays_from_cameras(cameras)
+        parts = []
+        for i in range(0, rays.origins.shape[0], chunk):
+            sub = Rays(rays.origins[i:i + chunk], rays.directions[i:i + chunk])
+            samples = sample_occupied(sub, field.grid, num_samples, stratified=False)
+            parts.append(composite(samples, field(samples.positions(sub))))
+        return RenderOutput(features=torch.cat([p.features for p in parts]), depth=torch.cat([p.depth for p in parts]),
+                            opacity=torch.cat([p.opacity for p in parts]), weights=torch.cat([p.weights for p in parts]),
+                            num_samples=sum(p.num_samples for p in parts))
+
+    def point_features(self, points: Tensor) -> Tensor:
+        """``(P, D)`` features at ``points`` (metres), trilinear over the occupied voxels."""
+        return devoxelize(self.voxels.replace_features(self.features), points, mode="trilinear")
+
+
+def student_input(scene: Scene, voxel_size: float) -> StudentInput:
+    """Voxelise a scene's points with colour and height features.
+
+    Raises:
+        ValueError: the scene has no points.
+    """
+    if scene.num_points == 0:
+        raise ValueError(f"scene {scene.scene_id} has no points to voxelise")
+    points = torch.from_numpy(np.ascontiguousarray(scene.points, dtype=np.float32))
+    colors = torch.from_numpy(scene.colors.astype(np.float32) / 255.0)
+    height = points[:, 2:3] - points[:, 2].min()
+    voxels, _ = voxelize(points, voxel_size, torch.cat([colors, height], dim=1))
+    return StudentInput(voxels=voxels, points=points)
+
+
+class DistillStudent(nn.Module):
+    """SparseUNet -> (feature head, density head).
+
+    Args:
+        config: sizes; see :class:`StudentConfig`.
+    """
+
+    def __init__(self, config: StudentConfig | None = None):
+        super().__init__()
+        self.config = config or StudentConfig()
+        self.backbone = SparseUNet(self.config.unet())
+        self.feature_head = nn.Linear(self.config.hidden, self.config.feature_dim)
+        self.density_head = nn.Linear(self.config.hidden, 1)
+
+    def forward(self, x: StudentInput, density: bool = True) -> StudentOutput:
+        """Features ``(N, D)`` and, if ``density``, densities ``(N,)`` on the voxels of one scene.
+
+        ``density=False`` skips the density head (no rendering; under DDP its parameters then get
+        no gradient and must not be an output).
+        """
+        h = self.backbone(x.voxels).voxel_features  # (N, hidden)
+        feats = self.feature_head(h.features)  # (N, D)
+        sigma = None
+        if density:
+            raw = self.density_head(h.features)[:, 0]  # (N,)
+            sigma = F.softplus(raw + self.config.density_bias) / self.config.voxel_size  # 1/m
+        return StudentOutput(voxels=x.voxels, features=feats, density=sigma, voxel_size=self.config.voxel_size)

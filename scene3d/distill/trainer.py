@@ -1,0 +1,167 @@
+"""ConDense-style pretraining of the 3D student from a 2D teacher, on the shared training loop."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from scene3d.distill.losses import projection_loss, render_losses
+from scene3d.distill.student import (
+    DistillStudent,
+    StudentConfig,
+    StudentInput,
+    student_input,
+)
+from scene3d.distill.views import DistillDataError, scene_views
+from scene3d.errors import SceneFormatError
+from scene3d.io.atomic import atomic_write_text
+from scene3d.structures import Scene
+from scene3d.teachers import Teacher
+from scene3d.train import Checkpointer, LoopConfig, TrainState, run_training
+
+
+@dataclass
+class DistillConfig:
+    """Losses of one training item (a scene and a few of its views).
+
+    The total is ``w_feature * rendered-feature cosine + w_depth * rendered-depth L1 (m) +
+    w_projection * point-projection cosine``; a zero weight skips that branch entirely
+    (``w_feature = w_depth = 0`` is the OpenScene-style projection-only baseline).
+    """
+
+    w_feature: float = 1.0
+    """Weight of the ray-marched feature consistency (cosine)."""
+    w_depth: float = 0.1
+    """Weight of the ray-marched depth L1 (metres)."""
+    w_projection: float = 0.0
+    """Weight of the direct point-projection cosine."""
+    views_per_item: int = 2
+    """Frames drawn per scene and step."""
+    num_rays: int = 2048
+    """Rays per scene and step (pixels drawn over the chosen views)."""
+    num_samples: int = 256
+    """Candidate bins per ray over the grid's box (occupied ones are kept)."""
+    projection_points: int = 8192
+    """Points drawn per scene and step for the projection loss."""
+    tolerance: float = 0.05
+    """Visibility depth-test tolerance, metres."""
+
+    def __post_init__(self) -> None:
+        if min(self.w_feature, self.w_depth, self.w_projection) < 0:
+            raise ValueError("DistillConfig: loss weights must be >= 0")
+        if self.w_feature + self.w_depth + self.w_projection == 0:
+            raise ValueError("DistillConfig: every loss weight is 0; nothing to train")
+
+
+class DistillTask:
+    """The training task (``scene3d.train.TrainTask``): item = scene; voxelised once, views drawn per step.
+
+    Args:
+        scenes: training scenes, each with frames.
+        teacher: the 2D teacher.
+        voxel_size: the student's voxel edge, metres.
+        config: the losses.
+
+    Raises:
+        DistillDataError: no scenes, or a scene without frames or points.
+    """
+
+    def __init__(self, scenes: list[Scene], teacher: Teacher, voxel_size: float, config: DistillConfig):
+        if not scenes:
+            raise DistillDataError("no training scenes")
+        for s in scenes:
+            if not s.frames:
+                raise DistillDataError(f"scene {s.scene_id} has no frames: pretraining needs posed frames "
+                                       "(scene3d generate num_frames>0, or import-scannet with_frames=true)")
+            if s.num_points == 0:
+                raise DistillDataError(f"scene {s.scene_id} has no points")
+        self.scenes, self.teacher, self.config = scenes, teacher, config
+        self.inputs: list[StudentInput] = [student_input(s, voxel_size) for s in scenes]
+
+    def num_items(self) -> int:
+        return len(self.scenes)
+
+    def losses(self, model: nn.Module, item: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        cfg, scene, x = self.config, self.scenes[item], self.inputs[item]
+        frames = sorted(torch.randperm(len(scene.frames), generator=generator)[:cfg.views_per_item].tolist())
+        views = scene_views(scene, self.teacher, frames)
+        render = cfg.w_feature > 0 or cfg.w_depth > 0
+        out = model(x, density=render)
+        parts: dict[str, torch.Tensor] = {}
+        total = out.features.new_zeros(())
+        if render:
+            r = render_losses(out, views, cfg.num_rays, cfg.num_samples, generator)
+            parts["render_feature"], parts["render_depth"] = r.feature, r.depth
+            total = total + cfg.w_feature * r.feature + cfg.w_depth * r.depth
+        if cfg.w_projection > 0:
+            parts["projection"] = projection_loss(out, views, x.points, cfg.tolerance, cfg.projection_points, generator)
+            total = total + cfg.w_projection * parts["projection"]
+        parts["loss"] = total
+        return parts
+
+
+def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student: StudentConfig | None = None,
+             distill: DistillConfig | None = None, loop: LoopConfig | None = None, progress: bool = True,
+             notes: dict | None = None) -> DistillStudent:
+    """Distil ``teacher`` into a new student on ``scenes`` (or resume the run in ``out_dir``).
+
+    Writes ``out_dir/config.json`` and, through :func:`scene3d.train.run_training`, checkpoints
+    (each carries the student config, so :func:`load_student` needs nothing else), ``metrics.csv``
+    and ``metrics.png``. Launch under torchrun for DDP.
+
+    Args:
+        scenes: training scenes with frames.
+        teacher: the 2D teacher; the student's feature width is ``teacher.dim``.
+        out_dir: the run folder.
+        student / distill / loop: settings (defaults if None).
+        notes: JSON-able extra notes kept in ``config.json`` and the checkpoints (e.g. the teacher's config).
+    """
+    student = student or StudentConfig()
+    student = StudentConfig(**{**asdict(student), "feature_dim": teacher.dim})
+    distill, loop = distill or DistillConfig(), loop or LoopConfig()
+    task = DistillTask(scenes, teacher, student.voxel_size, distill)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {"student": asdict(student), "distill": asdict(distill), "loop": asdict(loop), "notes": notes or {}}
+    atomic_write_text(out_dir / "config.json", json.dumps(record, indent=1))
+    torch.manual_seed(loop.seed)
+    model = DistillStudent(student)
+    density_unused = distill.w_feature == 0 and distill.w_depth == 0  # projection-only: no rendering
+    run_training(model, task, loop, out_dir, extra_state={"student": asdict(student), "notes": notes or {}},
+                 progress=progress, find_unused_parameters=density_unused)
+    return model.eval()
+
+
+def load_student(path: str | Path) -> tuple[DistillStudent, TrainState]:
+    """A trained student from a run folder (its latest checkpoint) or one checkpoint folder (``step_*``).
+
+    Raises:
+        SceneFormatError: no checkpoint there, or one without a student config.
+    """
+    path = Path(path)
+    if (path / "state.json").is_file():
+        folder = path
+    else:
+        folder = Checkpointer(path / "checkpoints").latest() or Checkpointer(path).latest()
+        if folder is None:
+            raise SceneFormatError(path, "no checkpoint here: pass a pretrain run folder or a checkpoint step_* folder")
+    try:
+        extra = json.loads((folder / "state.json").read_text())["train_state"]["extra"]
+        config = StudentConfig(**extra["student"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise SceneFormatError(folder / "state.json", f"not a distillation checkpoint ({exc})") from None
+    model = DistillStudent(config)
+    state = Checkpointer(folder.parent).load(model, path=folder, restore_rng=False)
+    return model.eval(), state
+
+
+@torch.no_grad()
+def point_features(model: DistillStudent, scene: Scene) -> torch.Tensor:
+    """``(N, D)`` student features at every point of ``scene`` (frames not needed), eval mode."""
+    model.eval()
+    x = student_input(scene, model.config.voxel_size)
+    return model(x, density=False).point_features(x.points)

@@ -1,0 +1,159 @@
+"""The shared training loop: seeded, resumable, DDP-ready, logged.
+
+A task says how many items it has and the losses of one item (``TrainTask``); the loop does the
+rest: a global batch of ``batch_size`` items per step drawn from a generator seeded by
+``(seed, step)``, split over the ranks (rank ``r`` takes positions ``r, r + W, ...``); each item's
+losses come with a generator seeded by ``(seed, step, position)``, so a step does the same work
+however many processes share it and after any resume. Gradients are the mean over the global
+batch (DDP averages the ranks' means), clipped, then AdamW with linear warm-up and cosine decay
+(the learning rate is a pure function of the step). Rank 0 logs the rank-averaged losses to
+``metrics.csv`` (+ ``metrics.png``) and writes checkpoints (safetensors + JSON, ``Checkpointer``);
+a restarted run resumes from the latest one exactly, losing at most ``checkpoint_every`` steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from scene3d.train.checkpoint import Checkpointer, TrainState
+from scene3d.train.distributed import DistInfo, barrier, init_from_env, mean_over_ranks
+from scene3d.train.log import MetricLog
+
+
+class TrainTask(Protocol):
+    """What the loop trains: ``num_items`` items and the losses of one of them.
+
+    ``losses(model, item, generator)`` returns scalar tensors including ``"loss"`` (the one
+    optimised); the others are logged. ``model`` may be DDP-wrapped: call it, don't reach inside.
+    """
+
+    def num_items(self) -> int: ...
+
+    def losses(self, model: nn.Module, item: int, generator: torch.Generator) -> dict[str, torch.Tensor]: ...
+
+
+@dataclass
+class LoopConfig:
+    """Optimisation and bookkeeping of :func:`run_training`."""
+
+    steps: int = 1000
+    """Optimiser steps."""
+    batch_size: int = 2
+    """Items per step over all processes (must be divisible by the number of processes)."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW)."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    warmup: int = 20
+    """Linear warm-up steps."""
+    grad_clip: float = 1.0
+    """Max global gradient norm (0 = no clipping)."""
+    checkpoint_every: int = 100
+    """Steps between checkpoints (and the last step)."""
+    log_every: int = 1
+    """Steps between metric rows."""
+    seed: int = 0
+    """Everything random in the loop follows from it."""
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimiser step ``step`` (0-based)."""
+        warm = min(1.0, (step + 1) / max(self.warmup, 1))
+        return self.lr * warm * 0.5 * (1.0 + math.cos(math.pi * min(step, self.steps) / max(self.steps, 1)))
+
+
+def item_generator(seed: int, step: int, position: int) -> torch.Generator:
+    """The generator of batch position ``position`` at step ``step`` (the same on any rank)."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, position]).generate_state(1)[0]))
+
+
+def batch_items(cfg: LoopConfig, step: int, num_items: int) -> list[int]:
+    """The global batch of step ``step``: ``batch_size`` item indices (with replacement across steps)."""
+    rng = np.random.default_rng([cfg.seed, step])
+    return rng.integers(num_items, size=cfg.batch_size).tolist()
+
+
+def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: str | Path,
+                 extra_state: dict | None = None, progress: bool = True, device: str = "cpu",
+                 find_unused_parameters: bool = False) -> TrainState:
+    """Train ``model`` on ``task`` (or resume from ``out_dir/checkpoints``); returns the final state.
+
+    Joins a process group when launched by torchrun (see :mod:`scene3d.train.distributed`). The
+    model must already be initialised identically on every rank (seed before building it).
+
+    Args:
+        model: the module to train (on ``device``).
+        task: items and per-item losses.
+        cfg: the loop's settings.
+        out_dir: run folder: ``checkpoints/``, ``metrics.csv``, ``metrics.png``.
+        extra_state: JSON-able notes saved in every checkpoint's ``TrainState.extra`` (e.g. the model config).
+        progress: show a tqdm bar (rank 0).
+        device: where the model is (picks the DDP backend: gloo on CPU, nccl on CUDA).
+        find_unused_parameters: tell DDP that some parameters may get no gradient (e.g. a head
+            that the task's losses do not use).
+
+    Raises:
+        ValueError: ``batch_size`` not divisible by the number of processes, or an empty task.
+    """
+    info: DistInfo = init_from_env(device)
+    if cfg.batch_size % info.world_size:
+        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} processes")
+    if task.num_items() == 0:
+        raise ValueError("the training task has no items")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ckpt = Checkpointer(out_dir / "checkpoints")
+    state = TrainState(extra=dict(extra_state or {}))
+    if ckpt.latest() is not None:
+        state = ckpt.load(model, opt)
+    barrier(info)
+    wrapped: nn.Module = model
+    if info.world_size > 1:
+        wrapped = nn.parallel.DistributedDataParallel(model, find_unused_parameters=find_unused_parameters)
+    log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
+    local = cfg.batch_size // info.world_size
+    bar = tqdm(total=cfg.steps, initial=state.step, desc="train", unit="step", disable=not (progress and info.is_main))
+    while state.step < cfg.steps:
+        t0 = time.perf_counter()
+        model.train()
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr_at(state.step)
+        items = batch_items(cfg, state.step, task.num_items())
+        opt.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        positions = list(range(info.rank, cfg.batch_size, info.world_size))
+        for n, pos in enumerate(positions):
+            last = n == len(positions) - 1
+            sync = nullcontext() if (last or info.world_size == 1) else wrapped.no_sync()
+            with sync:
+                parts = task.losses(wrapped, items[pos], item_generator(cfg.seed, state.step, pos))
+                (parts["loss"] / local).backward()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) / local
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        state.step += 1
+        values = mean_over_ranks(sums, info)
+        bar.update()
+        bar.set_postfix(loss=f"{values['loss']:.4f}")
+        if log is not None and (state.step % cfg.log_every == 0 or state.step == cfg.steps):
+            log.log(state.step, **values, lr=cfg.lr_at(state.step - 1), seconds=time.perf_counter() - t0)
+        if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
+            if info.is_main:
+                ckpt.save(model, opt, state)
+            barrier(info)
+    bar.close()
+    if log is not None and log.rows:
+        log.plot()
+    return state

@@ -1,0 +1,129 @@
+"""Distillation losses: analytic wall cases, ray distances, visibility, gradcheck in float64."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from scene3d.distill import (
+    StudentOutput,
+    Views,
+    cosine_loss,
+    projection_loss,
+    ray_distance,
+    render_losses,
+    sample_pixels,
+    visible_points,
+)
+from scene3d.render import Cameras
+from scene3d.sparse import SparseTensor
+
+VOX = 0.1
+# camera at the origin looking along +x (OpenCV: x right = world -y, y down = world -z, z forward = world +x)
+R = torch.tensor([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+def _cameras(dtype=torch.float32, n=1) -> Cameras:
+    pose = torch.eye(4, dtype=dtype)
+    pose[:3, :3] = R.to(dtype)
+    K = torch.tensor([[8.0, 0, 4], [0, 8.0, 4], [0, 0, 1]], dtype=dtype)
+    return Cameras(K.expand(n, 3, 3).clone(), pose.expand(n, 4, 4).clone(), 8, 8)
+
+
+def _wall(features: torch.Tensor | None = None, density: float = 200.0, dtype=torch.float32) -> StudentOutput:
+    """A one-voxel-thick wall covering x in [2.0, 2.1), |y|, |z| < 1 m, constant feature per voxel."""
+    j, k = torch.meshgrid(torch.arange(-10, 10), torch.arange(-10, 10), indexing="ij")
+    coords = torch.stack([torch.zeros_like(j), torch.full_like(j, 20), j, k], dim=-1).reshape(-1, 4).int()
+    m = coords.shape[0]
+    feats = features if features is not None else torch.tensor([1.0, 2.0, 0.5], dtype=dtype).expand(m, 3).clone()
+    st = SparseTensor(feats, coords, voxel_size=VOX)
+    return StudentOutput(voxels=st, features=feats, density=torch.full((m,), density, dtype=dtype), voxel_size=VOX)
+
+
+def _views(target: torch.Tensor, z: float = 2.0, dtype=torch.float32) -> Views:
+    cams = _cameras(dtype)
+    return Views(cameras=cams, features=target.to(dtype).expand(1, 8, 8, target.shape[0]).clone(),
+                 valid=torch.ones(1, 8, 8, dtype=torch.bool), depth=torch.full((1, 8, 8), z, dtype=dtype),
+                 has_depth=torch.tensor([True]))
+
+
+def test_wall_renders_its_feature_and_depth():
+    out = _wall()
+    gen = torch.Generator().manual_seed(0)
+    same = render_losses(out, _views(torch.tensor([1.0, 2.0, 0.5])), 64, 256, gen)
+    assert same.num_rays == 64
+    assert float(same.feature) < 1e-6
+    # the surface is the wall's front face at x = 2.0; the tent density starts at sigma/2 there
+    assert 0 < float(same.depth) < 0.02
+    ortho = render_losses(out, _views(torch.tensor([2.0, -1.0, 0.0])), 64, 256, gen)
+    torch.testing.assert_close(ortho.feature, torch.tensor(1.0), rtol=0, atol=1e-5)
+    moved = render_losses(out, _views(torch.tensor([1.0, 2.0, 0.5]), z=2.5), 64, 256, gen)
+    assert float(moved.depth) > 0.45  # true surface 0.5 m behind the wall along every ray (t >= z)
+
+
+def test_ray_distance_is_z_times_the_ray_length():
+    cams = _cameras()
+    uv = torch.tensor([[4.0, 4.0], [12.0, 4.0], [12.0, 12.0]])
+    t = ray_distance(cams, torch.zeros(3, dtype=torch.long), uv, torch.full((3,), 2.0))
+    torch.testing.assert_close(t, torch.tensor([2.0, 2.0 * math.sqrt(2), 2.0 * math.sqrt(3)]))
+
+
+def test_sample_pixels_draws_distinct_valid_pixels():
+    valid = torch.zeros(2, 5, 7, dtype=torch.bool)
+    valid[1, 2, 3] = valid[0, 4, 6] = valid[1, 0, 0] = True
+    frame, pix = sample_pixels(valid, 10, torch.Generator().manual_seed(0))
+    assert frame.numel() == 3
+    assert valid[frame, pix[:, 1], pix[:, 0]].all()
+    assert len({(int(f), int(u), int(v)) for f, (u, v) in zip(frame, pix)}) == 3
+
+
+def test_visibility_and_projection_loss():
+    out = _wall()
+    front = torch.tensor([[2.0, 0.05, 0.05], [2.0, -0.3, 0.2]])
+    behind = torch.tensor([[2.6, 0.05, 0.05]])
+    views = _views(torch.tensor([1.0, 2.0, 0.5]))
+    m = visible_points(views, torch.cat([front, behind]), tolerance=0.05)
+    assert sorted(m.point_indices.tolist()) == [0, 1]
+    assert float(projection_loss(out, views, front, 0.05, 100)) < 1e-6
+    flipped = _views(torch.tensor([-1.0, -2.0, -0.5]))
+    torch.testing.assert_close(projection_loss(out, flipped, front, 0.05, 100), torch.tensor(2.0))
+    # no depth: the points' own z-buffer decides (the front points hide the one behind them)
+    nodepth = Views(views.cameras, views.features, views.valid, torch.zeros(1, 8, 8), torch.tensor([False]))
+    m = visible_points(nodepth, torch.cat([front[:1], behind]), tolerance=0.05)
+    assert m.point_indices.tolist() == [0]
+
+
+def test_cosine_loss_of_nothing_is_zero():
+    assert float(cosine_loss(torch.zeros(0, 3), torch.zeros(0, 3))) == 0.0
+
+
+@pytest.mark.parametrize("which", ["feature", "depth"])
+def test_render_losses_gradcheck(which):
+    torch.manual_seed(0)
+    coords = torch.tensor([[0, 20, 0, 0], [0, 20, 0, -1], [0, 20, -1, 0], [0, 21, 0, 0]], dtype=torch.int32)
+    feats = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    density = (torch.rand(4, dtype=torch.float64) * 10 + 5).requires_grad_(True)
+    target = torch.tensor([0.3, -1.0, 0.2])
+    views = _views(target, z=2.02, dtype=torch.float64)
+
+    def f(x, d):
+        out = StudentOutput(SparseTensor(x.detach(), coords, voxel_size=VOX), x, d, VOX)
+        losses = render_losses(out, views, 16, 64, torch.Generator().manual_seed(3))
+        return getattr(losses, which)
+
+    assert torch.autograd.gradcheck(f, (feats, density), eps=1e-6, atol=1e-6)
+
+
+def test_student_output_renders_whole_views_in_chunks():
+    out = _wall()
+    cams = _cameras(n=2)
+    whole = out.render(cams, num_samples=256)
+    chunked = out.render(cams, num_samples=256, chunk=7)
+    assert whole.features.shape == (2 * 64, 3)
+    torch.testing.assert_close(chunked.features, whole.features)
+    # every pixel of these cameras sees the wall (|y|, |z| <= 2 / 8 * 4 / 2 = 1 m at x = 2)
+    assert float(whole.opacity.min()) > 0.99
+    cos = torch.nn.functional.cosine_similarity(whole.features, torch.tensor([[1.0, 2.0, 0.5]]), dim=-1)
+    torch.testing.assert_close(cos, torch.ones(128), rtol=0, atol=1e-5)

@@ -1,0 +1,206 @@
+"""Pretraining: wiring, exact resume (in process and after kill -9), DDP == one process, the commands."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from scene3d.cli import main
+from scene3d.distill import (
+    DistillConfig,
+    DistillDataError,
+    DistillTask,
+    load_student,
+    point_features,
+    pretrain,
+)
+from scene3d.errors import SceneFormatError
+from scene3d.train import LoopConfig
+from tests.distill._helpers import (
+    DDP_MODES,
+    TINY_STUDENT,
+    TINY_STUDENT_OVERRIDES,
+    ddp_worker,
+    fake_teacher,
+    save_tiny_dataset,
+    tiny_scenes,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = DistillConfig(num_rays=256, num_samples=128, projection_points=1024, w_projection=0.5)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return tiny_scenes()
+
+
+def _losses(run: Path) -> list[tuple[float, float]]:
+    with open(run / "metrics.csv", newline="") as f:
+        return [(float(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
+
+
+def test_pretrain_then_features_without_frames(tmp_path, scenes):
+    teacher = fake_teacher()
+    pretrain(scenes, teacher, tmp_path / "run", TINY_STUDENT, FAST, LoopConfig(steps=3, batch_size=2, checkpoint_every=2),
+             progress=False)
+    assert [s for s, _ in _losses(tmp_path / "run")] == [1.0, 2.0, 3.0]
+    assert (tmp_path / "run" / "metrics.png").is_file()
+    model, state = load_student(tmp_path / "run")
+    assert state.step == 3 and model.config.feature_dim == teacher.dim
+    bare = replace(scenes[0], frames=[])
+    feats = point_features(model, bare)
+    assert feats.shape == (bare.num_points, teacher.dim) and torch.isfinite(feats).all()
+    again, _ = load_student(tmp_path / "run" / "checkpoints" / "step_00000002")
+    assert not torch.equal(point_features(again, bare), feats)
+    with pytest.raises(SceneFormatError, match="no checkpoint"):
+        load_student(tmp_path)
+
+
+def test_projection_only_and_bad_input(tmp_path, scenes):
+    proj = DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=1024)
+    task = DistillTask(scenes, fake_teacher(), 0.1, proj)
+    from scene3d.distill import DistillStudent
+
+    parts = task.losses(DistillStudent(replace(TINY_STUDENT, feature_dim=16)), 0, torch.Generator().manual_seed(0))
+    assert set(parts) == {"projection", "loss"}
+    with pytest.raises(DistillDataError, match="no frames"):
+        DistillTask([replace(scenes[0], frames=[])], fake_teacher(), 0.1, proj)
+    with pytest.raises(ValueError, match="every loss weight is 0"):
+        DistillConfig(w_feature=0, w_depth=0, w_projection=0)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _StopAfter(DistillTask):
+    """The same task, interrupted (like a crash) at its ``stop_at_call + 1``-th item."""
+
+    def __init__(self, base: DistillTask, stop_at_call: int):
+        self.__dict__.update(base.__dict__)
+        self.calls, self.stop = 0, stop_at_call
+
+    def losses(self, model, item, generator):
+        self.calls += 1
+        if self.calls > self.stop:
+            raise _Interrupted
+        return super().losses(model, item, generator)
+
+
+def test_resume_is_exact(tmp_path, scenes):
+    from scene3d.distill import DistillStudent
+    from scene3d.train import run_training
+
+    teacher, loop = fake_teacher(), LoopConfig(steps=5, batch_size=1, checkpoint_every=2)
+    cfg = replace(TINY_STUDENT, feature_dim=teacher.dim)
+
+    def fresh():
+        torch.manual_seed(0)
+        return DistillStudent(cfg)
+
+    task = DistillTask(scenes, teacher, cfg.voxel_size, FAST)
+    straight = fresh()
+    run_training(straight, task, loop, tmp_path / "a", progress=False)
+    with pytest.raises(_Interrupted):
+        run_training(fresh(), _StopAfter(task, 3), loop, tmp_path / "b", progress=False)  # dies in step 4
+    resumed = fresh()
+    run_training(resumed, task, loop, tmp_path / "b", progress=False)
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["both", "projection"])
+def test_two_process_ddp_matches_one_process(tmp_path, mode):
+    """2 ranks x 1 scene (gloo, 127.0.0.1) give the loss curve of 1 process x 2 scenes."""
+    import torch.multiprocessing as mp
+
+    steps = 3
+    mp.spawn(ddp_worker, args=(2, _free_port(), str(tmp_path / "ddp"), steps, mode), nprocs=2, join=True)
+    single_dir = tmp_path / "single"
+    os.environ.pop("WORLD_SIZE", None)
+    pretrain(tiny_scenes(), fake_teacher(), single_dir, TINY_STUDENT, DDP_MODES[mode],
+             LoopConfig(steps=steps, batch_size=2, checkpoint_every=steps), progress=False)
+    ddp, single = _losses(tmp_path / "ddp"), _losses(single_dir)
+    assert [s for s, _ in ddp] == [s for s, _ in single] == [1.0, 2.0, 3.0]
+    torch.testing.assert_close(torch.tensor([v for _, v in ddp]), torch.tensor([v for _, v in single]),
+                               rtol=1e-4, atol=1e-5)
+    a = load_file(str(tmp_path / "ddp" / "checkpoints" / f"step_{steps:08d}" / "model.safetensors"))
+    b = load_file(str(single_dir / "checkpoints" / f"step_{steps:08d}" / "model.safetensors"))
+    for k in a:
+        if "running" not in k and "num_batches" not in k:  # batch-norm statistics are per rank in DDP
+            torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4, msg=k)
+
+
+def _pretrain_args(data: Path, out: Path, steps: int, every: int) -> list[str]:
+    return ["pretrain", f"data={data}", f"out={out}", "split=null", "progress=false",
+            "teacher._target_=tests.distill._helpers.fake_teacher", f"loop.steps={steps}", "loop.batch_size=1",
+            f"loop.checkpoint_every={every}", "distill.num_rays=256", "distill.num_samples=128",
+            *TINY_STUDENT_OVERRIDES]
+
+
+def test_pretrain_and_features_commands(tmp_path, capsys):
+    save_tiny_dataset(tmp_path / "data")
+    assert main(_pretrain_args(tmp_path / "data", tmp_path / "run", 2, 1)) == 0
+    scene = tmp_path / "data" / "tiny_0"
+    assert main(["features", f"scene={scene}", f"checkpoint={tmp_path / 'run'}", f"out={tmp_path / 'f'}",
+                 "keypoints=8"]) == 0
+    out = load_file(str(tmp_path / "f" / "features.safetensors"))
+    assert out["point_features"].dtype == torch.float16 and out["point_features"].shape[1] == 16
+    assert out["keypoint_indices"].numel() <= 8 and out["scene_descriptor"].shape == (32,)
+    assert "keypoints" in capsys.readouterr().out
+    assert main(["pretrain", f"data={tmp_path / 'data'}", f"out={tmp_path / 'x'}", "split=null",
+                 "student.bogus=1"]) == 2
+    assert "student" in capsys.readouterr().err
+    assert main(["features", f"scene={scene}", f"checkpoint={tmp_path / 'nothing'}", f"out={tmp_path / 'g'}"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pretrain_survives_kill_9(tmp_path):
+    """SIGKILL mid-run, run again: it completes, loses at most one checkpoint interval, ends bit-exact."""
+    save_tiny_dataset(tmp_path / "data")
+    steps, every = 24, 4
+    cmd = [sys.executable, "-m", "scene3d.cli"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd + _pretrain_args(tmp_path / "data", tmp_path / "run", steps, every), cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    latest = tmp_path / "run" / "checkpoints" / "latest"
+    deadline = time.time() + 120
+    while not (latest.is_file() and latest.read_text().strip() >= "step_00000008") and time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = int(latest.read_text().strip()[5:])
+    logged = max(s for s, _ in _losses(tmp_path / "run"))
+    assert killed_at < steps and logged - killed_at <= every  # what the kill can cost
+    again = subprocess.run(cmd + _pretrain_args(tmp_path / "data", tmp_path / "run", steps, every), cwd=REPO,
+                           env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr
+    assert [s for s, _ in _losses(tmp_path / "run")] == [float(s) for s in range(1, steps + 1)]
+    assert main(_pretrain_args(tmp_path / "data", tmp_path / "ref", steps, every)) == 0  # uninterrupted, in process
+    assert _losses(tmp_path / "run") == _losses(tmp_path / "ref")
+    a = load_file(str(tmp_path / "run" / "checkpoints" / f"step_{steps:08d}" / "model.safetensors"))
+    b = load_file(str(tmp_path / "ref" / "checkpoints" / f"step_{steps:08d}" / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
