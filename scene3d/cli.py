@@ -275,6 +275,8 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
                                                       text_finetune=cfg.text_finetune))
     cache = TextCache(minilm_text_encoder())
     model = train_grounding(train, _need(cfg, "out"), tcfg, val=val, cache=cache)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
+        return 0
     for source in sorted({ex.utterance.source for ex in val.examples}):
         part = GroundingDataset(val.scenes, [ex for ex in val.examples if ex.utterance.source == source])
         print(f"held out, {source} ({len(part.examples)} referrals):")
@@ -444,7 +446,8 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "generate": (cmd_generate, "generate synthetic scenes: num_scenes=N out=<root> seed=S workers=W"),
     "graph": (cmd_graph, "scene graphs of every scene: data=<root> (writes <scene>/graph.json)"),
     "language": (cmd_language, "referrals and captions of every scene: data=<root> (writes language.jsonl)"),
-    "train-grounding": (cmd_train_grounding, "train the grounding model: data=<root> out=<run> steps=N"),
+    "train-grounding": (cmd_train_grounding, "train the grounding model: data=<root> out=<run> steps=N "
+                        "(torchrun for DDP)"),
     "eval-grounding": (cmd_eval_grounding, "real language with GT objects: checkpoint=<run> utterances=<csv/json> "
                        "objects=<gz> [out=metrics.json]"),
     "ground": (cmd_ground, "ground a sentence: scene=<scene folder> query=\"...\" [checkpoint=<run>]"),

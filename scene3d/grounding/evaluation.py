@@ -23,12 +23,13 @@ from scene3d.structures import Scene
 
 def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Scene], texts: list[str],
                   viewpoints: list[tuple[float, ...] | None], yaw_jitter: list[float] | None = None,
-                  rng: np.random.Generator | None = None):
+                  rng: np.random.Generator | None = None, net: torch.nn.Module | None = None):
     """Run the model on B (scene, text) pairs; returns (GroundingOutput, ObjectBatch).
 
     ``viewpoints``: per pair, (x, y, z, dx, dy, dz) of the observer (metres, world frame) or
     None; ``yaw_jitter``: per pair, an extra turn of the reference frame about z (radians);
-    ``rng``: samples object points when the model encodes them (default: seed 0). Class
+    ``rng``: samples object points when the model encodes them (default: seed 0); ``net``:
+    the module to call (``model`` itself, or its DistributedDataParallel wrapper). Class
     names go through ``cache`` (frozen); sentences too, unless the model fine-tunes its own
     text encoder.
     """
@@ -47,7 +48,8 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
         tokens, mask, pooled = enc.tokens, enc.mask, enc.pooled
     else:
         tokens, mask, pooled = (x.to(device) for x in cache.batch(texts))
-    out = model(objects.geometry, label_embed, objects.mask, tokens, mask, pooled, objects.points, objects.point_valid)
+    out = (net or model)(objects.geometry, label_embed, objects.mask, tokens, mask, pooled, objects.points,
+                         objects.point_valid)
     return out, objects
 
 

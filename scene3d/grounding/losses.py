@@ -18,9 +18,12 @@ def class_loss(class_query: torch.Tensor, class_embed: torch.Tensor, target: tor
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
-    """Symmetric InfoNCE between matched rows of a (M, D) and b (M, D), both L2-normalised."""
+    """Symmetric InfoNCE between matched rows of a (M, D) and b (M, D), both L2-normalised.
+
+    Fewer than 2 rows: 0, still tied to ``a``'s graph (so every process of a DDP run
+    produces gradients for the same parameters)."""
     if len(a) < 2:
-        return a.new_zeros(())
+        return a.sum() * 0.0
     logits = a @ b.T / temperature
     labels = torch.arange(len(a), device=a.device)
     return (nn.functional.cross_entropy(logits, labels) + nn.functional.cross_entropy(logits.T, labels)) / 2
@@ -30,10 +33,10 @@ def anchor_loss(anchor_logits: torch.Tensor, anchors: list[tuple[int, ...]]) -> 
     """Cross-entropy of the anchor head against the named anchors (uniform over several).
 
     anchor_logits (B, N) (-inf on padding); anchors: per row, the anchor slots (rows
-    without anchors are left out; 0 when no row has any).
+    without anchors are left out; 0 when no row has any, still tied to the graph).
     """
     rows = [b for b, a in enumerate(anchors) if a]
     if not rows:
-        return anchor_logits.new_zeros(())
+        return anchor_logits[:0].sum() * 0.0
     logp = anchor_logits[rows].log_softmax(-1)
     return torch.stack([-logp[k, list(anchors[b])].mean() for k, b in enumerate(rows)]).mean()

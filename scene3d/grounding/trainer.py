@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from scene3d.grounding.dataset import GroundingDataset, TextCache
@@ -18,6 +19,7 @@ from scene3d.grounding.losses import anchor_loss, class_loss, info_nce, referral
 from scene3d.io.atomic import atomic_write_text
 from scene3d.models.grounding import GroundingConfig, GroundingOutput, GroundingTransformer
 from scene3d.train import Checkpointer, MetricLog, TrainState
+from scene3d.train.distributed import barrier, init_from_env, mean_over_ranks
 
 
 CALIBRATION = "calibration.json"  # in the run folder: the low-confidence threshold (see calibrate_confidence)
@@ -60,15 +62,15 @@ class GroundingTrainConfig:
     model: GroundingConfig = field(default_factory=GroundingConfig)
 
 
-def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCache, cfg: GroundingTrainConfig,
+def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCache, classes: list[str],
             rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """The losses of this process's part of a batch; ``classes``: the target classes of the
+    whole (global) batch, the candidates of the target-class loss."""
     device = out.logits.device
     targets = torch.tensor([ex.target for ex in batch], device=device)
     losses = {"referral": referral_loss(out.logits, targets),
               "anchor": anchor_loss(out.anchor_logits, [tuple(a for a in ex.anchors if a < out.logits.shape[1])
                                                         for ex in batch])}
-    # target class among the classes of the batch
-    classes = sorted({data.scenes[ex.scene].objects[ex.target].label for ex in batch})
     class_embed = cache.embed(classes).to(device)
     idx = torch.tensor([classes.index(data.scenes[ex.scene].objects[ex.target].label) for ex in batch], device=device)
     losses["class"] = class_loss(out.class_query, class_embed, idx)
@@ -84,9 +86,11 @@ def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCach
             rows.append(b), slots.append(slot), caps.append(text)
         if ex.scene in data.scene_captions:
             scene_rows.append(b), scene_caps.append(data.scene_captions[ex.scene])
-    zero = out.logits.new_zeros(())
-    losses["object"] = info_nce(out.object_embed[rows, slots], cache.embed(caps).to(device)) if caps else zero
-    losses["scene"] = info_nce(out.scene_embed[scene_rows], cache.embed(scene_caps).to(device)) if scene_caps else zero
+    def embed(texts: list[str]) -> torch.Tensor:
+        return cache.embed(texts).to(device) if texts else out.object_embed.new_zeros(0, out.object_embed.shape[-1])
+
+    losses["object"] = info_nce(out.object_embed[rows, slots], embed(caps))
+    losses["scene"] = info_nce(out.scene_embed[scene_rows], embed(scene_caps))
     return losses
 
 
@@ -97,15 +101,29 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
 
     Writes ``out_dir/config.json``, checkpoints, ``metrics.csv``, ``metrics.png`` and, once
     finished, ``calibration.json`` (the threshold of the "names nothing here" flag).
+
+    Under ``torchrun`` (see :mod:`scene3d.train.distributed`; gloo on the CPU) each of the W
+    processes takes every W-th referral of the step's batch and DDP averages the gradients;
+    rank 0 logs, evaluates and writes. The batch, the rotations and everything else drawn
+    per step follow from (seed, step), so a run resumes exactly and the per-referral losses
+    are those of one process; the caption InfoNCE losses take their negatives within each
+    process's part, and dropout draws differ per process.
     """
     from scene3d.models.text_encoder import minilm_text_encoder
 
     cfg = cfg or GroundingTrainConfig()
     if not train.examples:
         raise ValueError("no training referrals")
+    info = init_from_env("cpu")
+    if cfg.batch_size % info.world_size:
+        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} processes")
+    weights = np.array([cfg.source_weights.get(ex.utterance.source, 1.0) for ex in train.examples])
+    if not (weights >= 0).all() or weights.sum() <= 0:
+        raise ValueError(f"source_weights must be >= 0 and leave some referral to sample: {cfg.source_weights}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "config.json", json.dumps(asdict(cfg), indent=1))
+    if info.is_main:
+        atomic_write_text(out_dir / "config.json", json.dumps(asdict(cfg), indent=1))
     torch.manual_seed(cfg.seed)
     cache = cache or TextCache(minilm_text_encoder())
     model = GroundingTransformer(cfg.model)
@@ -122,20 +140,28 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     if ckpt.latest() is not None:
         state = ckpt.load(model, opt)
         sched.last_epoch = state.step - 1
-    log = MetricLog(out_dir, resume_step=state.step)
-    rng = np.random.default_rng([cfg.seed, state.step])
-    weights = np.array([cfg.source_weights.get(ex.utterance.source, 1.0) for ex in train.examples])
-    if not (weights >= 0).all() or weights.sum() <= 0:
-        raise ValueError(f"source_weights must be >= 0 and leave some referral to sample: {cfg.source_weights}")
-    bar = tqdm(total=cfg.steps, initial=state.step, desc="train grounding", unit="step", disable=not progress)
+    barrier(info)
+    # every loss stays tied to its head even when it has nothing to score, so all processes produce
+    # the same gradients' set; unused parameters are only the text encoder's pooler when fine-tuned
+    net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=model.text_encoder is not None) \
+        if info.world_size > 1 else model
+    log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
+    mine = list(range(info.rank, cfg.batch_size, info.world_size))
+    bar = tqdm(total=cfg.steps, initial=state.step, desc="train grounding", unit="step",
+               disable=not (progress and info.is_main))
     while state.step < cfg.steps:
         model.train()
+        rng = np.random.default_rng([cfg.seed, state.step])
         batch = [train.examples[i] for i in rng.choice(len(train.examples), size=cfg.batch_size, p=weights / weights.sum())]
         jitter = [float(rng.uniform(0, 2 * math.pi)) if cfg.rotate and ex.utterance.viewpoint is None else 0.0
                   for ex in batch]
-        out, _ = model_forward(model, cache, [train.scenes[ex.scene] for ex in batch],
-                               [ex.utterance.text for ex in batch], [ex.utterance.viewpoint for ex in batch], jitter, rng)
-        parts = _losses(out, batch, train, cache, cfg, rng)
+        classes = sorted({train.scenes[ex.scene].objects[ex.target].label for ex in batch})
+        local, local_jitter = [batch[i] for i in mine], [jitter[i] for i in mine]
+        part_rng = np.random.default_rng([cfg.seed, state.step, info.rank + 1])  # points, captions
+        out, _ = model_forward(model, cache, [train.scenes[ex.scene] for ex in local],
+                               [ex.utterance.text for ex in local], [ex.utterance.viewpoint for ex in local],
+                               local_jitter, part_rng, net=net)
+        parts = _losses(out, local, train, cache, classes, part_rng)
         loss = (cfg.w_referral * parts["referral"] + cfg.w_class * parts["class"] + cfg.w_anchor * parts["anchor"]
                 + cfg.w_object * parts["object"] + cfg.w_scene * parts["scene"])
         opt.zero_grad()
@@ -145,17 +171,21 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         sched.step()
         state.step += 1
         bar.update()
-        values = {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in parts.items()}}
-        if val is not None and val.examples and (state.step % cfg.eval_every == 0 or state.step == cfg.steps):
+        values = mean_over_ranks({"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in parts.items()}}, info)
+        if (info.is_main and val is not None and val.examples
+                and (state.step % cfg.eval_every == 0 or state.step == cfg.steps)):
             scores = evaluate(model, cache, val).referit3d
             values["val_accuracy"] = scores.overall
             bar.set_postfix(val=f"{scores.overall:.3f}")
-        if state.step % 10 == 0 or "val_accuracy" in values:
+        if log is not None and (state.step % 10 == 0 or state.step == cfg.steps or "val_accuracy" in values):
             log.log(state.step, **values)
         if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
-            ckpt.save(model, opt, state)
+            if info.is_main:
+                ckpt.save(model, opt, state)
+            barrier(info)
     bar.close()
-    log.plot()
-    calibration = calibrate_confidence(model, cache, train, seed=cfg.seed)
-    atomic_write_text(out_dir / CALIBRATION, json.dumps(calibration, indent=1))
+    if info.is_main:
+        log.plot()
+        calibration = calibrate_confidence(model, cache, train, seed=cfg.seed)
+        atomic_write_text(out_dir / CALIBRATION, json.dumps(calibration, indent=1))
     return model
