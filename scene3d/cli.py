@@ -439,6 +439,54 @@ def cmd_features(cfg: DictConfig) -> int:
     return 0
 
 
+def cmd_index(cfg: DictConfig) -> int:
+    from tqdm import tqdm
+
+    from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
+    from scene3d.repository import SceneIndex
+
+    data = Path(_need(cfg, "data"))
+    folders = list_scene_folders(data)
+    captions = {}
+    if cfg.captions and (data / "language.jsonl").is_file():
+        captions = {u.scene_id: u.text for u in read_utterances_jsonl(data / "language.jsonl")
+                    if u.kind == "scene_caption"}
+    index = SceneIndex(_need(cfg, "index"))
+    t0 = time.perf_counter()
+    added = unchanged = 0
+    for folder in tqdm(folders, desc="index", unit="scene"):
+        scene = load_scene(folder, frames=False, mesh=False)
+        if index.add(scene, captions.get(scene.scene_id)):
+            added += 1
+        else:
+            unchanged += 1
+    index.faiss_index()
+    print(f"index: {added} scenes added or updated, {unchanged} unchanged, {len(index)} in {cfg.index} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def cmd_search(cfg: DictConfig) -> int:
+    import json
+
+    from scene3d.io.atomic import atomic_write_text
+    from scene3d.repository import SceneIndex
+
+    path = Path(_need(cfg, "index"))
+    if not (path / "index.sqlite").is_file():
+        raise ConfigError(f"{path} is not a scene index (no index.sqlite); build one with scene3d index")
+    index = SceneIndex(path)
+    t0 = time.perf_counter()
+    hits = index.search_text(str(_need(cfg, "query")), top_k=cfg.top_k)
+    print(f"search: {cfg.query!r} over {len(index)} scenes ({(time.perf_counter() - t0) * 1000:.0f} ms)")
+    for rank, h in enumerate(hits, 1):
+        print(f"  {rank}. {h.scene_id:<20} score {h.score:.3f}  objects {', '.join(map(str, h.object_ids)) or '-'}")
+    if cfg.out:
+        atomic_write_text(Path(cfg.out), json.dumps([h.__dict__ for h in hits], indent=1))
+        print(f"result: {cfg.out}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "import-scannet": (cmd_import_scannet, "import one ScanNet scan folder: scan=<folder> out=<root>"),
     "import-ply": (cmd_import_ply, "import an unlabelled PLY/mesh: path=<file> out=<root>"),
@@ -454,6 +502,8 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "view": (cmd_view, "web viewer of scenes and grounding: data=<root> [checkpoint=<run>] port=8080"),
     "pretrain": (cmd_pretrain, "2D-3D feature distillation: data=<root> out=<run> (torchrun for DDP)"),
     "features": (cmd_features, "point features, keypoints, scene descriptor: scene=<folder> checkpoint=<run> out=<dir>"),
+    "index": (cmd_index, "add a folder of scenes to a scene index: data=<root> index=<folder> (resumable)"),
+    "search": (cmd_search, "search a scene index in natural language: index=<folder> query=\"...\""),
     "demo": (cmd_demo, "run the main job on the embedded default data: out=<root>"),
 }
 

@@ -1,4 +1,4 @@
-"""What grounding returns."""
+"""What grounding and repository search return."""
 
 from __future__ import annotations
 
@@ -46,3 +46,13 @@ class GroundingResult:
                             "center": r.box.center.tolist(), "size": r.box.size.tolist(), "yaw": r.box.yaw}
                            for r in self.ranked],
                 "anchors": [{"object_id": r.object_id, "label": r.label, "score": r.score} for r in self.anchors]}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One answer of a repository search: a scene, its score, and the objects that matched
+    the query best (ids, best first; empty when the query was not about objects)."""
+
+    scene_id: str
+    score: float
+    object_ids: tuple[int, ...] = ()

@@ -321,7 +321,7 @@ class Scene:
     # ------------------------------------------------------------------ queries
     @property
     def num_points(self) -> int:
-        return int(len(self.points))
+        return len(self.points)
 
     def object(self, object_id: int) -> SceneObject:
         """The object with ``object_id``; KeyError naming the scene when absent."""

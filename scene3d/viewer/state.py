@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from scene3d.errors import Scene3DError
-from scene3d.structures import GroundingResult
+from scene3d.structures import GroundingResult, SearchHit
 
 
 class ViewerError(Scene3DError, ValueError):
@@ -18,21 +18,12 @@ class ViewerError(Scene3DError, ValueError):
     """
 
 
-@dataclass(frozen=True)
-class SearchHit:
-    """One answer of a repository search: a scene, its score, and optionally its matching objects."""
-
-    scene_id: str
-    score: float
-    object_ids: tuple[int, ...] = ()
-
-
 class SceneSearch(Protocol):
     """A repository search the viewer's repository panel can call.
 
     ``search(text, top_k)`` returns at most ``top_k`` hits, best first. The scene
-    repository (``scene3d.repository.SceneIndex``) does not exist yet; any callable
-    with this signature can be passed to :class:`~scene3d.viewer.Viewer` meanwhile.
+    repository (``scene3d.repository.SceneIndex.search_text``) is one; any callable
+    with this signature can be passed to :class:`~scene3d.viewer.Viewer`.
     Without one the repository panel is not shown.
     """
 

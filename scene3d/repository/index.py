@@ -1,0 +1,215 @@
+"""``SceneIndex``: many scenes on disk, searchable in natural language.
+
+Layout of an index folder:
+
+* ``index.sqlite``: the truth. Per scene: its text-aligned embedding, a content hash and
+  metadata; per object: label, box and embedding. Each scene is written in one SQLite
+  transaction, so a killed ``index`` run leaves every scene either fully in or fully out,
+  and a re-run skips scenes whose content hash is unchanged (nothing lost, nothing twice).
+* ``scenes.faiss``: a FAISS index over the scene embeddings, derived from the database
+  (exact inner product below ``hnsw_from`` scenes, HNSW above), written atomically and
+  rebuilt when the database has changed since (a generation counter).
+
+Embeddings live in all-MiniLM-L6-v2's sentence space (:mod:`scene3d.repository.embed`), so a
+text query is compared with them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from scene3d.errors import ConfigError
+from scene3d.io.atomic import atomic_write_bytes
+from scene3d.repository.embed import SceneEmbedder
+from scene3d.structures import Scene, SearchHit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scenes (scene_id TEXT PRIMARY KEY, hash TEXT NOT NULL, embedding BLOB NOT NULL,
+                                   meta TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (scene_id TEXT NOT NULL, object_id INTEGER NOT NULL, label TEXT NOT NULL,
+                                    box TEXT NOT NULL, embedding BLOB NOT NULL, PRIMARY KEY (scene_id, object_id));
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def scene_hash(scene: Scene) -> str:
+    """A hash of what the index stores of a scene (objects' labels, colours and boxes)."""
+    h = hashlib.sha256(scene.scene_id.encode())
+    for o in scene.objects:
+        h.update(f"{o.object_id}|{o.label}|{o.color_name}|".encode())
+        h.update(np.concatenate([o.box.center, o.box.size, [o.box.yaw]]).astype(np.float64).tobytes())
+    return h.hexdigest()
+
+
+class SceneIndex:
+    """An on-disk index of scenes (see the module doc).
+
+    Args:
+        path: the index folder (created when missing).
+        embedder: text-aligned embeddings (default: all-MiniLM-L6-v2, offline).
+        hnsw_from: scene count from which the FAISS index is approximate (HNSW, M=32).
+    """
+
+    def __init__(self, path: str | Path, embedder: SceneEmbedder | None = None, hnsw_from: int = 20000):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path / "index.sqlite")
+        self.db.executescript(SCHEMA)
+        self._embedder = embedder
+        self.hnsw_from = hnsw_from
+        self._faiss = None
+        self._faiss_ids: list[str] = []
+
+    @property
+    def embedder(self) -> SceneEmbedder:
+        if self._embedder is None:
+            self._embedder = SceneEmbedder()
+        return self._embedder
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ writing
+    def _generation(self) -> int:
+        row = self.db.execute("SELECT value FROM info WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:
+        self.db.execute("INSERT OR REPLACE INTO info VALUES ('generation', ?)", (str(self._generation() + 1),))
+
+    def add(self, scene: Scene, caption: str | None = None) -> bool:
+        """Index ``scene`` (replacing an older version); False when it is already there unchanged.
+
+        ``caption``: a description of the scene that its embedding also takes in (e.g. its
+        generated scene caption).
+        """
+        digest = scene_hash(scene) + hashlib.sha256((caption or "").encode()).hexdigest()[:16]
+        row = self.db.execute("SELECT hash FROM scenes WHERE scene_id = ?", (scene.scene_id,)).fetchone()
+        if row and row[0] == digest:
+            return False
+        emb = self.embedder.embed_scene(scene, caption)
+        meta = {"num_objects": len(scene.objects), "room_type": scene.meta.room_type, "caption": caption}
+        with self.db:  # one transaction: the scene is in completely or not at all
+            self.db.execute("DELETE FROM objects WHERE scene_id = ?", (scene.scene_id,))
+            self.db.execute("INSERT OR REPLACE INTO scenes VALUES (?, ?, ?, ?)",
+                            (scene.scene_id, digest, emb.scene.astype(np.float32).tobytes(), json.dumps(meta)))
+            self.db.executemany("INSERT INTO objects VALUES (?, ?, ?, ?, ?)", [
+                (scene.scene_id, o.object_id, o.label,
+                 json.dumps({"center": o.box.center.tolist(), "size": o.box.size.tolist(), "yaw": o.box.yaw}),
+                 e.astype(np.float32).tobytes()) for o, e in zip(scene.objects, emb.objects)])
+            self._bump()
+        self._faiss = None
+        return True
+
+    def delete(self, scene_id: str) -> bool:
+        """Remove a scene; False when it was not indexed."""
+        with self.db:
+            gone = self.db.execute("DELETE FROM scenes WHERE scene_id = ?", (scene_id,)).rowcount
+            self.db.execute("DELETE FROM objects WHERE scene_id = ?", (scene_id,))
+            if gone:
+                self._bump()
+        self._faiss = None
+        return bool(gone)
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM scenes").fetchone()[0])
+
+    def scene_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT scene_id FROM scenes ORDER BY scene_id")]
+
+    def _vectors(self) -> tuple[list[str], np.ndarray]:
+        rows = self.db.execute("SELECT scene_id, embedding FROM scenes ORDER BY scene_id").fetchall()
+        if not rows:
+            return [], np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def faiss_index(self):
+        """The FAISS index of the scene embeddings (loaded, or rebuilt when stale) and its id order."""
+        import faiss
+
+        if self._faiss is not None:
+            return self._faiss, self._faiss_ids
+        gen = self._generation()
+        file, ids_file = self.path / "scenes.faiss", self.path / "scenes.faiss.json"
+        if file.is_file() and ids_file.is_file():
+            stamp = json.loads(ids_file.read_text())
+            if stamp.get("generation") == gen:
+                self._faiss, self._faiss_ids = faiss.read_index(str(file)), stamp["ids"]
+                return self._faiss, self._faiss_ids
+        ids, vectors = self._vectors()
+        index = build_faiss(vectors, approximate=len(ids) >= self.hnsw_from)
+        atomic_write_bytes(file, faiss.serialize_index(index).tobytes())
+        atomic_write_bytes(ids_file, json.dumps({"generation": gen, "ids": ids}).encode())
+        self._faiss, self._faiss_ids = index, ids
+        return index, ids
+
+    def search_text(self, query: str, top_k: int = 10, shortlist: int = 50,
+                    object_weight: float = 0.5) -> list[SearchHit]:
+        """Scenes for a sentence, best first.
+
+        The scene score is the cosine between the query and each scene's embedding (a
+        FAISS shortlist of ``shortlist`` scenes); object evidence is the best cosine between
+        the query and a scene's objects, added with ``object_weight``. Each hit lists its
+        best-matching objects (at most 3).
+
+        Raises:
+            ValueError: an empty query.
+        """
+        if not query or not query.strip():
+            raise ValueError("the query is empty")
+        if len(self) == 0:
+            return []
+        q = self.embedder.embed_texts([query.strip()])[0]
+        index, ids = self.faiss_index()
+        scores, rows = index.search(q[None].astype(np.float32), min(shortlist, len(ids)))
+        found = {ids[r]: float(sc) for sc, r in zip(scores[0], rows[0]) if r >= 0}
+        marks = ",".join("?" * len(found))
+        objects: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for sid, oid, emb in self.db.execute(
+                f"SELECT scene_id, object_id, embedding FROM objects WHERE scene_id IN ({marks})", list(found)):
+            objects.setdefault(sid, []).append((int(oid), np.frombuffer(emb, dtype=np.float32)))
+        hits = []
+        for sid, score in found.items():
+            evidence, best = 0.0, ()
+            if sid in objects:
+                sims = np.stack([e for _, e in objects[sid]]) @ q
+                order = np.argsort(-sims)[:3]
+                evidence, best = float(sims[order[0]]), tuple(objects[sid][i][0] for i in order)
+            hits.append(SearchHit(sid, score + object_weight * evidence, best))
+        return sorted(hits, key=lambda h: -h.score)[:top_k]
+
+
+def build_faiss(vectors: np.ndarray, approximate: bool, hnsw_m: int = 32, ef_search: int = 128):
+    """A FAISS inner-product index over L2-normalised ``vectors`` (M, D): exact, or HNSW."""
+    import faiss
+
+    if vectors.ndim != 2:
+        raise ConfigError(f"expected (M, D) vectors, got shape {vectors.shape}")
+    d = vectors.shape[1]
+    if approximate:
+        index = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = ef_search
+    else:
+        index = faiss.IndexFlatIP(d)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def index_scenes(index: SceneIndex, scenes: Iterable[tuple[Scene, str | None]]) -> tuple[int, int]:
+    """Add (scene, caption) pairs; returns (added or updated, unchanged)."""
+    added = unchanged = 0
+    for scene, caption in scenes:
+        if index.add(scene, caption):
+            added += 1
+        else:
+            unchanged += 1
+    return added, unchanged
