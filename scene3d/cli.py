@@ -352,7 +352,13 @@ def cmd_ground(cfg: DictConfig) -> int:
 def cmd_view(cfg: DictConfig) -> int:
     from scene3d.viewer import Viewer, load_search_callable
 
-    search = load_search_callable(str(cfg.index)) if cfg.index else None
+    search = None
+    if cfg.index and (Path(str(cfg.index)) / "index.sqlite").is_file():  # a scene index folder
+        from scene3d.repository import SceneIndex
+
+        search = SceneIndex(str(cfg.index)).search_text
+    elif cfg.index:
+        search = load_search_callable(str(cfg.index))
     viewer = Viewer(_need(cfg, "data"), checkpoint=cfg.checkpoint, search=search, host=cfg.host, port=cfg.port,
                     out=cfg.out, max_points=cfg.max_points, point_size=cfg.point_size, top_k=cfg.top_k,
                     scene_id=cfg.scene)

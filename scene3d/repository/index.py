@@ -59,7 +59,8 @@ class SceneIndex:
     def __init__(self, path: str | Path, embedder: SceneEmbedder | None = None, hnsw_from: int = 20000):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path / "index.sqlite")
+        # one connection, usable from a server's worker threads; SQLite serialises the writes
+        self.db = sqlite3.connect(self.path / "index.sqlite", check_same_thread=False)
         self.db.executescript(SCHEMA)
         self._embedder = embedder
         self.hnsw_from = hnsw_from
@@ -95,17 +96,42 @@ class SceneIndex:
             return False
         emb = self.embedder.embed_scene(scene, caption)
         meta = {"num_objects": len(scene.objects), "room_type": scene.meta.room_type, "caption": caption}
-        with self.db:  # one transaction: the scene is in completely or not at all
-            self.db.execute("DELETE FROM objects WHERE scene_id = ?", (scene.scene_id,))
+        objects = [(o.object_id, o.label, {"center": o.box.center.tolist(), "size": o.box.size.tolist(),
+                                            "yaw": o.box.yaw}, e) for o, e in zip(scene.objects, emb.objects)]
+        self.write(scene.scene_id, digest, emb.scene, meta, objects)
+        return True
+
+    def write(self, scene_id: str, digest: str, embedding: np.ndarray, meta: dict,
+              objects: list[tuple[int, str, dict, np.ndarray]]) -> None:
+        """Store one scene's precomputed embeddings in one transaction (replacing an older version).
+
+        Args:
+            scene_id / digest: the scene and its content hash (see :func:`scene_hash`).
+            embedding: (D,) L2-normalised scene embedding.
+            meta: JSON-able metadata.
+            objects: (object id, label, box as JSON-able dict, (D,) embedding) per object.
+        """
+        with self.db:  # the scene is in completely or not at all
+            self.db.execute("DELETE FROM objects WHERE scene_id = ?", (scene_id,))
             self.db.execute("INSERT OR REPLACE INTO scenes VALUES (?, ?, ?, ?)",
-                            (scene.scene_id, digest, emb.scene.astype(np.float32).tobytes(), json.dumps(meta)))
+                            (scene_id, digest, np.asarray(embedding, np.float32).tobytes(), json.dumps(meta)))
             self.db.executemany("INSERT INTO objects VALUES (?, ?, ?, ?, ?)", [
-                (scene.scene_id, o.object_id, o.label,
-                 json.dumps({"center": o.box.center.tolist(), "size": o.box.size.tolist(), "yaw": o.box.yaw}),
-                 e.astype(np.float32).tobytes()) for o, e in zip(scene.objects, emb.objects)])
+                (scene_id, oid, label, json.dumps(box), np.asarray(e, np.float32).tobytes())
+                for oid, label, box, e in objects])
             self._bump()
         self._faiss = None
-        return True
+
+    def add_descriptors(self, scene_ids: list[str], vectors: np.ndarray, digest: str = "descriptor") -> None:
+        """Store descriptor-only scenes (no objects) in one transaction: scene embeddings
+        computed elsewhere, (M, D) L2-normalised."""
+        if len(scene_ids) != len(vectors):
+            raise ValueError(f"{len(scene_ids)} ids but {len(vectors)} vectors")
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO scenes VALUES (?, ?, ?, ?)",
+                                [(sid, digest, np.asarray(v, np.float32).tobytes(), "{}")
+                                 for sid, v in zip(scene_ids, vectors)])
+            self._bump()
+        self._faiss = None
 
     def delete(self, scene_id: str) -> bool:
         """Remove a scene; False when it was not indexed."""
@@ -124,7 +150,8 @@ class SceneIndex:
     def scene_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT scene_id FROM scenes ORDER BY scene_id")]
 
-    def _vectors(self) -> tuple[list[str], np.ndarray]:
+    def vectors(self) -> tuple[list[str], np.ndarray]:
+        """(scene ids sorted, (M, D) float32 scene embeddings in that order)."""
         rows = self.db.execute("SELECT scene_id, embedding FROM scenes ORDER BY scene_id").fetchall()
         if not rows:
             return [], np.zeros((0, self.embedder.dim), dtype=np.float32)
@@ -143,7 +170,7 @@ class SceneIndex:
             if stamp.get("generation") == gen:
                 self._faiss, self._faiss_ids = faiss.read_index(str(file)), stamp["ids"]
                 return self._faiss, self._faiss_ids
-        ids, vectors = self._vectors()
+        ids, vectors = self.vectors()
         index = build_faiss(vectors, approximate=len(ids) >= self.hnsw_from)
         atomic_write_bytes(file, faiss.serialize_index(index).tobytes())
         atomic_write_bytes(ids_file, json.dumps({"generation": gen, "ids": ids}).encode())

@@ -471,8 +471,8 @@ class Viewer:
         """
         with self._lock:
             if self.search is None:
-                self._fail("no repository search: pass search= to Viewer (scene3d.repository.SceneIndex "
-                           "does not exist yet)")
+                self._fail("no repository search: start the viewer with index=<scene index folder> "
+                           "(scene3d index), or pass search= to Viewer")
             if not text or not text.strip():
                 self._fail("the search text is empty")
             hits = list(self.search(text.strip(), SEARCH_TOP_K))

@@ -39,9 +39,9 @@ def load_search_callable(spec: str) -> SceneSearch:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ViewerError(
-            f"index={spec!r}: the scene repository index (scene3d.repository.SceneIndex) does not exist yet; "
-            "pass a search function as index=package.module:function (called as function(text, top_k) -> "
-            "list of scene3d.viewer.SearchHit)"
+            f"index={spec!r} is neither a scene index folder (one with index.sqlite, from scene3d index) "
+            "nor a search function package.module:function (called as function(text, top_k) -> "
+            "list of scene3d.structures.SearchHit)"
         )
     try:
         obj = getattr(importlib.import_module(module_name), attr)

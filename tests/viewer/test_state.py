@@ -11,7 +11,7 @@ def example_search(text, top_k):
 
 def test_load_search_callable():
     assert load_search_callable(f"{__name__}:example_search") is example_search
-    with pytest.raises(ViewerError, match="SceneIndex\\) does not exist yet"):
+    with pytest.raises(ViewerError, match="neither a scene index folder"):
         load_search_callable("runs/index")
     with pytest.raises(ViewerError, match="cannot import"):
         load_search_callable("no_such_module_xyz:search")

@@ -108,6 +108,22 @@ def test_repository_panel(viewer):
         viewer.search_repository(" ")
 
 
+def test_repository_panel_with_a_scene_index(view_data, grounder, tmp_path):
+    from scene3d.repository import SceneIndex
+
+    index = SceneIndex(tmp_path / "idx")
+    for sid in ("synth_00000", "synth_00001"):
+        index.add(load_scene(view_data / sid, frames=False, mesh=False))
+    room = load_scene(view_data / "synth_00001", frames=False, mesh=False).meta.room_type
+    v = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out", search=index.search_text)
+    try:
+        hits = v.search_repository(f"a {room}")
+        assert {h.scene_id for h in hits} == {"synth_00000", "synth_00001"} and hits[0].object_ids
+        assert v._hit_dd.options[0] == hits[0].scene_id
+    finally:
+        v.close()
+
+
 def test_html_export_is_self_contained(viewer, tmp_path):
     result = viewer.ground("the table")
     path = viewer.export_html(tmp_path / "share" / "scene.html")
@@ -130,7 +146,7 @@ def test_view_command(view_data, tmp_path, monkeypatch, capsys):
     assert "view: 2 scenes" in out and "http://127.0.0.1:" in out and "not a grounding run" in err
     assert served[0].scene_id == "synth_00001"
     assert main(["view", f"data={view_data}", "port=0", "index=runs/index"]) == 2
-    assert "SceneIndex) does not exist yet" in capsys.readouterr().err
+    assert "neither a scene index folder" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["view", f"data={empty}", "port=0"]) == 2
