@@ -6,9 +6,9 @@
    room's generated scene caption (held out from the index) is then the query:
    recall@1 / @5 and the query time.
 2. The index is grown to ``--scale`` scenes with synthetic descriptors (each a room's
-   embedding plus Gaussian noise, renormalised; no objects), the FAISS index is built (HNSW
+   embedding plus Gaussian noise, renormalised; no objects), the FAISS index is built (IVF-Flat
    above 20k scenes) and text queries are timed through ``SceneIndex.search_text``; recall@10
-   of HNSW against exact search over the same vectors, build time, resident memory and disk.
+   of the approximate index against exact search over the same vectors, build time, resident memory and disk.
 """
 
 from __future__ import annotations
