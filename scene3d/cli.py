@@ -472,24 +472,60 @@ def cmd_index(cfg: DictConfig) -> int:
     return 0
 
 
-def cmd_search(cfg: DictConfig) -> int:
-    import json
-
-    from scene3d.io.atomic import atomic_write_text
+def _open_index(cfg: DictConfig):
     from scene3d.repository import SceneIndex
 
     path = Path(_need(cfg, "index"))
     if not (path / "index.sqlite").is_file():
         raise ConfigError(f"{path} is not a scene index (no index.sqlite); build one with scene3d index")
-    index = SceneIndex(path)
+    return SceneIndex(path)
+
+
+def cmd_search(cfg: DictConfig) -> int:
+    import json
+
+    from scene3d.io import load_scene
+    from scene3d.io.atomic import atomic_write_text
+
+    index = _open_index(cfg)
     t0 = time.perf_counter()
-    hits = index.search_text(str(_need(cfg, "query")), top_k=cfg.top_k)
-    print(f"search: {cfg.query!r} over {len(index)} scenes ({(time.perf_counter() - t0) * 1000:.0f} ms)")
-    for rank, h in enumerate(hits, 1):
-        print(f"  {rank}. {h.scene_id:<20} score {h.score:.3f}  objects {', '.join(map(str, h.object_ids)) or '-'}")
+    if cfg.scene:  # same place: descriptor shortlist + object registration
+        scene = load_scene(cfg.scene, frames=False, mesh=False)
+        matches = index.search_scene(scene, top_k=cfg.top_k)
+        print(f"search: scenes that are the same place as {scene.scene_id} over {len(index)} scenes "
+              f"({(time.perf_counter() - t0) * 1000:.0f} ms)")
+        for rank, m in enumerate(matches, 1):
+            print(f"  {rank}. {m.scene_id:<20} overlap {m.overlap:.2f}  descriptor {m.score:.3f}  "
+                  f"{len(m.matches)} objects matched")
+        record = [{"scene_id": m.scene_id, "overlap": m.overlap, "score": m.score,
+                   "transform": m.transform.tolist(), "matches": m.matches} for m in matches]
+    else:
+        hits = index.search_text(str(_need(cfg, "query")), top_k=cfg.top_k)
+        print(f"search: {cfg.query!r} over {len(index)} scenes ({(time.perf_counter() - t0) * 1000:.0f} ms)")
+        for rank, h in enumerate(hits, 1):
+            print(f"  {rank}. {h.scene_id:<20} score {h.score:.3f}  objects {', '.join(map(str, h.object_ids)) or '-'}")
+        record = [h.__dict__ for h in hits]
     if cfg.out:
-        atomic_write_text(Path(cfg.out), json.dumps([h.__dict__ for h in hits], indent=1))
+        atomic_write_text(Path(cfg.out), json.dumps(record, indent=1))
         print(f"result: {cfg.out}")
+    return 0
+
+
+def cmd_duplicates(cfg: DictConfig) -> int:
+    import json
+
+    from scene3d.io.atomic import atomic_write_text
+
+    index = _open_index(cfg)
+    pairs = index.duplicates(min_overlap=cfg.min_overlap)
+    print(f"duplicates: {len(pairs)} pairs of scenes that are the same place among {len(index)} scenes")
+    for sid, m in pairs:
+        print(f"  {sid:<20} = {m.scene_id:<20} overlap {m.overlap:.2f} ({len(m.matches)} objects)")
+    if cfg.out:
+        atomic_write_text(Path(cfg.out), json.dumps(
+            [{"a": sid, "b": m.scene_id, "overlap": m.overlap, "transform_a_to_b": m.transform.tolist()}
+             for sid, m in pairs], indent=1))
+        print(f"report: {cfg.out}")
     return 0
 
 
@@ -509,7 +545,8 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "pretrain": (cmd_pretrain, "2D-3D feature distillation: data=<root> out=<run> (torchrun for DDP)"),
     "features": (cmd_features, "point features, keypoints, scene descriptor: scene=<folder> checkpoint=<run> out=<dir>"),
     "index": (cmd_index, "add a folder of scenes to a scene index: data=<root> index=<folder> (resumable)"),
-    "search": (cmd_search, "search a scene index in natural language: index=<folder> query=\"...\""),
+    "search": (cmd_search, "search a scene index: index=<folder> query=\"...\" (text) or scene=<scene folder> (same place)"),
+    "duplicates": (cmd_duplicates, "pairs of indexed scenes that are the same place: index=<folder> [out=report.json]"),
     "demo": (cmd_demo, "run the main job on the embedded default data: out=<root>"),
 }
 

@@ -1,6 +1,8 @@
 """The scene repository: many scenes on disk, searchable in natural language."""
 
 from scene3d.repository.embed import SceneEmbedder, SceneEmbedding
-from scene3d.repository.index import SceneIndex, build_faiss, index_scenes, scene_hash
+from scene3d.repository.index import SceneIndex, SceneMatch, build_faiss, scene_hash
+from scene3d.repository.register import Registration, register_objects
 
-__all__ = ["SceneEmbedder", "SceneEmbedding", "SceneIndex", "build_faiss", "index_scenes", "scene_hash"]
+__all__ = ["Registration", "SceneEmbedder", "SceneEmbedding", "SceneIndex", "SceneMatch", "build_faiss", "register_objects",
+           "scene_hash"]

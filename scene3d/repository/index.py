@@ -20,6 +20,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,8 @@ import numpy as np
 from scene3d.errors import ConfigError
 from scene3d.io.atomic import atomic_write_bytes
 from scene3d.repository.embed import SceneEmbedder
-from scene3d.structures import Scene, SearchHit
+from scene3d.repository.register import register_objects
+from scene3d.structures import Box, Scene, SceneObject, SearchHit
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scenes (scene_id TEXT PRIMARY KEY, hash TEXT NOT NULL, embedding BLOB NOT NULL,
@@ -177,6 +179,51 @@ class SceneIndex:
         self._faiss, self._faiss_ids = index, ids
         return index, ids
 
+    def stored_scene(self, scene_id: str) -> Scene:
+        """The indexed objects of a scene as an object-only Scene (labels and boxes)."""
+        rows = self.db.execute("SELECT object_id, label, box FROM objects WHERE scene_id = ? ORDER BY object_id",
+                               (scene_id,)).fetchall()
+        objects = []
+        for oid, label, box in rows:
+            b = json.loads(box)
+            objects.append(SceneObject(int(oid), label, Box(np.array(b["center"]), np.array(b["size"]), b["yaw"])))
+        return Scene(scene_id, objects=objects)
+
+    def search_scene(self, scene: Scene, top_k: int = 5, shortlist: int = 20, min_overlap: float = 0.7,
+                     exclude_self: bool = True) -> list[SceneMatch]:
+        """Indexed scenes that are the same place as ``scene`` (re-scans, crops, moved copies).
+
+        A descriptor shortlist, then geometric verification by object registration; kept
+        when at least ``min_overlap`` of the smaller scene's objects match. Best overlap first.
+        """
+        if len(self) == 0 or not scene.objects:
+            return []
+        q = self.embedder.embed_scene(scene).scene
+        index, ids = self.faiss_index()
+        scores, rows = index.search(q[None].astype(np.float32), min(shortlist, len(ids)))
+        out = []
+        for score, row in zip(scores[0], rows[0]):
+            if row < 0 or (exclude_self and ids[row] == scene.scene_id):
+                continue
+            reg = register_objects(scene, self.stored_scene(ids[row]))
+            if reg.overlap >= min_overlap:
+                out.append(SceneMatch(ids[row], float(score), reg.overlap, reg.transform, reg.matches))
+        return sorted(out, key=lambda m: -m.overlap)[:top_k]
+
+    def duplicates(self, min_overlap: float = 0.7, shortlist: int = 20, progress: bool = True) -> list[tuple[str, SceneMatch]]:
+        """Pairs (scene id, match) of indexed scenes that are the same place, each pair once."""
+        from tqdm import tqdm
+
+        pairs, seen = [], set()
+        for sid in tqdm(self.scene_ids(), desc="duplicates", unit="scene", disable=not progress):
+            scene = self.stored_scene(sid)
+            for m in self.search_scene(scene, top_k=shortlist, shortlist=shortlist, min_overlap=min_overlap):
+                key = tuple(sorted((sid, m.scene_id)))
+                if key not in seen:
+                    seen.add(key)
+                    pairs.append((sid, m))
+        return pairs
+
     def search_text(self, query: str, top_k: int = 10, shortlist: int = 50,
                     object_weight: float = 0.5) -> list[SearchHit]:
         """Scenes for a sentence, best first.
@@ -213,6 +260,21 @@ class SceneIndex:
         return sorted(hits, key=lambda h: -h.score)[:top_k]
 
 
+@dataclass(frozen=True)
+class SceneMatch:
+    """A scene of the index that seems to be the same place as a query scene.
+
+    score: the descriptor cosine; overlap / transform / matches: the object registration
+    (see :class:`scene3d.repository.register.Registration`; transform takes the query's
+    frame into the indexed scene's)."""
+
+    scene_id: str
+    score: float
+    overlap: float
+    transform: np.ndarray
+    matches: tuple[tuple[int, int], ...]
+
+
 def build_faiss(vectors: np.ndarray, approximate: bool):
     """A FAISS inner-product index over L2-normalised ``vectors`` (M, D): exact (flat), or
     IVF-Flat with about 4 sqrt(M) lists, probing 1/32 of them (at least 32).
@@ -236,14 +298,3 @@ def build_faiss(vectors: np.ndarray, approximate: bool):
     if m:
         index.add(vectors)
     return index
-
-
-def index_scenes(index: SceneIndex, scenes: Iterable[tuple[Scene, str | None]]) -> tuple[int, int]:
-    """Add (scene, caption) pairs; returns (added or updated, unchanged)."""
-    added = unchanged = 0
-    for scene, caption in scenes:
-        if index.add(scene, caption):
-            added += 1
-        else:
-            unchanged += 1
-    return added, unchanged
