@@ -159,18 +159,23 @@ def cmd_demo(cfg: DictConfig) -> int:
     return 0
 
 
+def _synthetic_grounding(data: Path, val_split: str):
+    """(scenes by id, utterances, held-out scene ids) of a generated dataset with language."""
+    from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
+
+    scenes = {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data))}
+    return scenes, read_utterances_jsonl(data / "language.jsonl"), _split_scenes(data, val_split)
+
+
 def _demo_grounding(cfg: DictConfig, out: Path) -> None:
     """Train a small grounding model on the demo's scenes (validation scenes held out) and
     ground five referrals of a held-out scene with it."""
-    from scene3d.grounding import GroundingDataset, Grounder
+    from scene3d.grounding import Grounder, GroundingDataset
     from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
-    from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
     from scene3d.models.grounding import GroundingConfig
 
     data = out / "synthetic"
-    scenes = {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data))}
-    utts = read_utterances_jsonl(data / "language.jsonl")
-    held = _split_scenes(data, "val")
+    scenes, utts, held = _synthetic_grounding(data, "val")
     train = GroundingDataset.build({k: v for k, v in scenes.items() if k not in held}, utts)
     print(f"demo: training a small grounding model on {len(train.examples)} referrals "
           f"({cfg.train_steps} steps; the run is {out / 'grounding'})")
@@ -231,15 +236,11 @@ def _grounding_data(cfg: DictConfig):
     scenes held out and listed in ``<out>/real_held_out.txt``)."""
     from scene3d.grounding import GroundingDataset
     from scene3d.grounding.real import load_real_grounding, split_scene_ids
-    from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
     from scene3d.io.atomic import atomic_write_text
 
     scenes, utts, held = {}, [], set()
     if cfg.data:
-        data = Path(cfg.data)
-        scenes = {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data))}
-        utts = read_utterances_jsonl(data / "language.jsonl")
-        held = _split_scenes(data, cfg.val_split)
+        scenes, utts, held = _synthetic_grounding(Path(cfg.data), cfg.val_split)
     if cfg.real.language:
         real_scenes, real_utts = load_real_grounding(cfg.real.language, _need(cfg.real, "objects"))
         _, real_held = split_scene_ids(real_scenes, cfg.real.held_out, cfg.real.seed)
@@ -416,7 +417,12 @@ def cmd_features(cfg: DictConfig) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from scene3d.distill import detect_keypoints, load_student, point_features, scene_descriptor
+    from scene3d.distill import (
+        detect_keypoints,
+        load_student,
+        point_features,
+        scene_descriptor,
+    )
     from scene3d.io import load_scene
     from scene3d.io.atomic import atomic_path, atomic_write_text
 

@@ -100,10 +100,10 @@ class SceneIndex:
         meta = {"num_objects": len(scene.objects), "room_type": scene.meta.room_type, "caption": caption}
         objects = [(o.object_id, o.label, {"center": o.box.center.tolist(), "size": o.box.size.tolist(),
                                             "yaw": o.box.yaw}, e) for o, e in zip(scene.objects, emb.objects)]
-        self.write(scene.scene_id, digest, emb.scene, meta, objects)
+        self._write(scene.scene_id, digest, emb.scene, meta, objects)
         return True
 
-    def write(self, scene_id: str, digest: str, embedding: np.ndarray, meta: dict,
+    def _write(self, scene_id: str, digest: str, embedding: np.ndarray, meta: dict,
               objects: list[tuple[int, str, dict, np.ndarray]]) -> None:
         """Store one scene's precomputed embeddings in one transaction (replacing an older version).
 
@@ -189,6 +189,12 @@ class SceneIndex:
             objects.append(SceneObject(int(oid), label, Box(np.array(b["center"]), np.array(b["size"]), b["yaw"])))
         return Scene(scene_id, objects=objects)
 
+    def _shortlist(self, vectors: np.ndarray, shortlist: int) -> list[list[tuple[str, float]]]:
+        """Per row of ``vectors`` (Q, D), the ``shortlist`` nearest indexed scenes (id, cosine)."""
+        index, ids = self.faiss_index()
+        scores, rows = index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(shortlist, len(ids)))
+        return [[(ids[r], float(sc)) for sc, r in zip(srow, rrow) if r >= 0] for srow, rrow in zip(scores, rows)]
+
     def search_scene(self, scene: Scene, top_k: int = 5, shortlist: int = 20, min_overlap: float = 0.7,
                      exclude_self: bool = True) -> list[SceneMatch]:
         """Indexed scenes that are the same place as ``scene`` (re-scans, crops, moved copies).
@@ -198,30 +204,43 @@ class SceneIndex:
         """
         if len(self) == 0 or not scene.objects:
             return []
-        q = self.embedder.embed_scene(scene).scene
-        index, ids = self.faiss_index()
-        scores, rows = index.search(q[None].astype(np.float32), min(shortlist, len(ids)))
         out = []
-        for score, row in zip(scores[0], rows[0]):
-            if row < 0 or (exclude_self and ids[row] == scene.scene_id):
+        for sid, score in self._shortlist(self.embedder.embed_scene(scene).scene[None], shortlist)[0]:
+            if exclude_self and sid == scene.scene_id:
                 continue
-            reg = register_objects(scene, self.stored_scene(ids[row]))
+            reg = register_objects(scene, self.stored_scene(sid))
             if reg.overlap >= min_overlap:
-                out.append(SceneMatch(ids[row], float(score), reg.overlap, reg.transform, reg.matches))
+                out.append(SceneMatch(sid, score, reg.overlap, reg.transform, reg.matches))
         return sorted(out, key=lambda m: -m.overlap)[:top_k]
 
     def duplicates(self, min_overlap: float = 0.7, shortlist: int = 20, progress: bool = True) -> list[tuple[str, SceneMatch]]:
-        """Pairs (scene id, match) of indexed scenes that are the same place, each pair once."""
+        """Pairs (scene id, match) of indexed scenes that are the same place, each pair once.
+
+        One FAISS search over the stored descriptors, then each shortlisted pair is
+        registered once (see :meth:`search_scene`)."""
         from tqdm import tqdm
 
+        ids, vectors = self.vectors()
+        if not ids:
+            return []
+        stored: dict[str, Scene] = {}
+
+        def scene_of(sid: str) -> Scene:
+            if sid not in stored:
+                stored[sid] = self.stored_scene(sid)
+            return stored[sid]
+
         pairs, seen = [], set()
-        for sid in tqdm(self.scene_ids(), desc="duplicates", unit="scene", disable=not progress):
-            scene = self.stored_scene(sid)
-            for m in self.search_scene(scene, top_k=shortlist, shortlist=shortlist, min_overlap=min_overlap):
-                key = tuple(sorted((sid, m.scene_id)))
-                if key not in seen:
-                    seen.add(key)
-                    pairs.append((sid, m))
+        for sid, candidates in tqdm(zip(ids, self._shortlist(vectors, shortlist)), total=len(ids),
+                                    desc="duplicates", unit="scene", disable=not progress):
+            for other, score in candidates:
+                key = tuple(sorted((sid, other)))
+                if other == sid or key in seen:
+                    continue
+                seen.add(key)
+                reg = register_objects(scene_of(sid), scene_of(other))
+                if reg.overlap >= min_overlap:
+                    pairs.append((sid, SceneMatch(other, score, reg.overlap, reg.transform, reg.matches)))
         return pairs
 
     def search_text(self, query: str, top_k: int = 10, shortlist: int = 50,
@@ -241,9 +260,7 @@ class SceneIndex:
         if len(self) == 0:
             return []
         q = self.embedder.embed_texts([query.strip()])[0]
-        index, ids = self.faiss_index()
-        scores, rows = index.search(q[None].astype(np.float32), min(shortlist, len(ids)))
-        found = {ids[r]: float(sc) for sc, r in zip(scores[0], rows[0]) if r >= 0}
+        found = dict(self._shortlist(q[None], shortlist)[0])
         marks = ",".join("?" * len(found))
         objects: dict[str, list[tuple[int, np.ndarray]]] = {}
         for sid, oid, emb in self.db.execute(
