@@ -53,23 +53,16 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
     return out, objects
 
 
-def _batches(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int):
-    """Yield (examples, GroundingOutput, ObjectBatch) over ``data`` in eval mode, no gradients."""
+def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64) -> list[int]:
+    """Predicted object id for every example of ``data`` (eval mode, no gradients)."""
     model.eval()
+    preds: list[int] = []
     with torch.no_grad():
         for i in range(0, len(data.examples), batch_size):
             chunk = data.examples[i:i + batch_size]
             out, objects = model_forward(model, cache, [data.scenes[ex.scene] for ex in chunk],
                                          [ex.utterance.text for ex in chunk], [ex.utterance.viewpoint for ex in chunk])
-            yield chunk, out, objects
-
-
-def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64) -> list[int]:
-    """Predicted object id for every example of ``data``."""
-    preds: list[int] = []
-    for chunk, out, objects in _batches(model, cache, data, batch_size):
-        best = out.logits.argmax(dim=1)
-        preds += objects.object_ids[torch.arange(len(chunk)), best].tolist()
+            preds += objects.object_ids[torch.arange(len(chunk)), out.logits.argmax(dim=1)].tolist()
     return preds
 
 
