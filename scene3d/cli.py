@@ -464,18 +464,52 @@ def cmd_index(cfg: DictConfig) -> int:
         captions = {u.scene_id: u.text for u in read_utterances_jsonl(data / "language.jsonl")
                     if u.kind == "scene_caption"}
     index = SceneIndex(_need(cfg, "index"))
+    images = cfg.images if cfg.images is not None else index.get_info("image_teacher") is not None
+    teacher = _image_teacher(cfg, index, create=True) if images else None
     t0 = time.perf_counter()
     added = unchanged = 0
+    text_only: list[str] = []
     for folder in tqdm(folders, desc="index", unit="scene"):
-        scene = load_scene(folder, frames=False, mesh=False)
-        if index.add(scene, captions.get(scene.scene_id)):
+        scene = load_scene(folder, frames=images, mesh=False)
+        scene_teacher = teacher if teacher is not None and any(f.depth is not None for f in scene.frames) else None
+        if teacher is not None and scene_teacher is None:
+            text_only.append(scene.scene_id)
+        if index.add(scene, captions.get(scene.scene_id), teacher=scene_teacher):
             added += 1
         else:
             unchanged += 1
     index.faiss_index()
+    if teacher is not None:
+        index.faiss_index("views")
     print(f"index: {added} scenes added or updated, {unchanged} unchanged, {len(index)} in {cfg.index} "
           f"({time.perf_counter() - t0:.1f} s)")
+    if text_only:
+        print(f"index: {len(text_only)} scenes have no frames with depth and cannot answer image queries "
+              f"(e.g. {', '.join(text_only[:3])})")
     return 0
+
+
+def _image_teacher(cfg: DictConfig, index, create: bool):
+    """The teacher of the index's image part: the one it was built with (recorded in the index),
+    or, when ``create``, ``cfg.teacher`` (default: the label teacher) recorded for a new one; a
+    different ``cfg.teacher`` is an error (its view descriptors would not compare)."""
+    import json
+
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    stored = index.get_info("image_teacher")
+    given = OmegaConf.to_container(cfg.teacher, resolve=True) if cfg.get("teacher") else None
+    if stored is None:
+        if not create:
+            raise ConfigError(f"{index.path} has no image part: build it with scene3d index ... images=true")
+        spec = given or {"_target_": "scene3d.teachers.label_embedding_teacher"}
+        index.set_info("image_teacher", json.dumps(spec, sort_keys=True))
+        return instantiate(spec)
+    if given is not None and json.loads(stored) != given:
+        raise ConfigError(f"{index.path} was indexed for images with teacher {stored}, not {json.dumps(given)}: "
+                          "use one teacher per index (or a new index)")
+    return instantiate(json.loads(stored))
 
 
 def _open_index(cfg: DictConfig):
@@ -495,7 +529,22 @@ def cmd_search(cfg: DictConfig) -> int:
 
     index = _open_index(cfg)
     t0 = time.perf_counter()
-    if cfg.scene:  # same place: descriptor shortlist + object registration
+    if cfg.image:  # an RGB image: view-descriptor shortlist + SIFT matching + PnP RANSAC
+        frame = _query_frame(cfg)
+        teacher = _image_teacher(cfg, index, create=False)
+        t0 = time.perf_counter()
+        hits = index.search_image(frame, teacher, top_k=cfg.top_k)
+        print(f"search: scenes that {cfg.image} shows, over {len(index)} scenes "
+              f"({(time.perf_counter() - t0) * 1000:.0f} ms)")
+        if not hits:
+            print("  no indexed scene matches the image (too few keypoints agree on a camera pose)")
+        for rank, h in enumerate(hits, 1):
+            x, y, z = h.cam_to_world[:3, 3]
+            print(f"  {rank}. {h.scene_id:<20} inliers {h.inliers:>4}/{h.matches:<4} descriptor {h.score:.3f}  "
+                  f"camera at ({x:.2f}, {y:.2f}, {z:.2f}) m")
+        record = [{"scene_id": h.scene_id, "score": h.score, "inliers": h.inliers, "matches": h.matches,
+                   "cam_to_world": h.cam_to_world.tolist()} for h in hits]
+    elif cfg.scene:  # same place: descriptor shortlist + object registration
         scene = load_scene(cfg.scene, frames=False, mesh=False)
         matches = index.search_scene(scene, top_k=cfg.top_k)
         print(f"search: scenes that are the same place as {scene.scene_id} over {len(index)} scenes "
@@ -515,6 +564,24 @@ def cmd_search(cfg: DictConfig) -> int:
         atomic_write_text(Path(cfg.out), json.dumps(record, indent=1))
         print(f"result: {cfg.out}")
     return 0
+
+
+def _query_frame(cfg: DictConfig):
+    """The query image of ``scene3d search image=...`` as a Frame, with ``intrinsics=`` or ``hfov=``."""
+    from scene3d.io import read_intrinsics
+    from scene3d.io.images import read_image
+    from scene3d.structures import Frame
+    from scene3d.synth.raycast import intrinsics
+
+    rgb = read_image(Path(cfg.image), mode="rgb")
+    h, w = rgb.shape[:2]
+    if cfg.intrinsics:
+        K = read_intrinsics(Path(cfg.intrinsics))
+    elif cfg.hfov:
+        K = intrinsics(w, h, float(cfg.hfov))
+    else:
+        raise ConfigError("an image query needs its camera: intrinsics=<3x3 or 4x4 K file> or hfov=<degrees>")
+    return Frame(Path(cfg.image).stem or "query", rgb, K.astype(np.float64), np.eye(4))
 
 
 def cmd_duplicates(cfg: DictConfig) -> int:
@@ -551,7 +618,8 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "pretrain": (cmd_pretrain, "2D-3D feature distillation: data=<root> out=<run> (torchrun for DDP)"),
     "features": (cmd_features, "point features, keypoints, scene descriptor: scene=<folder> checkpoint=<run> out=<dir>"),
     "index": (cmd_index, "add a folder of scenes to a scene index: data=<root> index=<folder> (resumable)"),
-    "search": (cmd_search, "search a scene index: index=<folder> query=\"...\" (text) or scene=<scene folder> (same place)"),
+    "search": (cmd_search, "search a scene index: index=<folder> query=\"...\" (text), image=<png/jpg> "
+                           "intrinsics=<K.txt> (scenes + camera pose) or scene=<scene folder> (same place)"),
     "duplicates": (cmd_duplicates, "pairs of indexed scenes that are the same place: index=<folder> [out=report.json]"),
     "demo": (cmd_demo, "run the main job on the embedded default data: out=<root>"),
 }

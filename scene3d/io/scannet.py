@@ -81,6 +81,23 @@ def _read_matrix(path: Path, text: str, shape: tuple[int, int], what: str) -> np
     return values.reshape(shape)
 
 
+def read_intrinsics(path: Path) -> np.ndarray:
+    """A pinhole ``(3, 3)`` K from a text file of 9 numbers (3x3) or 16 (ScanNet's 4x4 ``intrinsic_color.txt``).
+
+    Raises:
+        SceneFormatError: missing file, wrong count, non-numeric entries, or not a pinhole K.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SceneFormatError(path, "intrinsics file not found")
+    text = path.read_text()
+    n = len(text.split())
+    k = _read_matrix(path, text, (4, 4) if n == 16 else (3, 3), "intrinsics")[:3, :3]
+    if k[0, 0] <= 0 or k[1, 1] <= 0 or not np.allclose(k[2], [0, 0, 1]):
+        raise SceneFormatError(path, "intrinsics need positive focal lengths and a last row [0, 0, 1]")
+    return k
+
+
 ALIGNMENT_JSON = Path("meta") / "referit3d_scans_axis_alignment_matrices.json"
 
 

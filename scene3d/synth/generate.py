@@ -35,6 +35,8 @@ class SynthConfig:
         num_frames: posed RGB-D frames along a loop through the room (0 = none).
         width / height: frame size in pixels.
         hfov_deg: horizontal field of view of the frames.
+        texture: amplitude of the frames' surface texture (see
+            :class:`~scene3d.synth.raycast.FrameRenderer`; 0 = flat colours).
     """
 
     num_points: int = 60_000
@@ -45,6 +47,7 @@ class SynthConfig:
     width: int = 320
     height: int = 240
     hfov_deg: float = 75.0
+    texture: float = 0.5
 
 
 @dataclass
@@ -202,7 +205,7 @@ def generate_scene(scene_id: str, seed: int, room_type: str | None = None,
     face_instance = np.concatenate([np.full(len(m.faces), i, np.int32) for i, m in enumerate(meshes)])
     frames = []
     if cfg.num_frames:
-        renderer = FrameRenderer(full, face_colors, face_instance)
+        renderer = FrameRenderer(full, face_colors, face_instance, cfg.texture, texture_seed=seed)
         K = intrinsics(cfg.width, cfg.height, cfg.hfov_deg)
         furniture = [o.box for o in objects if o.label not in ("floor", "wall", "ceiling", "door", "window")]
         for k, pose in enumerate(_camera_path(lay, furniture, cfg, rng)):

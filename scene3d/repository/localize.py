@@ -1,0 +1,222 @@
+"""Where was this picture taken: an RGB image -> the indexed scenes it shows and the camera pose.
+
+A scene with posed RGB-D frames gives the index, per frame, a **view descriptor** (the configured 2D
+teacher's mean feature beside a hue-saturation histogram, for image retrieval as NetVLAD is used in
+hloc) and, per scene, **landmarks**: SIFT keypoints of its frames lifted to 3D by the frame depth,
+with their RootSIFT descriptors. A query image is described the same way; the nearest views give
+candidate scenes; its SIFT keypoints are matched to each candidate's landmarks (Lowe's ratio test)
+and the camera pose is solved by PnP RANSAC (OpenCV's SQPnP on minimal sets, then Levenberg-Marquardt
+on the inliers). Candidates are ranked by their inlier count.
+
+Why SIFT and not the teacher for the 2D-3D matches: the teacher's features say *what* a pixel shows,
+not *where* on the object it is (the label teacher's feature is constant over an object; DINOv2 patch
+features are 14 px wide), so they shortlist the scenes and SIFT localises.
+
+Units: pixels for image coordinates (OpenCV convention, pixel centres at integer + 0.5 in ``K``'s
+frame as elsewhere), metres and world z-up for landmarks, ``cam_to_world`` 4x4 OpenCV poses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scene3d.errors import Scene3DError
+from scene3d.structures import Scene
+from scene3d.teachers.base import TeacherMap
+
+HUE_BINS, SAT_BINS = 16, 4
+"""The colour part of a view descriptor: a hue x saturation histogram (shading changes value, not hue)."""
+
+
+class LocalizationError(Scene3DError, ValueError):
+    """An image or a scene cannot be used for image queries (no frame with depth, a bad intrinsics matrix...)."""
+
+
+@dataclass
+class Landmarks:
+    """A scene's 3D keypoints for image queries.
+
+    Attributes:
+        xyz: ``(K, 3)`` float32 world points, metres.
+        descriptors: ``(K, 128)`` uint8 RootSIFT descriptors (unit vectors times 255, rounded).
+    """
+
+    xyz: np.ndarray
+    descriptors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.xyz)
+
+    def unit_descriptors(self) -> np.ndarray:
+        """``(K, 128)`` float32 L2-normalised descriptors."""
+        d = self.descriptors.astype(np.float32)
+        return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
+
+
+@dataclass(frozen=True)
+class PoseEstimate:
+    """A camera pose solved from 2D-3D matches.
+
+    Attributes:
+        cam_to_world: ``(4, 4)`` float64 OpenCV camera-to-world pose (metres).
+        inliers: matches within the reprojection threshold of the pose.
+        matches: matches that passed the ratio test.
+    """
+
+    cam_to_world: np.ndarray
+    inliers: int
+    matches: int
+
+
+def _sift(max_features: int):
+    import cv2
+
+    return cv2.SIFT_create(nfeatures=max_features, contrastThreshold=0.02)
+
+
+def local_features(rgb: np.ndarray, max_features: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """SIFT keypoints of an image with RootSIFT descriptors.
+
+    Args:
+        rgb: ``(H, W, 3)`` uint8.
+        max_features: keep at most this many (strongest first).
+
+    Returns:
+        ``uv (N, 2)`` float64 pixel positions (x right, y down), ``descriptors (N, 128)`` float32 unit.
+    """
+    import cv2
+
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    keypoints, desc = _sift(max_features).detectAndCompute(gray, None)
+    if desc is None or not keypoints:
+        return np.zeros((0, 2)), np.zeros((0, 128), np.float32)
+    uv = np.array([k.pt for k in keypoints], dtype=np.float64)
+    root = np.sqrt(desc / np.maximum(desc.sum(axis=1, keepdims=True), 1e-6))  # RootSIFT (Arandjelovic 2012)
+    return uv, (root / np.maximum(np.linalg.norm(root, axis=1, keepdims=True), 1e-6)).astype(np.float32)
+
+
+def colour_histogram(rgb: np.ndarray) -> np.ndarray:
+    """``(HUE_BINS * SAT_BINS,)`` float32 unit hue-saturation histogram (square-rooted, Hellinger) of
+    the pixels bright enough to have a hue (value > 0.1)."""
+    import cv2
+
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV_FULL)  # hue in [0, 255]
+    bright = hsv[..., 2] > 25
+    h = (hsv[..., 0][bright].astype(np.int64) * HUE_BINS) // 256
+    s = (hsv[..., 1][bright].astype(np.int64) * SAT_BINS) // 256
+    hist = np.sqrt(np.bincount(h * SAT_BINS + s, minlength=HUE_BINS * SAT_BINS).astype(np.float32))
+    return hist / max(float(np.linalg.norm(hist)), 1e-6)
+
+
+def view_descriptor(teacher_map: TeacherMap, rgb: np.ndarray) -> np.ndarray:
+    """A view's retrieval descriptor: ``[unit mean teacher feature, colour histogram] / sqrt(2)``.
+
+    Args:
+        teacher_map: the teacher's map of the view (``(H', W', D)`` features, valid mask).
+        rgb: ``(H, W, 3)`` uint8, the view's image.
+
+    Returns:
+        ``(D + 64,)`` float32, unit norm when the teacher gives a feature anywhere (else the colour
+        part alone, norm ``1 / sqrt(2)``).
+    """
+    feats = teacher_map.features[teacher_map.valid].float()  # (P, D)
+    mean = feats.mean(dim=0).numpy() if len(feats) else np.zeros(teacher_map.features.shape[-1], np.float32)
+    mean = mean / max(float(np.linalg.norm(mean)), 1e-6)
+    return (np.concatenate([mean, colour_histogram(rgb)]) / np.sqrt(2.0)).astype(np.float32)
+
+
+def scene_landmarks(scene: Scene, max_per_frame: int = 300) -> Landmarks:
+    """SIFT keypoints of every frame with depth, lifted to world points by the depth at the keypoint.
+
+    Args:
+        scene: a scene with posed frames (``Frame.depth`` in metres, 0 = invalid).
+        max_per_frame: SIFT keypoints kept per frame (strongest first).
+
+    Raises:
+        LocalizationError: no frame of the scene has a depth map.
+    """
+    frames = [f for f in scene.frames if f.depth is not None]
+    if not frames:
+        raise LocalizationError(f"scene {scene.scene_id}: image queries need frames with depth "
+                                f"({len(scene.frames)} frames, none with depth)")
+    xyz, desc = [], []
+    for f in frames:
+        uv, d = local_features(f.rgb, max_per_frame)
+        cols = np.clip(uv[:, 0].astype(np.int64), 0, f.width - 1)
+        rows = np.clip(uv[:, 1].astype(np.int64), 0, f.height - 1)
+        z = f.depth[rows, cols].astype(np.float64)
+        ok = z > 0
+        # back-project the pixel position (x, y) through K: OpenCV keypoints are in the same pixel frame as K
+        cam = np.stack([(uv[ok, 0] - f.K[0, 2]) / f.K[0, 0] * z[ok], (uv[ok, 1] - f.K[1, 2]) / f.K[1, 1] * z[ok],
+                        z[ok]], axis=1)
+        xyz.append(cam @ f.cam_to_world[:3, :3].T + f.cam_to_world[:3, 3])
+        desc.append(d[ok])
+    return Landmarks(xyz=np.concatenate(xyz).astype(np.float32),
+                     descriptors=np.round(np.concatenate(desc) * 255.0).clip(0, 255).astype(np.uint8))
+
+
+def scene_view_descriptors(scene: Scene, teacher) -> tuple[list[str], np.ndarray]:
+    """``(frame names, (V, D + 64) float32)`` view descriptors of a scene's frames with depth (the
+    frames its landmarks come from)."""
+    frames = [f for f in scene.frames if f.depth is not None]
+    return [f.name for f in frames], np.stack([view_descriptor(teacher(scene, f), f.rgb) for f in frames])
+
+
+def estimate_pose(uv: np.ndarray, descriptors: np.ndarray, landmarks: Landmarks, K: np.ndarray,
+                  ratio: float = 0.85, reprojection_error: float = 3.0, iterations: int = 2000,
+                  min_inliers: int = 12, seed: int = 0) -> PoseEstimate | None:
+    """Camera pose of an image from its keypoints and a scene's landmarks.
+
+    Each keypoint is matched to its nearest landmark descriptor when that is closer than ``ratio``
+    times the second nearest (Lowe's test); PnP RANSAC on the matches (SQPnP on minimal sets), then
+    Levenberg-Marquardt refinement on the inliers.
+
+    Args:
+        uv: ``(N, 2)`` keypoint pixels; descriptors: ``(N, 128)`` unit RootSIFT (:func:`local_features`).
+        landmarks: the scene's landmarks.
+        K: ``(3, 3)`` pinhole intrinsics of the image, pixels.
+        ratio: Lowe's ratio.
+        reprojection_error: RANSAC inlier threshold, pixels.
+        iterations: RANSAC iterations.
+        min_inliers: fewer inliers than this is no pose (None).
+        seed: OpenCV's RNG seed (RANSAC is then deterministic).
+
+    Returns:
+        The pose, or None when fewer than ``min_inliers`` matches agree on one.
+    """
+    import cv2
+
+    if len(uv) < 4 or len(landmarks) < 2:
+        return None
+    lm = landmarks.unit_descriptors()
+    dist2 = np.maximum(2.0 - 2.0 * descriptors @ lm.T, 0.0)  # (N, K) squared distances of unit vectors
+    nearest = np.argpartition(dist2, 1, axis=1)[:, :2]
+    d_near = np.take_along_axis(dist2, nearest, axis=1)
+    first = np.where(d_near[:, 0] <= d_near[:, 1], nearest[:, 0], nearest[:, 1])
+    keep = np.sqrt(d_near.min(axis=1)) < ratio * np.sqrt(d_near.max(axis=1))
+    if keep.sum() < max(min_inliers, 4):
+        return None
+    obj = landmarks.xyz[first[keep]].astype(np.float64)
+    img = uv[keep].astype(np.float64)
+    cv2.setRNGSeed(seed)
+    ok, rvec, tvec, inliers = cv2.solvePnPRansac(obj, img, np.asarray(K, np.float64), None,
+                                                 iterationsCount=iterations, reprojectionError=reprojection_error,
+                                                 confidence=0.999, flags=cv2.SOLVEPNP_SQPNP)
+    if not ok or inliers is None or len(inliers) < min_inliers:
+        return None
+    inl = inliers[:, 0]
+    rvec, tvec = cv2.solvePnPRefineLM(obj[inl], img[inl], np.asarray(K, np.float64), None, rvec, tvec)
+    world_to_cam = np.eye(4)
+    world_to_cam[:3, :3] = cv2.Rodrigues(rvec)[0]
+    world_to_cam[:3, 3] = tvec[:, 0]
+    return PoseEstimate(cam_to_world=np.linalg.inv(world_to_cam), inliers=int(len(inl)), matches=int(keep.sum()))
+
+
+def pose_error(estimate: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """``(translation error in metres, rotation error in degrees)`` between two 4x4 camera poses."""
+    t = float(np.linalg.norm(estimate[:3, 3] - truth[:3, 3]))
+    cos = (np.trace(estimate[:3, :3].T @ truth[:3, :3]) - 1.0) / 2.0
+    return t, float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+

@@ -1,0 +1,125 @@
+"""Image queries: PnP on analytic matches, then held-out synthetic frames against a small index."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from scene3d.cli import main
+from scene3d.repository import Landmarks, LocalizationError, SceneIndex, estimate_pose, pose_error
+from scene3d.repository.localize import colour_histogram, scene_landmarks
+from scene3d.structures import Frame
+from scene3d.synth import SynthConfig, generate_dataset, generate_scene
+from scene3d.synth.raycast import intrinsics, look_at
+from scene3d.teachers import label_embedding_teacher
+
+K = intrinsics(320, 240, 75.0)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_pnp_recovers_a_known_pose_among_outliers():
+    rng = np.random.default_rng(0)
+    pose = look_at(np.array([1.0, -2.0, 1.5]), np.array([0.5, 1.0, 0.8]))
+    cam = np.stack([rng.uniform(-1.5, 1.5, 120), rng.uniform(-1.0, 1.0, 120), rng.uniform(1.5, 5.0, 120)], 1)
+    world = cam @ pose[:3, :3].T + pose[:3, 3]
+    uv = (cam[:, :2] / cam[:, 2:]) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+    desc = _unit(rng.random((120, 128)))
+    landmarks = Landmarks(world.astype(np.float32), np.round(desc * 255).astype(np.uint8))
+    # 40 % of the image keypoints are elsewhere (outliers that still match their landmark)
+    uv[:48] = rng.uniform([0, 0], [320, 240], (48, 2))
+    est = estimate_pose(uv, _unit(desc + 0.01 * rng.standard_normal(desc.shape)), landmarks, K)
+    assert est is not None and est.matches == 120 and 70 <= est.inliers <= 80
+    t_err, r_err = pose_error(est.cam_to_world, pose)
+    assert t_err < 1e-3 and r_err < 0.05
+    # unrelated descriptors: the ratio test keeps too few to trust, no pose
+    assert estimate_pose(uv, _unit(rng.random((120, 128))), landmarks, K) is None
+
+
+def test_colour_histogram_ignores_shading():
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[:, :4] = (200, 40, 40)
+    rgb[:, 4:] = (40, 40, 200)
+    darker = (rgb * 0.6).astype(np.uint8)
+    assert colour_histogram(rgb) @ colour_histogram(darker) > 0.99
+    assert colour_histogram(rgb) @ colour_histogram(rgb[:, :4]) < 0.8
+
+
+@pytest.fixture(scope="module")
+def image_index(tmp_path_factory):
+    """Three rooms with 12 frames; rooms 0 and 1 indexed without frames 0 and 6 (the queries)."""
+    cfg = SynthConfig(num_points=4000, num_frames=12)
+    scenes = [generate_scene(f"room{i}", 40 + i, config=cfg) for i in range(3)]
+    teacher = label_embedding_teacher()
+    index = SceneIndex(tmp_path_factory.mktemp("image") / "idx")
+    for s in scenes[:2]:
+        assert index.add(dataclasses.replace(s, frames=[f for i, f in enumerate(s.frames) if i % 6]), teacher=teacher)
+    return index, scenes, teacher
+
+
+def test_held_out_frames_find_their_room_and_pose(image_index):
+    index, scenes, teacher = image_index
+    for scene in scenes[:2]:
+        for held in (0, 6):
+            frame = scene.frames[held]
+            hits = index.search_image(frame, teacher, context=scene)
+            assert hits and hits[0].scene_id == scene.scene_id, (scene.scene_id, held, hits)
+            t_err, r_err = pose_error(hits[0].cam_to_world, frame.cam_to_world)
+            assert t_err < 0.1 and r_err < 2.0 and hits[0].inliers >= 12
+            assert all(h.inliers <= hits[0].inliers for h in hits)
+    # a room that is not indexed, and an image without keypoints: documented empty results
+    assert index.search_image(scenes[2].frames[0], teacher, context=scenes[2]) == []
+    grey = Frame("grey", np.full((240, 320, 3), 128, np.uint8), K, np.eye(4), instance=np.full((240, 320), -1, np.int32))
+    assert index.search_image(grey, teacher) == []
+
+
+def test_image_part_errors_and_delete(image_index, tmp_path):
+    index, scenes, teacher = image_index
+    plain = SceneIndex(tmp_path / "plain")
+    plain.add(scenes[0])
+    with pytest.raises(LocalizationError, match="no scene is indexed for image queries"):
+        plain.search_image(scenes[0].frames[0], teacher, context=scenes[0])
+    no_depth = dataclasses.replace(scenes[2], frames=[dataclasses.replace(f, depth=None) for f in scenes[2].frames])
+    with pytest.raises(LocalizationError, match="frames with depth"):
+        plain.add(no_depth, teacher=teacher)
+    assert len(plain) == 1  # the failed add wrote nothing
+    # landmarks and views go with the scene
+    copy = SceneIndex(tmp_path / "copy")
+    copy.add(dataclasses.replace(scenes[1], frames=scenes[1].frames[1:4]), teacher=teacher)
+    assert len(copy.landmarks("room1")) == len(scene_landmarks(dataclasses.replace(scenes[1],
+                                                                                   frames=scenes[1].frames[1:4])))
+    assert copy.view_vectors()[0] == ["room1"] * 3
+    assert copy.delete("room1")
+    assert copy.view_vectors()[0] == []
+    with pytest.raises(LocalizationError, match="no landmarks"):
+        copy.landmarks("room1")
+
+
+def test_cli_index_and_search_an_image(tmp_path, capsys):
+    from tests.teachers.test_hf_vision import _save
+
+    _save("dinov2", tmp_path / "dino")
+    data, idx = tmp_path / "data", tmp_path / "idx"
+    generate_dataset(data, 2, seed=3, config=SynthConfig(num_points=2000, num_frames=8), progress=False)
+    teacher = f"teacher={{_target_:scene3d.teachers.hf_vision_teacher,path:{tmp_path / 'dino'},downscale:8}}"
+    assert main(["index", f"data={data}", f"index={idx}", "images=true", teacher]) == 0
+    frames = data / "synth_00001" / "frames"
+    (tmp_path / "K.txt").write_text("\n".join(" ".join(map(str, row)) for row in K))
+    out = tmp_path / "hits.json"
+    assert main(["search", f"index={idx}", f"image={frames / 'rgb' / '0003.png'}",
+                 f"intrinsics={tmp_path / 'K.txt'}", f"out={out}"]) == 0
+    hits = json.loads(out.read_text())
+    truth = {f["name"]: f for f in json.loads((frames / "frames.json").read_text())["frames"]}["0003"]
+    assert hits[0]["scene_id"] == "synth_00001"
+    assert pose_error(np.array(hits[0]["cam_to_world"]), np.array(truth["cam_to_world"]))[0] < 0.05
+    # one teacher per index; a camera is needed
+    assert main(["index", f"data={data}", f"index={idx}", "images=true",
+                 "teacher={_target_:scene3d.teachers.label_embedding_teacher}"]) != 0
+    assert "one teacher per index" in capsys.readouterr().err
+    assert main(["search", f"index={idx}", f"image={frames / 'rgb' / '0003.png'}"]) != 0
+    assert "needs its camera" in capsys.readouterr().err
