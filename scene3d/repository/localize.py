@@ -165,7 +165,7 @@ def scene_view_descriptors(scene: Scene, teacher) -> tuple[list[str], np.ndarray
 
 
 def estimate_pose(uv: np.ndarray, descriptors: np.ndarray, landmarks: Landmarks, K: np.ndarray,
-                  ratio: float = 0.85, reprojection_error: float = 3.0, iterations: int = 2000,
+                  ratio: float = 0.85, reprojection_error: float = 3.0, iterations: int = 1000,
                   min_inliers: int = 12, seed: int = 0) -> PoseEstimate | None:
     """Camera pose of an image from its keypoints and a scene's landmarks.
 
@@ -211,7 +211,7 @@ def estimate_pose(uv: np.ndarray, descriptors: np.ndarray, landmarks: Landmarks,
     world_to_cam = np.eye(4)
     world_to_cam[:3, :3] = cv2.Rodrigues(rvec)[0]
     world_to_cam[:3, 3] = tvec[:, 0]
-    return PoseEstimate(cam_to_world=np.linalg.inv(world_to_cam), inliers=int(len(inl)), matches=int(keep.sum()))
+    return PoseEstimate(cam_to_world=np.linalg.inv(world_to_cam), inliers=len(inl), matches=int(keep.sum()))
 
 
 def pose_error(estimate: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from scene3d.cli import main
-from scene3d.repository import Landmarks, LocalizationError, SceneIndex, estimate_pose, pose_error
+from scene3d.repository import (
+    Landmarks,
+    LocalizationError,
+    SceneIndex,
+    estimate_pose,
+    pose_error,
+)
 from scene3d.repository.localize import colour_histogram, scene_landmarks
 from scene3d.structures import Frame
 from scene3d.synth import SynthConfig, generate_dataset, generate_scene
@@ -79,7 +85,7 @@ def test_held_out_frames_find_their_room_and_pose(image_index):
 
 
 def test_image_part_errors_and_delete(image_index, tmp_path):
-    index, scenes, teacher = image_index
+    _, scenes, teacher = image_index
     plain = SceneIndex(tmp_path / "plain")
     plain.add(scenes[0])
     with pytest.raises(LocalizationError, match="no scene is indexed for image queries"):
