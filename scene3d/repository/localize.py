@@ -170,8 +170,8 @@ def estimate_pose(uv: np.ndarray, descriptors: np.ndarray, landmarks: Landmarks,
     """Camera pose of an image from its keypoints and a scene's landmarks.
 
     Each keypoint is matched to its nearest landmark descriptor when that is closer than ``ratio``
-    times the second nearest (Lowe's test); PnP RANSAC on the matches (SQPnP on minimal sets), then
-    Levenberg-Marquardt refinement on the inliers.
+    times the second nearest (Lowe's test); PnP RANSAC on the matches (SQPnP on minimal sets; EPnP
+    when SQPnP fails on a degenerate set), then Levenberg-Marquardt refinement on the inliers.
 
     Args:
         uv: ``(N, 2)`` keypoint pixels; descriptors: ``(N, 128)`` unit RootSIFT (:func:`local_features`).
@@ -200,10 +200,16 @@ def estimate_pose(uv: np.ndarray, descriptors: np.ndarray, landmarks: Landmarks,
         return None
     obj = landmarks.xyz[first[keep]].astype(np.float64)
     img = uv[keep].astype(np.float64)
-    cv2.setRNGSeed(seed)
-    ok, rvec, tvec, inliers = cv2.solvePnPRansac(obj, img, np.asarray(K, np.float64), None,
-                                                 iterationsCount=iterations, reprojectionError=reprojection_error,
-                                                 confidence=0.999, flags=cv2.SOLVEPNP_SQPNP)
+    ok, rvec, tvec, inliers = False, None, None, None
+    for method in (cv2.SOLVEPNP_SQPNP, cv2.SOLVEPNP_EPNP):
+        cv2.setRNGSeed(seed)
+        try:
+            ok, rvec, tvec, inliers = cv2.solvePnPRansac(obj, img, np.asarray(K, np.float64), None,
+                                                         iterationsCount=iterations, confidence=0.999,
+                                                         reprojectionError=reprojection_error, flags=method)
+            break
+        except cv2.error:  # SQPnP asserts on some degenerate minimal sets (OpenCV 5.0): try EPnP
+            continue
     if not ok or inliers is None or len(inliers) < min_inliers:
         return None
     inl = inliers[:, 0]

@@ -45,6 +45,10 @@ def test_pnp_recovers_a_known_pose_among_outliers():
     assert t_err < 1e-3 and r_err < 0.05
     # unrelated descriptors: the ratio test keeps too few to trust, no pose
     assert estimate_pose(uv, _unit(rng.random((120, 128))), landmarks, K) is None
+    # degenerate landmarks (all on one line, or one point) with random pixels: no pose, no solver crash
+    for xyz in (np.linspace([0, 0, 3], [1, 2, 3], 120), np.tile([0.0, 0.0, 3.0], (120, 1))):
+        flat = Landmarks(xyz.astype(np.float32), landmarks.descriptors)
+        assert estimate_pose(rng.uniform([0, 0], [320, 240], (120, 2)), desc, flat, K) is None
 
 
 def test_colour_histogram_ignores_shading():
