@@ -123,8 +123,11 @@ class SceneIndex:
             LocalizationError: ``teacher`` given but no frame of the scene has depth.
         """
         digest = scene_hash(scene) + hashlib.sha256((caption or "").encode()).hexdigest()[:16]
-        if teacher is not None:
-            digest += "+images" + hashlib.sha256("".join(f.name for f in scene.frames).encode()).hexdigest()[:8]
+        if teacher is not None:  # the frames' names, poses and pixels: changed frames are re-indexed
+            h = hashlib.sha256()
+            for f in scene.frames:
+                h.update(f.name.encode() + f.cam_to_world.tobytes() + f.rgb.tobytes())
+            digest += "+images" + h.hexdigest()[:16]
         row = self.db.execute("SELECT hash FROM scenes WHERE scene_id = ?", (scene.scene_id,)).fetchone()
         if row and row[0] == digest:
             return False

@@ -104,6 +104,10 @@ def test_image_part_errors_and_delete(image_index, tmp_path):
     assert len(copy.landmarks("room1")) == len(scene_landmarks(dataclasses.replace(scenes[1],
                                                                                    frames=scenes[1].frames[1:4])))
     assert copy.view_vectors()[0] == ["room1"] * 3
+    frames = scenes[1].frames[1:4]
+    assert not copy.add(dataclasses.replace(scenes[1], frames=frames), teacher=teacher)  # unchanged
+    darker = dataclasses.replace(frames[0], rgb=frames[0].rgb // 2)
+    assert copy.add(dataclasses.replace(scenes[1], frames=[darker, *frames[1:]]), teacher=teacher)  # new pixels
     assert copy.delete("room1")
     assert copy.view_vectors()[0] == []
     with pytest.raises(LocalizationError, match="no landmarks"):
