@@ -235,7 +235,7 @@ def _grounding_data(cfg: DictConfig):
     (``data``, its ``val_split`` held out) and the real language (``real.*``, a share of its
     scenes held out and listed in ``<out>/real_held_out.txt``)."""
     from scene3d.grounding import GroundingDataset
-    from scene3d.grounding.real import load_real_grounding, split_scene_ids
+    from scene3d.grounding.real import load_real_grounding, read_scene_list, split_scene_ids
     from scene3d.io.atomic import atomic_write_text
 
     scenes, utts, held = {}, [], set()
@@ -243,7 +243,10 @@ def _grounding_data(cfg: DictConfig):
         scenes, utts, held = _synthetic_grounding(Path(cfg.data), cfg.val_split)
     if cfg.real.language:
         real_scenes, real_utts = load_real_grounding(cfg.real.language, _need(cfg.real, "objects"))
-        _, real_held = split_scene_ids(real_scenes, cfg.real.held_out, cfg.real.seed)
+        if isinstance(cfg.real.held_out, str):      # a scene list (e.g. an earlier run's real_held_out.txt)
+            real_held = read_scene_list(cfg.real.held_out) & set(real_scenes)
+        else:
+            _, real_held = split_scene_ids(real_scenes, cfg.real.held_out, cfg.real.seed)
         out = Path(_need(cfg, "out"))
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "real_held_out.txt", "".join(f"{k}\n" for k in sorted(real_held)))
@@ -271,10 +274,11 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
     tcfg = GroundingTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                                 checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
                                 source_weights=dict(cfg.source_weights), text_lr=cfg.text_lr,
+                                buckets=cfg.buckets, init=cfg.init, warmup=cfg.warmup,
                                 model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads,
                                                       pair_dim=cfg.pair_dim, points=cfg.points,
                                                       text_finetune=cfg.text_finetune))
-    cache = TextCache(minilm_text_encoder())
+    cache = TextCache(minilm_text_encoder(), folder=cfg.text_cache or Path(cfg.out) / "text_cache")
     model = train_grounding(train, _need(cfg, "out"), tcfg, val=val, cache=cache)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
         return 0

@@ -69,16 +69,22 @@ def scene_geometry(scene: Scene, origin: np.ndarray, yaw: float) -> np.ndarray:
     axes (3, metres), mean colour (3, in [0, 1]; 0.5 when unknown), front direction in the
     frame (cos, sin; zeros when the object has no front) and has-front (1 or 0).
     """
+    objs = scene.objects
+    out = np.zeros((len(objs), GEOMETRY_DIM), dtype=np.float32)
+    if not objs:
+        return out
     c, s = math.cos(-yaw), math.sin(-yaw)
     rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    out = np.zeros((len(scene.objects), GEOMETRY_DIM), dtype=np.float32)
-    for i, o in enumerate(scene.objects):
-        out[i, :3] = rot @ (o.box.center - origin)
-        size = o.box.size
-        if abs(math.sin(o.box.yaw - yaw)) > abs(math.cos(o.box.yaw - yaw)):  # quarter turn: swap x/y
-            size = size[[1, 0, 2]]
-        out[i, 3:6] = size
-        out[i, 6:9] = 0.5 if o.color_rgb is None else o.color_rgb / 255.0
+    centers = np.array([o.box.center for o in objs], dtype=np.float64)                 # (N, 3)
+    sizes = np.array([o.box.size for o in objs], dtype=np.float64)                     # (N, 3)
+    box_yaw = np.array([o.box.yaw for o in objs])
+    out[:, :3] = (centers - origin) @ rot.T
+    swap = np.abs(np.sin(box_yaw - yaw)) > np.abs(np.cos(box_yaw - yaw))              # quarter turn: swap x/y
+    out[:, 3:6] = np.where(swap[:, None], sizes[:, [1, 0, 2]], sizes)
+    out[:, 6:9] = [0.5] * 3
+    for i, o in enumerate(objs):
+        if o.color_rgb is not None:
+            out[i, 6:9] = o.color_rgb / 255.0
         if o.has_front:
             front = o.oriented_box.yaw - yaw
             out[i, 9:12] = math.cos(front), math.sin(front), 1.0
@@ -109,18 +115,18 @@ def object_points(scene: Scene, yaw: float, count: int, rng: np.random.Generator
     return out, has
 
 
-def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]], max_objects: int = 128,
+def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]],
                     points_per_object: int = 0, rng: np.random.Generator | None = None) -> ObjectBatch:
-    """Pad the scenes' objects (first ``max_objects`` of each) into one batch; with
-    ``points_per_object`` > 0 also sample their points (``rng``; default: seed 0)."""
-    n = max(1, min(max_objects, max((len(s.objects) for s in scenes), default=1)))
+    """Pad all objects of the scenes (any number) into one batch, N = the largest scene's count;
+    with ``points_per_object`` > 0 also sample their points (``rng``; default: seed 0)."""
+    n = max(1, max((len(s.objects) for s in scenes), default=1))
     b = len(scenes)
     geometry = torch.zeros(b, n, GEOMETRY_DIM)
     mask = torch.zeros(b, n, dtype=torch.bool)
     ids = torch.full((b, n), -1, dtype=torch.long)
     labels = [[""] * n for _ in range(b)]
     for k, (scene, (origin, yaw)) in enumerate(zip(scenes, frames)):
-        objs = scene.objects[:n]
+        objs = scene.objects
         m = len(objs)
         if m:
             geometry[k, :m] = torch.from_numpy(scene_geometry(scene, origin, yaw)[:m])

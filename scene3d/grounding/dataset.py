@@ -3,11 +3,18 @@ alignment losses, and a cache of frozen text features."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
 
+from scene3d.errors import SceneFormatError
+from scene3d.io.atomic import atomic_path, atomic_write_text
 from scene3d.models.text_encoder import TextEncoder
 from scene3d.structures import Scene, Utterance
 
@@ -69,23 +76,81 @@ class GroundingDataset:
 
 
 class TextCache:
-    """Frozen text features, computed once per distinct string (float16 on the CPU)."""
+    """Frozen text features, computed once per distinct string (tokens float16 on the CPU).
 
-    def __init__(self, encoder: TextEncoder, batch_size: int = 128):
+    Args:
+        encoder: the frozen text encoder.
+        batch_size: strings encoded per call.
+        folder: where encoded strings are kept on disk (safetensors shards + their strings,
+            written atomically), so runs and processes share them; None: in memory only.
+            Shards of another encoder are ignored (the folder's ``encoder.json`` names it).
+    """
+
+    def __init__(self, encoder: TextEncoder, batch_size: int = 128, folder: str | Path | None = None):
         self.encoder, self.batch_size = encoder, batch_size
         self.tokens: dict[str, torch.Tensor] = {}
         self.pooled: dict[str, torch.Tensor] = {}
+        self.folder = Path(folder) if folder is not None else None
+        self._unsaved: list[str] = []
+        if self.folder is not None:
+            self.load()
 
-    def add(self, texts: Iterable[str]) -> None:
+    def _identity(self) -> dict:
+        model = self.encoder.model
+        return {"model": str(getattr(model.config, "_name_or_path", "")), "dim": self.encoder.dim,
+                "max_length": self.encoder.max_length,
+                "fingerprint": float(next(model.parameters()).detach().double().sum())}
+
+    def load(self) -> None:
+        """Read the folder's shards (those of this encoder) into memory."""
+        ident = self.folder / "encoder.json"
+        if ident.is_file() and json.loads(ident.read_text()) != self._identity():
+            return  # another encoder's features: start afresh (the next save replaces them)
+        for shard in sorted(self.folder.glob("shard_*.safetensors")):
+            texts_file = shard.with_suffix(".json")
+            if not texts_file.is_file():
+                continue
+            texts = json.loads(texts_file.read_text())
+            data = load_file(shard)
+            lengths = data["lengths"].tolist()
+            if len(lengths) != len(texts):
+                raise SceneFormatError(shard, f"{len(lengths)} encodings for {len(texts)} strings; delete the folder")
+            for text, tok, pooled in zip(texts, data["tokens"].split(lengths), data["pooled"]):
+                self.tokens[text], self.pooled[text] = tok, pooled
+
+    def save(self) -> int:
+        """Write the strings encoded since the last save as a new shard; returns how many."""
+        if self.folder is None or not self._unsaved:
+            return 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        ident = self.folder / "encoder.json"
+        if not ident.is_file() or json.loads(ident.read_text()) != self._identity():
+            for old in self.folder.glob("shard_*"):
+                old.unlink()
+            atomic_write_text(ident, json.dumps(self._identity()))
+        texts, self._unsaved = self._unsaved, []
+        name = f"shard_{len(list(self.folder.glob('shard_*.safetensors'))):05d}_{os.getpid()}"
+        tensors = {"tokens": torch.cat([self.tokens[t] for t in texts]).contiguous(),
+                   "lengths": torch.tensor([len(self.tokens[t]) for t in texts]),
+                   "pooled": torch.stack([self.pooled[t] for t in texts]).contiguous()}
+        with atomic_path(self.folder / f"{name}.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        atomic_write_text(self.folder / f"{name}.json", json.dumps(texts))   # written last: marks the shard complete
+        return len(texts)
+
+    def add(self, texts: Iterable[str], progress: bool = False) -> None:
+        """Encode the strings not seen yet (``progress``: a progress bar)."""
         new = sorted({t for t in texts if t not in self.pooled})
         with torch.no_grad():
-            for i in range(0, len(new), self.batch_size):
+            for i in tqdm(range(0, len(new), self.batch_size), desc="encode text", unit="batch",
+                          disable=not progress or not new):
                 chunk = new[i:i + self.batch_size]
                 enc = self.encoder(chunk)
                 for j, text in enumerate(chunk):
                     n = int(enc.mask[j].sum())
                     self.tokens[text] = enc.tokens[j, :n].half().cpu()
                     self.pooled[text] = enc.pooled[j].cpu()
+        self._unsaved += new
 
     def batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, T, D) tokens, (B, T) mask, (B, D) pooled for ``texts`` (encoding any new ones)."""

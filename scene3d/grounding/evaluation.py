@@ -10,6 +10,7 @@ import torch
 
 from scene3d.grounding.data import collate_objects, reference_frame
 from scene3d.grounding.dataset import GroundingDataset, TextCache
+from scene3d.grounding.mentions import mention_features
 from scene3d.grounding.metrics import (
     ReferIt3DScores,
     ScanReferScores,
@@ -48,8 +49,12 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
         tokens, mask, pooled = enc.tokens, enc.mask, enc.pooled
     else:
         tokens, mask, pooled = (x.to(device) for x in cache.batch(texts))
+    mentions = None
+    if model.cfg.mentions:
+        mentions = torch.from_numpy(np.stack([mention_features(row, text) for row, text in zip(objects.labels, texts)]))
+        mentions = mentions.to(device)
     out = (net or model)(objects.geometry, label_embed, objects.mask, tokens, mask, pooled, objects.points,
-                         objects.point_valid)
+                         objects.point_valid, mentions)
     return out, objects
 
 

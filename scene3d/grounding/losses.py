@@ -29,14 +29,19 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.07) -> tor
     return (nn.functional.cross_entropy(logits, labels) + nn.functional.cross_entropy(logits.T, labels)) / 2
 
 
-def anchor_loss(anchor_logits: torch.Tensor, anchors: list[tuple[int, ...]]) -> torch.Tensor:
+def anchor_loss(anchor_logits: torch.Tensor, anchors: list[tuple[int, ...]],
+                denominator: float | None = None) -> torch.Tensor:
     """Cross-entropy of the anchor head against the named anchors (uniform over several).
 
     anchor_logits (B, N) (-inf on padding); anchors: per row, the anchor slots (rows
     without anchors are left out; 0 when no row has any, still tied to the graph).
+    ``denominator``: what the summed row losses are divided by (default: the rows with
+    anchors; under DDP, the global batch's anchored rows / processes, so the averaged
+    gradient is that of one process over the whole batch).
     """
     rows = [b for b, a in enumerate(anchors) if a]
     if not rows:
         return anchor_logits[:0].sum() * 0.0
     logp = anchor_logits[rows].log_softmax(-1)
-    return torch.stack([-logp[k, list(anchors[b])].mean() for k, b in enumerate(rows)]).mean()
+    total = torch.stack([-logp[k, list(anchors[b])].mean() for k, b in enumerate(rows)]).sum()
+    return total / (denominator if denominator else len(rows))

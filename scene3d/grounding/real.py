@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from scene3d.errors import ConfigError
-from scene3d.io import load_gt_object_scenes, read_referit3d_csv, read_scanrefer_json
+from scene3d.io import load_gt_object_scenes, read_referit3d_csv, read_scanrefer_json, read_utterances_jsonl
 from scene3d.structures import Scene, Utterance
 
 
 def read_language(path: str | Path) -> list[Utterance]:
-    """Referrals of a ReferIt3D CSV (Nr3D / Sr3D) or a ScanRefer JSON (by suffix).
+    """Referrals of a ReferIt3D CSV (Nr3D / Sr3D), a ScanRefer JSON or an Utterance JSONL
+    (``scene3d language`` / ``data_tools/build_language_corpus.py`` output), by suffix.
 
     Rows that cannot be read are left out (the readers report them); a file with no
     readable row raises.
@@ -25,6 +26,11 @@ def read_language(path: str | Path) -> list[Utterance]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"language file {path} not found")
+    if path.suffix == ".jsonl":
+        utts = read_utterances_jsonl(path)
+        if not utts:
+            raise ConfigError(f"{path}: no utterance")
+        return utts
     report = read_scanrefer_json(path) if path.suffix == ".json" else read_referit3d_csv(path)
     if not report.utterances:
         raise ConfigError(f"{path}: no readable referral ({len(report.problems)} unreadable rows)")

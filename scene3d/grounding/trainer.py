@@ -38,7 +38,14 @@ class GroundingTrainConfig:
         w_referral / w_class / w_anchor / w_object / w_scene: loss weights (referral CE,
             target class, anchor CE, object-caption InfoNCE, scene-caption InfoNCE).
         source_weights: sampling weight of a referral by its ``Utterance.source`` ("nr3d",
-            "sr3d", "scanrefer", "generated"...; 1 when absent): to mix sources evenly.
+            "sr3d", "scanrefer", "generated", "generated_real"...; 1 when absent): to mix
+            sources evenly.
+        buckets: referrals are grouped into this many buckets by their scene's object count
+            and each step draws its batch from one bucket (chosen by its share of the
+            sampling weight), so little of the N^2 attention is spent on padding; every
+            referral keeps its overall sampling probability. 1: no bucketing.
+        init: a run folder (or checkpoint folder) whose weights start this run (fine-tuning;
+            the optimiser and schedule start afresh); None: random initialisation.
         seed: everything random follows from it.
         model: the network's sizes.
     """
@@ -58,19 +65,21 @@ class GroundingTrainConfig:
     w_object: float = 0.2
     w_scene: float = 0.1
     source_weights: dict[str, float] = field(default_factory=dict)
+    buckets: int = 4
+    init: str | None = None
     seed: int = 0
     model: GroundingConfig = field(default_factory=GroundingConfig)
 
 
 def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCache, classes: list[str],
-            rng: np.random.Generator) -> dict[str, torch.Tensor]:
+            rng: np.random.Generator, anchored: float) -> dict[str, torch.Tensor]:
     """The losses of this process's part of a batch; ``classes``: the target classes of the
-    whole (global) batch, the candidates of the target-class loss."""
+    whole (global) batch, the candidates of the target-class loss; ``anchored``: the global
+    batch's referrals with anchors per process (the anchor loss's denominator)."""
     device = out.logits.device
     targets = torch.tensor([ex.target for ex in batch], device=device)
     losses = {"referral": referral_loss(out.logits, targets),
-              "anchor": anchor_loss(out.anchor_logits, [tuple(a for a in ex.anchors if a < out.logits.shape[1])
-                                                        for ex in batch])}
+              "anchor": anchor_loss(out.anchor_logits, [ex.anchors for ex in batch], anchored)}
     class_embed = cache.embed(classes).to(device)
     idx = torch.tensor([classes.index(data.scenes[ex.scene].objects[ex.target].label) for ex in batch], device=device)
     losses["class"] = class_loss(out.class_query, class_embed, idx)
@@ -92,6 +101,23 @@ def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCach
     losses["object"] = info_nce(out.object_embed[rows, slots], embed(caps))
     losses["scene"] = info_nce(out.scene_embed[scene_rows], embed(scene_caps))
     return losses
+
+
+def _buckets(data: GroundingDataset, weights: np.ndarray, count: int) -> list[np.ndarray]:
+    """Example indices in ``count`` groups of similar object count (quantiles of the examples)."""
+    sizes = np.array([len(data.scenes[ex.scene].objects) for ex in data.examples])
+    order = np.argsort(sizes, kind="stable")
+    groups = [g for g in np.array_split(order, max(1, min(count, len(order)))) if len(g) and weights[g].sum() > 0]
+    return groups
+
+
+def _init_weights(model: GroundingTransformer, path: str | Path) -> None:
+    """Load another run's (or checkpoint's) weights into ``model`` (same configuration)."""
+    path = Path(path)
+    step = None
+    if (path / "model.safetensors").is_file():
+        step, path = path, path.parent.parent
+    Checkpointer(path / "checkpoints").load(model, path=step, restore_rng=False)
 
 
 def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: GroundingTrainConfig | None = None,
@@ -139,20 +165,36 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     state = TrainState()
     if ckpt.latest() is not None:
         state = ckpt.load(model, opt)
-        sched.last_epoch = state.step - 1
+        sched.last_epoch = state.step   # the optimiser's restored lr is the one of this step
+    elif cfg.init:
+        _init_weights(model, cfg.init)
+    texts = {ex.utterance.text for ex in train.examples} | {s.objects[k].label for s in train.scenes
+                                                             for k in range(len(s.objects))}
+    texts |= {t for caps in train.object_captions.values() for _, t in caps} | set(train.scene_captions.values())
+    if val is not None:
+        texts |= {ex.utterance.text for ex in val.examples} | {o.label for s in val.scenes for o in s.objects}
+    if info.is_main or cache.folder is None:
+        cache.add(texts, progress=progress and info.is_main)
+        cache.save()
     barrier(info)
+    if not info.is_main and cache.folder is not None:
+        cache.load()
     # every loss stays tied to its head even when it has nothing to score, so all processes produce
     # the same gradients' set; unused parameters are only the text encoder's pooler when fine-tuned
     net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=model.text_encoder is not None) \
         if info.world_size > 1 else model
     log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
     mine = list(range(info.rank, cfg.batch_size, info.world_size))
+    groups = _buckets(train, weights, cfg.buckets)
+    group_p = np.array([weights[g].sum() for g in groups]) / weights.sum()
     bar = tqdm(total=cfg.steps, initial=state.step, desc="train grounding", unit="step",
                disable=not (progress and info.is_main))
     while state.step < cfg.steps:
         model.train()
         rng = np.random.default_rng([cfg.seed, state.step])
-        batch = [train.examples[i] for i in rng.choice(len(train.examples), size=cfg.batch_size, p=weights / weights.sum())]
+        group = groups[int(rng.choice(len(groups), p=group_p))]
+        picks = rng.choice(group, size=cfg.batch_size, p=weights[group] / weights[group].sum())
+        batch = [train.examples[i] for i in picks]
         jitter = [float(rng.uniform(0, 2 * math.pi)) if cfg.rotate and ex.utterance.viewpoint is None else 0.0
                   for ex in batch]
         classes = sorted({train.scenes[ex.scene].objects[ex.target].label for ex in batch})
@@ -161,7 +203,8 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         out, _ = model_forward(model, cache, [train.scenes[ex.scene] for ex in local],
                                [ex.utterance.text for ex in local], [ex.utterance.viewpoint for ex in local],
                                local_jitter, part_rng, net=net)
-        parts = _losses(out, local, train, cache, classes, part_rng)
+        anchored = sum(1 for ex in batch if ex.anchors) / info.world_size
+        parts = _losses(out, local, train, cache, classes, part_rng, anchored)
         loss = (cfg.w_referral * parts["referral"] + cfg.w_class * parts["class"] + cfg.w_anchor * parts["anchor"]
                 + cfg.w_object * parts["object"] + cfg.w_scene * parts["scene"])
         opt.zero_grad()

@@ -37,6 +37,9 @@ class GroundingConfig:
         text_finetune: the model owns a trainable all-MiniLM-L6-v2 (``text_encoder``) that
             encodes its sentences (class names and captions stay with the frozen one).
         dropout: dropout in attention and MLPs.
+        mentions: objects also get the lexical features of their class name against the
+            sentence (:mod:`scene3d.grounding.mentions`: named, head noun named, first
+            named, position), in their token and directly in their score.
     """
 
     dim: int = 128
@@ -47,6 +50,7 @@ class GroundingConfig:
     points: int = 0
     text_finetune: bool = False
     dropout: float = 0.1
+    mentions: bool = True
 
 
 @dataclass
@@ -75,6 +79,7 @@ class GroundingOutput:
 
 GEOMETRY_DIM = 12  # per object: centre, size, colour, front (cos, sin), has-front
 PAIR_DIM = 13
+MENTION_DIM = 4  # per object: its class named, head noun named, first named, position (scene3d.grounding.mentions)
 
 
 def pair_features(geometry: torch.Tensor) -> torch.Tensor:
@@ -165,7 +170,8 @@ class GroundingTransformer(nn.Module):
 
     Inputs (see :meth:`forward`): object geometry (B, N, GEOMETRY_DIM), class-name embeddings
     (B, N, text_dim), object mask (B, N), text tokens (B, T, text_dim) with mask (B, T)
-    and pooled sentence embeddings (B, text_dim); with ``cfg.points``, also object points
+    and pooled sentence embeddings (B, text_dim); with ``cfg.mentions``, the lexical
+    mention features (B, N, MENTION_DIM); with ``cfg.points``, also object points
     (B, N, points, 6) and their validity (B, N, points).
     """
 
@@ -176,6 +182,8 @@ class GroundingTransformer(nn.Module):
         self.geometry = nn.Sequential(nn.Linear(GEOMETRY_DIM, d), nn.GELU(), nn.Linear(d, d))
         self.pair = nn.Sequential(nn.Linear(PAIR_DIM, cfg.pair_dim), nn.GELU(), nn.Linear(cfg.pair_dim, cfg.pair_dim))
         self.label = nn.Linear(cfg.text_dim, d)
+        self.mention = nn.Linear(MENTION_DIM, d) if cfg.mentions else None
+        self.mention_score = nn.Linear(MENTION_DIM, 1) if cfg.mentions else None
         self.point_encoder = PointSetEncoder(d) if cfg.points else None
         self.text_encoder = minilm_text_encoder(trainable=True) if cfg.text_finetune else None
         self.text = nn.Linear(cfg.text_dim, d)
@@ -195,7 +203,8 @@ class GroundingTransformer(nn.Module):
 
     def forward(self, geometry: torch.Tensor, label_embed: torch.Tensor, mask: torch.Tensor,
                 text_tokens: torch.Tensor, text_mask: torch.Tensor, text_pooled: torch.Tensor,
-                points: torch.Tensor | None = None, point_valid: torch.Tensor | None = None) -> GroundingOutput:
+                points: torch.Tensor | None = None, point_valid: torch.Tensor | None = None,
+                mentions: torch.Tensor | None = None) -> GroundingOutput:
         phi = self.pair(pair_features(geometry))                                   # (B, N, N, P), once
         x = self.geometry(geometry) + self.label(label_embed)                      # (B, N, D)
         if self.point_encoder is not None:
@@ -203,6 +212,10 @@ class GroundingTransformer(nn.Module):
                 raise ValueError(f"this model encodes {self.cfg.points} points per object: pass points")
             b, n = mask.shape
             x = x + self.point_encoder(points.flatten(0, 1), point_valid.flatten(0, 1)).view(b, n, -1)
+        if self.mention is not None:
+            if mentions is None:
+                raise ValueError("this model reads the lexical mention features: pass mentions (B, N, MENTION_DIM)")
+            x = x + self.mention(mentions)
         x = x + self.encoder(self.encoder_norm(x), phi, mask)                    # unimodal context
         m = mask[..., None].float()
         object_embed = nn.functional.normalize(self.object_proj(x), dim=-1)        # (B, N, text_dim)
@@ -219,5 +232,7 @@ class GroundingTransformer(nn.Module):
         # does the object's class match the class the sentence asks for? (open vocabulary)
         class_match = (nn.functional.normalize(label_embed, dim=-1) @ class_query[:, :, None]).squeeze(-1)
         logits = self.score(self.norm(x)).squeeze(-1) + self.class_scale * class_match   # (B, N)
+        if self.mention_score is not None:
+            logits = logits + self.mention_score(mentions).squeeze(-1)
         logits = logits.masked_fill(~mask, float("-inf"))
         return GroundingOutput(logits, object_embed, scene_embed, class_query, class_match, anchor_logits)

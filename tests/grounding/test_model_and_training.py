@@ -7,7 +7,7 @@ from scene3d.graph import build_scene_graph
 from scene3d.grounding import Grounder, GroundingDataset
 from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
 from scene3d.language import LanguageConfig, generate_language
-from scene3d.models.grounding import GEOMETRY_DIM, GroundingConfig, GroundingTransformer, pair_features
+from scene3d.models.grounding import GEOMETRY_DIM, MENTION_DIM, GroundingConfig, GroundingTransformer, pair_features
 from scene3d.structures import Scene
 from scene3d.synth import SynthConfig, generate_scene
 
@@ -21,10 +21,11 @@ def test_model_masks_padding_and_is_order_equivariant():
     mask = torch.ones(1, 6, dtype=torch.bool)
     mask[0, 5] = False
     text, tmask, pooled = torch.randn(1, 4, 384), torch.ones(1, 4, dtype=torch.bool), torch.randn(1, 384)
-    out = model(g, le, mask, text, tmask, pooled)
+    mentions = torch.rand(1, 6, MENTION_DIM)
+    out = model(g, le, mask, text, tmask, pooled, mentions=mentions)
     assert out.logits.shape == (1, 6) and torch.isinf(out.logits[0, 5]) and torch.isfinite(out.logits[0, :5]).all()
     perm = torch.tensor([3, 0, 4, 1, 2, 5])
-    out2 = model(g[:, perm], le[:, perm], mask[:, perm], text, tmask, pooled)
+    out2 = model(g[:, perm], le[:, perm], mask[:, perm], text, tmask, pooled, mentions=mentions[:, perm])
     torch.testing.assert_close(out2.logits, out.logits[:, perm])
     assert out.object_embed.shape == (1, 6, 384) and out.scene_embed.shape == (1, 384)
 

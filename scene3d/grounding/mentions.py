@@ -1,0 +1,169 @@
+"""Which of a scene's class names a sentence mentions, and where: open-vocabulary, lexical.
+
+Class names come from any vocabulary (ScanNet's 543 raw categories, the synthetic rooms'
+41, a user's own). A name is matched after normalisation: lower case, words singularised,
+spaces ignored ("trashcan" = "trash can" = "Trash cans"), and through synonym groups
+("trash bin", "garbage can"). Its head noun ("chair" of "office chair") is matched apart.
+The features feed the grounding model next to the class-name embeddings, whose learned
+similarity covers names the lexicon does not know.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from scene3d.models.grounding import MENTION_DIM
+
+#: Names that mean the same object class (both directions). Keep groups tight: a word that
+#: names a broader class ("table" for "coffee table") is the head-noun match's business.
+SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("trash can", "trash bin", "garbage can", "garbage bin", "wastebasket", "waste basket", "rubbish bin",
+     "waste bin", "dustbin", "trashcan", "recycling bin"),
+    ("couch", "sofa", "settee"),
+    ("tv", "television", "tv screen"),
+    ("refrigerator", "fridge"),
+    ("mini fridge", "minifridge", "small fridge"),
+    ("nightstand", "night stand", "bedside table", "night table"),
+    ("picture", "painting", "framed picture", "photo", "poster", "artwork"),
+    ("monitor", "computer screen", "computer monitor", "screen", "display"),
+    ("office chair", "desk chair", "swivel chair", "rolling chair"),
+    ("armchair", "arm chair", "easy chair", "sofa chair", "lounge chair"),
+    ("bookshelf", "book shelf", "bookcase", "book case", "shelf unit"),
+    ("dresser", "chest of drawers"),
+    ("wardrobe", "closet", "armoire"),
+    ("rug", "carpet", "mat"),
+    ("cup", "mug", "coffee mug"),
+    ("plant", "potted plant", "houseplant"),
+    ("kitchen counter", "counter", "countertop", "counter top"),
+    ("whiteboard", "white board", "dry erase board", "marker board"),
+    ("computer tower", "pc", "desktop computer", "computer case", "tower"),
+    ("telephone", "phone"),
+    ("bathtub", "bath tub", "tub"),
+    ("toilet paper", "toilet roll", "tissue roll"),
+    ("clothes", "clothing"),
+    ("stool", "bar stool"),
+    ("end table", "side table"),
+    ("file cabinet", "filing cabinet"),
+    ("laptop", "notebook computer"),
+    ("backpack", "rucksack", "back pack"),
+    ("doorframe", "door frame"),
+    ("radiator", "heater"),
+    ("curtain", "curtains", "drape", "drapes"),
+    ("blinds", "window blinds"),
+    ("bin", "container"),
+    ("light", "lamp"),
+    ("shoes", "shoe", "sneakers"),
+    ("recliner", "reclining chair"),
+    ("ottoman", "footstool", "foot stool", "pouf"),
+    ("coat rack", "coat stand", "hat stand"),
+)
+
+#: Features per (object, sentence), in this order (see :func:`mention_features`).
+MENTION_FEATURES = ("named", "head_named", "first_named", "position")
+assert len(MENTION_FEATURES) == MENTION_DIM
+
+_WORD = re.compile(r"[a-z0-9]+")
+_KEEP = {"glass", "grass", "class", "bus", "lens", "canvas", "chess", "dress", "mattress", "press", "bass",
+         "cactus", "status", "gas", "is", "this", "his", "was", "has", "its", "us", "as", "yes", "less",
+         "across", "towards", "always", "series", "species", "lotus"}
+_IRREGULAR = {"shelves": "shelf", "knives": "knife", "people": "person", "mice": "mouse", "feet": "foot",
+              "leaves": "leaf", "children": "child", "men": "man", "women": "woman", "teeth": "tooth",
+              "boxes": "box", "dishes": "dish", "benches": "bench", "couches": "couch", "glasses": "glass",
+              "clothes": "clothes", "pants": "pants", "scissors": "scissors", "dresses": "dress",
+              "mattresses": "mattress", "lenses": "lens", "shoes": "shoe", "stairs": "stair"}
+
+
+@lru_cache(maxsize=65536)
+def singular(word: str) -> str:
+    """An English word's singular (lower case in, lower case out; rule-based, symmetric use only)."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if len(word) <= 3 or word in _KEEP or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return word[:-2]
+    if word.endswith("s"):
+        return word[:-1]
+    return word
+
+
+def words(text: str) -> tuple[str, ...]:
+    """Lower-case singular words of ``text`` (punctuation dropped)."""
+    return tuple(singular(w) for w in _WORD.findall(text.lower()))
+
+
+def compact(name: str) -> str:
+    """A class name's match key: its singular words joined without spaces."""
+    return "".join(words(name))
+
+
+@lru_cache(maxsize=1)
+def _groups() -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {}
+    for group in SYNONYM_GROUPS:
+        keys = {compact(n) for n in group}
+        for k in keys:
+            table.setdefault(k, set()).update(keys)
+    return {k: frozenset(v) for k, v in table.items()}
+
+
+def normalize_label(name: str) -> str:
+    """The canonical spelling of a class name: lower case, singular words, one space
+    ("Trash Cans" -> "trash can"; "kitchen_cabinets" -> "kitchen cabinet")."""
+    return " ".join(words(name.replace("_", " ")))
+
+
+@lru_cache(maxsize=65536)
+def name_keys(name: str) -> tuple[frozenset[str], str]:
+    """(match keys of the name and its synonyms, the head noun's key) of a class name."""
+    key = compact(name)
+    ws = words(name)
+    return _groups().get(key, frozenset({key})), (ws[-1] if ws else "")
+
+
+class SentenceIndex:
+    """Where each word n-gram (n <= ``max_n``, joined without spaces) first occurs in a sentence."""
+
+    def __init__(self, text: str, max_n: int = 4):
+        self.words = words(text)
+        self.first: dict[str, int] = {}
+        for i in range(len(self.words)):
+            for n in range(1, max_n + 1):
+                if i + n <= len(self.words):
+                    self.first.setdefault("".join(self.words[i:i + n]), i)
+
+    def find(self, keys) -> int:
+        """The first word position of any of ``keys``; -1 when none occurs."""
+        hits = [self.first[k] for k in keys if k in self.first]
+        return min(hits) if hits else -1
+
+
+def mention_features(labels: list[str], text: str) -> np.ndarray:
+    """(N, MENTION_DIM) float32 features of N objects' class names against one sentence.
+
+    Columns: ``named`` (1 when the name or a synonym occurs), ``head_named`` (its head noun
+    occurs, e.g. "chair" for "office chair"), ``first_named`` (1 when its class is the first
+    of the scene's classes the sentence names: usually the target), ``position`` (word
+    position of its first mention / sentence length, in [0, 1]; 1 when not named).
+    Empty labels (padding) get zeros and position 1.
+    """
+    index = SentenceIndex(text)
+    length = max(1, len(index.words))
+    found: dict[str, tuple[int, int]] = {}           # label -> (position of the name, of its head noun)
+    for label in set(labels) - {""}:
+        keys, head = name_keys(label)
+        found[label] = (index.find(keys), index.find((head,)) if head else -1)
+    first = {label: min((p for p in pos if p >= 0), default=-1) for label, pos in found.items()}
+    earliest = min((p for p in first.values() if p >= 0), default=-1)
+    out = np.zeros((len(labels), MENTION_DIM), dtype=np.float32)
+    out[:, 3] = 1.0
+    for i, label in enumerate(labels):
+        if not label or first[label] < 0:
+            continue
+        out[i] = (found[label][0] >= 0, found[label][1] >= 0, first[label] == earliest, min(1.0, first[label] / length))
+    return out
