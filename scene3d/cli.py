@@ -327,7 +327,8 @@ def format_grounding(result) -> str:
     """A GroundingResult as a small table."""
     rows = [f"query: {result.query!r} in {result.scene_id} ({result.seconds * 1000:.0f} ms)"]
     if result.low_confidence:
-        rows.append(f"  low confidence: no object of the scene is of the class the query asks for "
+        asked = f"'{result.asked_class}'" if result.asked_class else "the class the query asks for"
+        rows.append(f"  low confidence: no object of the scene is {asked} "
                     f"(best class match {result.class_match:.2f})")
     for rank, r in enumerate(result.ranked, 1):
         c = np.round(r.box.center, 2).tolist()

@@ -11,7 +11,8 @@ import torch
 from scene3d.errors import ConfigError, SceneFormatError
 from scene3d.grounding.dataset import TextCache
 from scene3d.grounding.evaluation import model_forward
-from scene3d.grounding.trainer import CALIBRATION
+from scene3d.grounding.mentions import Vocabulary, class_present
+from scene3d.grounding.trainer import CALIBRATION, VOCABULARY
 from scene3d.models.grounding import GroundingConfig, GroundingTransformer
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
 from scene3d.structures import GroundingResult, RankedObject, Scene
@@ -25,14 +26,18 @@ class Grounder:
         model: the trained network.
         text_encoder: the encoder it was trained with (default: all-MiniLM-L6-v2).
         class_match_threshold: below this best class match a result is flagged
-            ``low_confidence`` (None: never flagged).
+            ``low_confidence`` (None: never flagged), unless the class the query names
+            first is in the scene.
+        vocabulary: class names the query's target class is looked for among (with the
+            scene's own labels and their synonyms, :mod:`scene3d.grounding.mentions`).
     """
 
     def __init__(self, model: GroundingTransformer, text_encoder: TextEncoder | None = None,
-                 class_match_threshold: float | None = None):
+                 class_match_threshold: float | None = None, vocabulary: list[str] | None = None):
         self.model = model.eval()
         self.cache = TextCache(text_encoder or minilm_text_encoder())
         self.class_match_threshold = class_match_threshold
+        self.vocabulary = Vocabulary(list(vocabulary or []))
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> Grounder:
@@ -50,6 +55,7 @@ class Grounder:
             raise ConfigError(f"{path} is not a grounding run (no config.json); train one with "
                               "scene3d train-grounding or scene3d demo")
         cfg = json.loads((path / "config.json").read_text())
+        cfg["model"].setdefault("mentions", False)   # runs from before the mention features
         model = GroundingTransformer(GroundingConfig(**cfg["model"]))
         try:
             Checkpointer(path / "checkpoints").load(model, path=step, restore_rng=False)
@@ -58,7 +64,8 @@ class Grounder:
         threshold = None
         if (path / CALIBRATION).is_file():
             threshold = json.loads((path / CALIBRATION).read_text()).get("class_match_threshold")
-        return cls(model, class_match_threshold=threshold)
+        vocabulary = json.loads((path / VOCABULARY).read_text()) if (path / VOCABULARY).is_file() else []
+        return cls(model, class_match_threshold=threshold, vocabulary=vocabulary)
 
     def ground(self, scene: Scene, query: str, viewpoint: tuple[float, ...] | None = None,
                top_k: int = 5, anchor_threshold: float = 0.25) -> GroundingResult:
@@ -98,6 +105,9 @@ class Grounder:
         anchors = [RankedObject(object_id=scene.objects[i].object_id, label=scene.objects[i].label,
                                 score=float(anchor_p[i]), box=scene.objects[i].box)
                    for i in anchor_p.argsort(descending=True)[:3].tolist() if anchor_p[i] >= anchor_threshold]
-        low = self.class_match_threshold is not None and match < self.class_match_threshold
+        labels = [o.label for o in scene.objects]
+        asked = self.vocabulary.first_named(query, labels)
+        low = (self.class_match_threshold is not None and match < self.class_match_threshold
+               and (asked is None or not class_present(asked, labels)))
         return GroundingResult(query=query, scene_id=scene.scene_id, ranked=ranked, seconds=time.perf_counter() - t0,
-                               low_confidence=low, class_match=match, anchors=anchors)
+                               low_confidence=low, class_match=match, anchors=anchors, asked_class=asked)

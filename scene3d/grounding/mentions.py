@@ -167,3 +167,40 @@ def mention_features(labels: list[str], text: str) -> np.ndarray:
             continue
         out[i] = (found[label][0] >= 0, found[label][1] >= 0, first[label] == earliest, min(1.0, first[label] / length))
     return out
+
+
+class Vocabulary:
+    """Class names (with their synonyms) looked up by the n-grams of a sentence.
+
+    Args:
+        names: the class names (any vocabulary; normalised and grouped as in this module).
+    """
+
+    def __init__(self, names: list[str]):
+        self.by_key: dict[str, str] = {}
+        for name in sorted(set(names) - {""}):
+            for key in name_keys(name)[0]:
+                self.by_key.setdefault(key, name)
+
+    def first_named(self, text: str, extra: list[str] = ()) -> str | None:
+        """The class name (of the vocabulary or ``extra``, e.g. the scene's labels) that ``text``
+        names first: the sentence's likely target class. At one position the longest name wins
+        ("office chair" over "chair"); None when the sentence names none of them."""
+        extra_keys = {k: name for name in set(extra) - {""} for k in name_keys(name)[0]}
+        best, best_rank = None, (1 << 30, 0)
+        for key, pos in SentenceIndex(text).first.items():
+            name = extra_keys.get(key) or self.by_key.get(key)
+            if name is not None and (pos, -len(key)) < best_rank:
+                best, best_rank = name, (pos, -len(key))
+        return best
+
+
+def class_present(name: str, labels: list[str]) -> bool:
+    """Whether some label of ``labels`` is the class ``name`` (same name or synonym), a kind of
+    it (its head noun: "office chair" for "chair") or its broader class ("chair" for "office chair")."""
+    keys, head = name_keys(name)
+    for label in set(labels) - {""}:
+        label_keys, label_head = name_keys(label)
+        if keys & label_keys or label_head in keys or head in label_keys:
+            return True
+    return False

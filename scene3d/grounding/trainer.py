@@ -23,6 +23,7 @@ from scene3d.train.distributed import barrier, init_from_env, mean_over_ranks
 
 
 CALIBRATION = "calibration.json"  # in the run folder: the low-confidence threshold (see calibrate_confidence)
+VOCABULARY = "vocabulary.json"    # in the run folder: the class names it trained on (the Grounder's target-class lexicon)
 
 
 @dataclass
@@ -150,6 +151,8 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     out_dir.mkdir(parents=True, exist_ok=True)
     if info.is_main:
         atomic_write_text(out_dir / "config.json", json.dumps(asdict(cfg), indent=1))
+        vocabulary = sorted({o.label for s in train.scenes for o in s.objects} - {""})
+        atomic_write_text(out_dir / VOCABULARY, json.dumps(vocabulary, indent=0))
     torch.manual_seed(cfg.seed)
     cache = cache or TextCache(minilm_text_encoder())
     model = GroundingTransformer(cfg.model)

@@ -21,10 +21,11 @@ class RankedObject:
 class GroundingResult:
     """The answer to one query: objects ranked best first, and the time it took (s).
 
-    ``low_confidence`` is True when the query seems to name nothing in the scene: no object's
-    class matches what the sentence asks for as well as the calibrated threshold of the model
-    (``class_match`` is the best match, a cosine in [-1, 1]). The ranking is then still the
-    model's, but not an answer to trust.
+    ``low_confidence`` is True when the query seems to name nothing in the scene: the class
+    it names first (``asked_class``, from the model's vocabulary; None when it names none it
+    knows) is not in the scene, and no object's class matches what the sentence asks for as
+    well as the calibrated threshold of the model (``class_match`` is the best match, a cosine
+    in [-1, 1]). The ranking is then still the model's, but not an answer to trust.
     """
 
     query: str
@@ -34,6 +35,7 @@ class GroundingResult:
     low_confidence: bool = False
     class_match: float | None = None
     anchors: list[RankedObject] = field(default_factory=list)
+    asked_class: str | None = None
 
     @property
     def best(self) -> RankedObject | None:
@@ -42,6 +44,7 @@ class GroundingResult:
     def to_json(self) -> dict:
         return {"query": self.query, "scene_id": self.scene_id, "seconds": self.seconds,
                 "low_confidence": self.low_confidence, "class_match": self.class_match,
+                "asked_class": self.asked_class,
                 "ranked": [{"object_id": r.object_id, "label": r.label, "score": r.score,
                             "center": r.box.center.tolist(), "size": r.box.size.tolist(), "yaw": r.box.yaw}
                            for r in self.ranked],

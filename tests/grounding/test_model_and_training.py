@@ -183,3 +183,51 @@ def test_text_encoder_fine_tuning_is_saved_and_restored(tiny_data, tmp_path):
     loaded = Grounder.from_checkpoint(tmp_path)
     torch.testing.assert_close(dict(loaded.model.text_encoder.named_parameters())[name], after)
     assert len(loaded.ground(data.scenes[0], "the chair").ranked) == 5
+
+
+def test_scenes_of_any_size_train_and_ground(tmp_path):
+    """A 140-object scene (real ScanNet rooms reach 132) trains and grounds its last objects."""
+    from scene3d.structures import Box, SceneObject, Utterance
+
+    rng = np.random.default_rng(0)
+    objects = [SceneObject(object_id=i, label="chair" if i < 139 else "piano",
+                           box=Box(center=rng.uniform(0, 8, 3), size=np.full(3, 0.5), yaw=0.0)) for i in range(140)]
+    scene = Scene("big", objects=objects)
+    data = GroundingDataset.build({"big": scene}, [Utterance("big", 139, "the piano", anchor_ids=(138,)),
+                                                   Utterance("big", 130, "the chair")])
+    cfg = GroundingTrainConfig(steps=2, batch_size=2, checkpoint_every=2, eval_every=2, model=TINY)
+    train_grounding(data, tmp_path, cfg, progress=False)
+    result = Grounder.from_checkpoint(tmp_path).ground(scene, "the piano", top_k=140)
+    assert len(result.ranked) == 140 and result.asked_class == "piano"
+
+
+def test_text_cache_on_disk_is_shared_and_tied_to_its_encoder(tmp_path):
+    from scene3d.grounding import TextCache
+    from scene3d.models.text_encoder import minilm_text_encoder
+
+    encoder = minilm_text_encoder()
+    first = TextCache(encoder, folder=tmp_path / "cache")
+    first.add(["the chair", "a lamp on the desk"])
+    assert first.save() == 2 and first.save() == 0
+    second = TextCache(encoder, folder=tmp_path / "cache")   # another run or process
+    assert set(second.pooled) == {"the chair", "a lamp on the desk"}
+    torch.testing.assert_close(second.tokens["a lamp on the desk"], first.tokens["a lamp on the desk"])
+    torch.testing.assert_close(second.pooled["the chair"], first.pooled["the chair"])
+    with torch.no_grad():  # a different encoder does not read those features
+        next(encoder.model.parameters()).add_(1.0)
+    assert TextCache(encoder, folder=tmp_path / "cache").pooled == {}
+
+
+def test_low_confidence_looks_for_the_class_the_query_names_first(tiny_data):
+    """The trash-can query in a room with a door but no trash can is flagged; a synonym or
+    spelling of a present class never is, whatever the learned class match says."""
+    _, data = tiny_data
+    torch.manual_seed(0)
+    model = GroundingTransformer(TINY)
+    scene = next(s for s in data.scenes if "door" in {o.label for o in s.objects}
+                 and "trash can" not in {o.label for o in s.objects})
+    grounder = Grounder(model, class_match_threshold=1.01, vocabulary=["trash can", "door"])  # cosine never enough
+    flagged = grounder.ground(scene, "the trashcan near the door")
+    assert flagged.low_confidence and flagged.asked_class == "trash can"
+    label = scene.objects[0].label
+    assert not grounder.ground(scene, f"the {label}s over there").low_confidence

@@ -1,0 +1,55 @@
+"""Lexical, open-vocabulary class mentions: normalisation, synonyms, head nouns, positions."""
+
+import numpy as np
+import pytest
+
+from scene3d.grounding.mentions import (
+    MENTION_FEATURES,
+    Vocabulary,
+    class_present,
+    mention_features,
+    normalize_label,
+    singular,
+)
+
+
+@pytest.mark.parametrize("word, expected", [("chairs", "chair"), ("shelves", "shelf"), ("boxes", "box"),
+                                            ("cabinets", "cabinet"), ("libraries", "library"), ("glass", "glass"),
+                                            ("glasses", "glass"), ("bus", "bus"), ("is", "is"), ("pillows", "pillow")])
+def test_singular(word, expected):
+    assert singular(word) == expected
+
+
+def test_normalize_label():
+    assert normalize_label("Trash Cans") == "trash can"
+    assert normalize_label("kitchen_cabinets") == "kitchen cabinet"
+
+
+def test_features_spelling_synonyms_heads_and_order():
+    labels = ["trash can", "door", "office chair", "sofa", "", "kitchen cabinets", "table"]
+    f = mention_features(labels, "The trashcan near the door, left of the couch and the kitchen cabinet")
+    assert f.shape == (7, len(MENTION_FEATURES)) and f.dtype == np.float32
+    named, head, first, position = f.T
+    np.testing.assert_array_equal(named, [1, 1, 0, 1, 0, 1, 0])       # "trashcan", "door", "couch" = sofa, "cabinet"s
+    np.testing.assert_array_equal(head, [0, 1, 0, 0, 0, 1, 0])        # "chair" and "table" are not in the sentence
+    np.testing.assert_array_equal(first, [1, 0, 0, 0, 0, 0, 0])       # the trash can comes first
+    words = 13  # the trashcan near the door left of the couch and the kitchen cabinet
+    np.testing.assert_allclose(position, [1 / words, 4 / words, 1, 8 / words, 1, 11 / words, 1])
+
+
+def test_head_noun_of_a_longer_label():
+    f = mention_features(["office chair", "desk"], "the chair at the desk")
+    np.testing.assert_array_equal(f[:, :3], [[0, 1, 1], [1, 1, 0]])
+
+
+def test_first_named_class_and_presence():
+    vocabulary = Vocabulary(["trash can", "door", "office chair", "chair", "table", "coffee table", "couch"])
+    assert vocabulary.first_named("the trash bin near the door") == "trash can"
+    assert vocabulary.first_named("the office chair by the table") == "office chair"   # longest at a position
+    assert vocabulary.first_named("it is by the sofa") == "couch"
+    assert vocabulary.first_named("something blue") is None
+    assert vocabulary.first_named("the blue piano", extra=["piano"]) == "piano"      # the scene's own labels
+    assert class_present("trash can", ["door", "trashcan"])
+    assert not class_present("trash can", ["door", "chair"])
+    assert class_present("chair", ["office chair"]) and class_present("office chair", ["chair"])
+    assert class_present("cabinet", ["kitchen cabinets"])
