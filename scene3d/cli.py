@@ -309,14 +309,14 @@ def cmd_eval_grounding(cfg: DictConfig) -> int:
     data = GroundingDataset.build(scenes, utts)
     if not data.examples:
         raise ConfigError(f"{path}: none of its {len(utts)} referrals has its target in the object lists")
-    grounder = Grounder.from_checkpoint(_need(cfg, "checkpoint"))
+    grounder = Grounder.from_checkpoint(cfg.checkpoint)   # None: the packaged pretrained model
     report = evaluate(grounder.model, grounder.cache, data)
     protocol = "scanrefer" if path.suffix == ".json" else "referit3d"
     print(f"eval-grounding: {path.name}, {protocol} protocol: {len(data.examples)} referrals "
           f"({len(data.skipped)} skipped: target not in the object list)")
     print(report.table(protocol))
     if cfg.out:
-        record = {"utterances": str(path), "checkpoint": str(cfg.checkpoint), "protocol": protocol,
+        record = {"utterances": str(path), "checkpoint": str(cfg.checkpoint or "packaged"), "protocol": protocol,
                   "evaluated": len(data.examples), "skipped": len(data.skipped), **report.to_json()}
         atomic_write_text(Path(cfg.out), json.dumps(record, indent=1))
         print(f"metrics: {cfg.out}")
@@ -346,12 +346,21 @@ def cmd_ground(cfg: DictConfig) -> int:
     from scene3d.io.atomic import atomic_write_text
 
     scene = load_scene(_need(cfg, "scene"), frames=False, mesh=False)
-    grounder = Grounder.from_checkpoint(_need(cfg, "checkpoint"))
+    grounder = Grounder.from_checkpoint(cfg.checkpoint)   # None: the packaged pretrained model
     result = grounder.ground(scene, str(_need(cfg, "query")), top_k=cfg.top_k)
     print(format_grounding(result))
     if cfg.out:
         atomic_write_text(Path(cfg.out), json.dumps(result.to_json(), indent=1))
         print(f"result: {cfg.out}")
+    return 0
+
+
+def cmd_export_grounding(cfg: DictConfig) -> int:
+    from scene3d.grounding.grounder import export_model
+
+    out = export_model(_need(cfg, "checkpoint"), _need(cfg, "out"))
+    size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
+    print(f"export-grounding: {out} ({size:.1f} MiB); use it with checkpoint={out}")
     return 0
 
 
@@ -365,7 +374,10 @@ def cmd_view(cfg: DictConfig) -> int:
         search = SceneIndex(str(cfg.index)).search_text
     elif cfg.index:
         search = load_search_callable(str(cfg.index))
-    viewer = Viewer(_need(cfg, "data"), checkpoint=cfg.checkpoint, search=search, host=cfg.host, port=cfg.port,
+    from scene3d.grounding.grounder import PRETRAINED
+
+    checkpoint = cfg.checkpoint or (PRETRAINED if (PRETRAINED / "config.json").is_file() else None)
+    viewer = Viewer(_need(cfg, "data"), checkpoint=checkpoint, search=search, host=cfg.host, port=cfg.port,
                     out=cfg.out, max_points=cfg.max_points, point_size=cfg.point_size, top_k=cfg.top_k,
                     scene_id=cfg.scene)
     print(f"view: {len(viewer.state.scene_ids)} scenes of {cfg.data} at {viewer.url} (Ctrl-C stops)")
@@ -618,7 +630,10 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
                         "(torchrun for DDP)"),
     "eval-grounding": (cmd_eval_grounding, "real language with GT objects: checkpoint=<run> utterances=<csv/json> "
                        "objects=<gz> [out=metrics.json]"),
-    "ground": (cmd_ground, "ground a sentence: scene=<scene folder> query=\"...\" [checkpoint=<run>]"),
+    "ground": (cmd_ground, "ground a sentence: scene=<scene folder> query=\"...\" [checkpoint=<run>; default: "
+                           "the packaged model]"),
+    "export-grounding": (cmd_export_grounding, "a run's weights as a self-contained model folder: checkpoint=<run> "
+                                               "out=<folder>"),
     "view": (cmd_view, "web viewer of scenes and grounding: data=<root> [checkpoint=<run>] port=8080"),
     "pretrain": (cmd_pretrain, "2D-3D feature distillation: data=<root> out=<run> (torchrun for DDP)"),
     "features": (cmd_features, "point features, keypoints, scene descriptor: scene=<folder> checkpoint=<run> out=<dir>"),

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from scene3d.errors import ConfigError, SceneFormatError
 from scene3d.grounding.dataset import TextCache
+from scene3d.io.atomic import atomic_dir
 from scene3d.grounding.evaluation import model_forward
 from scene3d.grounding.mentions import Vocabulary, class_present
 from scene3d.grounding.trainer import CALIBRATION, VOCABULARY
@@ -17,6 +20,32 @@ from scene3d.models.grounding import GroundingConfig, GroundingTransformer
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
 from scene3d.structures import GroundingResult, RankedObject, Scene
 from scene3d.train import Checkpointer
+
+
+#: The pretrained model shipped inside the package (see its MODEL_CARD.md).
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "grounding"
+
+
+def export_model(run: str | Path, out: str | Path) -> Path:
+    """Write a run's latest weights (or a checkpoint folder's) as a self-contained model folder:
+    ``config.json``, ``model.safetensors`` (weights only, float32), ``calibration.json`` and
+    ``vocabulary.json`` when the run has them. Loads back with :meth:`Grounder.from_checkpoint`.
+
+    Raises:
+        ConfigError: ``run`` is not a grounding run.
+    """
+    grounder = Grounder.from_checkpoint(run)
+    run = Path(run)
+    if not (run / "config.json").is_file():
+        run = run.parent.parent
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        shutil.copyfile(run / "config.json", tmp / "config.json")
+        for name in (CALIBRATION, VOCABULARY):
+            if (run / name).is_file():
+                shutil.copyfile(run / name, tmp / name)
+        save_file({k: v.contiguous() for k, v in grounder.model.state_dict().items()}, str(tmp / "model.safetensors"))
+    return out
 
 
 class Grounder:
@@ -40,17 +69,18 @@ class Grounder:
         self.vocabulary = Vocabulary(list(vocabulary or []))
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> Grounder:
-        """Load a training run folder (its latest checkpoint) or one checkpoint folder
-        (``<run>/checkpoints/step_N``).
+    def from_checkpoint(cls, path: str | Path | None = None) -> Grounder:
+        """Load a training run folder (its latest checkpoint), one checkpoint folder
+        (``<run>/checkpoints/step_N``) or an exported model folder (:func:`export_model`);
+        None: the pretrained model packaged with scene3d (``scene3d/pretrained/grounding``).
 
         Raises:
             ConfigError: no run config, no checkpoint, or an unreadable one.
         """
-        path = Path(path)
+        path = Path(path) if path is not None else PRETRAINED
         step = None
-        if (path / "model.safetensors").is_file():      # a checkpoint folder inside a run
-            step, path = path, path.parent.parent
+        if (path / "model.safetensors").is_file() and not (path / "config.json").is_file():
+            step, path = path, path.parent.parent          # a checkpoint folder inside a run
         if not (path / "config.json").is_file():
             raise ConfigError(f"{path} is not a grounding run (no config.json); train one with "
                               "scene3d train-grounding or scene3d demo")
@@ -58,8 +88,11 @@ class Grounder:
         cfg["model"].setdefault("mentions", False)   # runs from before the mention features
         model = GroundingTransformer(GroundingConfig(**cfg["model"]))
         try:
-            Checkpointer(path / "checkpoints").load(model, path=step, restore_rng=False)
-        except SceneFormatError as exc:
+            if (path / "model.safetensors").is_file():    # an exported model: weights only
+                model.load_state_dict(load_file(str(path / "model.safetensors")))
+            else:
+                Checkpointer(path / "checkpoints").load(model, path=step, restore_rng=False)
+        except (SceneFormatError, RuntimeError, OSError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
         threshold = None
         if (path / CALIBRATION).is_file():
