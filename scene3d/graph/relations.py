@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scene3d.colors import nearest_color_names
+from scene3d.colors import measured_color_names
 from scene3d.graph.config import RelationConfig
 from scene3d.structures import Scene
 
@@ -81,7 +81,7 @@ class ObjectTable:
         c, s = np.abs(np.cos(yaw)), np.abs(np.sin(yaw))
         half = np.stack([c * size[:, 0] / 2 + s * size[:, 1] / 2, s * size[:, 0] / 2 + c * size[:, 1] / 2,
                          size[:, 2] / 2], axis=1) if n else np.zeros((0, 3))
-        guessed = nearest_color_names(np.array([o.color_rgb if o.color_rgb is not None else (0, 0, 0) for o in objs])) if n else []
+        guessed = measured_color_names(np.array([o.color_rgb if o.color_rgb is not None else (0, 0, 0) for o in objs])) if n else []
         colors = [o.color_name or (guessed[i] if o.color_rgb is not None else None) for i, o in enumerate(objs)]
         return cls(
             ids=np.array([o.object_id for o in objs], dtype=np.int64), labels=[o.label for o in objs],
@@ -108,7 +108,9 @@ class Relations:
         middle: (N,) bool, in the middle of the room.
         superlative: name -> (N,) bool, e.g. ``superlative["largest"][i]``: i is the
             largest of its class (classes with 2+ members only).
-        size_class: per object "small" / "medium" / "large".
+        size_class: per object "small" / "medium" / "large" (absolute volume).
+        size_word: per object "tall" / "low" / "wide" / "large" / "small" relative to the
+            other objects of its class (see :func:`_size_words`), or None.
     """
 
     pair: dict[str, np.ndarray] = field(default_factory=dict)
@@ -116,6 +118,7 @@ class Relations:
     middle: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     superlative: dict[str, np.ndarray] = field(default_factory=dict)
     size_class: list[str] = field(default_factory=list)
+    size_word: list[str | None] = field(default_factory=list)
 
 
 def _interval_overlap(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -139,6 +142,25 @@ def _extreme(values: np.ndarray, groups: list[np.ndarray], margin: float, relati
         beat = (best - second) >= (margin * abs(second) if relative else margin)
         if beat:
             out[members[order[0]]] = True
+    return out
+
+
+def _size_words(size: np.ndarray, groups: list[np.ndarray], cfg: RelationConfig) -> list[str | None]:
+    """Per object (N), a size word that sets it apart from every other object of its class
+    (groups of 2+ rows), or None. In order: "tall" (height >= ``size_word_ratio`` x every other's),
+    "low" (height <= 1 / ratio x every other's), "wide" (longest side of the footprint >= ratio x
+    every other's), "large" / "small" (volume >= ratio^2 x / <= 1 / ratio^2 x every other's)."""
+    out: list[str | None] = [None] * len(size)
+    r = cfg.size_word_ratio
+    height, width, volume = size[:, 2], size[:, :2].max(axis=1), np.prod(size, axis=1)
+    for members in groups:
+        for i in members:
+            others = members[members != i]
+            tests = (("tall", height[i] >= r * height[others].max()), ("low", height[i] * r <= height[others].min()),
+                     ("wide", width[i] >= r * width[others].max()),
+                     ("large", volume[i] >= r * r * volume[others].max()),
+                     ("small", volume[i] * r * r <= volume[others].min()))
+            out[i] = next((word for word, hit in tests if hit), None)
     return out
 
 
@@ -395,4 +417,5 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
     }
     lo_v, hi_v = cfg.size_classes
     rel.size_class = ["small" if v < lo_v else "medium" if v < hi_v else "large" for v in volume]
+    rel.size_word = _size_words(t.hi - t.lo, groups, cfg)
     return rel
