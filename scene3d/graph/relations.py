@@ -234,11 +234,19 @@ def _between(t: ObjectTable, obj: np.ndarray, over_target: np.ndarray, cfg: Rela
     feet = _footprints(t)
     radius = np.linalg.norm(t.osize[:, :2], axis=1) / 2
     c = t.ocenter[:, :2]
-    tt, aa, bb = np.meshgrid(idx, idx, idx, indexing="ij")
-    # the target may not sit over either anchor (its axis-aligned footprint, loosely)
-    free = over_target < 0.9
-    keep = (aa < bb) & (tt != aa) & (tt != bb) & free[tt, aa] & free[tt, bb]
-    tt, aa, bb = tt[keep], aa[keep], bb[keep]
+    # pairwise necessary conditions first (N x N), so that only admissible triples are formed:
+    # the target does not sit over the anchor (its axis-aligned footprint, loosely) and their
+    # heights overlap by a share of the target's height
+    h = np.maximum(t.hi[:, 2] - t.lo[:, 2], 1e-9)
+    z_overlap = np.minimum(t.hi[:, None, 2], t.hi[None, :, 2]) - np.maximum(t.lo[:, None, 2], t.lo[None, :, 2])
+    pair_ok = (over_target < 0.9) & (z_overlap >= cfg.between_z_overlap * h[:, None]) & obj[:, None] & obj[None]
+    np.fill_diagonal(pair_ok, False)
+    ia, ib = np.triu_indices(len(idx), 1)
+    a_all, b_all = idx[ia], idx[ib]                                               # anchor pairs, a < b
+    tt, pp = np.nonzero(pair_ok[:, a_all] & pair_ok[:, b_all])                    # (t, a, b) in lexicographic order
+    aa, bb = a_all[pp], b_all[pp]
+    if not len(tt):
+        return empty
     # cheap necessary condition: the target centre is near the segment between the anchors
     seg = c[bb] - c[aa]
     length2 = np.maximum((seg ** 2).sum(-1), 1e-12)
@@ -250,13 +258,6 @@ def _between(t: ObjectTable, obj: np.ndarray, over_target: np.ndarray, cfg: Rela
     length = np.sqrt(length2)
     ok = (proj > -(radius[aa] + 0.5 * radius[tt]) / length) & (proj < 1 + (radius[bb] + 0.5 * radius[tt]) / length)
     ok &= lateral < reach
-    tt, aa, bb = tt[ok], aa[ok], bb[ok]
-    if not len(tt):
-        return empty
-    h = np.maximum(t.hi[tt, 2] - t.lo[tt, 2], 1e-9)
-    zo_a = np.minimum(t.hi[tt, 2], t.hi[aa, 2]) - np.maximum(t.lo[tt, 2], t.lo[aa, 2])
-    zo_b = np.minimum(t.hi[tt, 2], t.hi[bb, 2]) - np.maximum(t.lo[tt, 2], t.lo[bb, 2])
-    ok = (zo_a >= cfg.between_z_overlap * h) & (zo_b >= cfg.between_z_overlap * h)
     tt, aa, bb = tt[ok], aa[ok], bb[ok]
     if not len(tt):
         return empty
