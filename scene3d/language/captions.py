@@ -29,29 +29,41 @@ def _the(graph: SceneGraph, j: int, i: int | None = None) -> str:
 
 
 def object_facts(graph: SceneGraph, i: int, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> list[tuple[str, list[int], str]]:
-    """(relation, anchor rows, phrase) facts about object row ``i``, in caption order.
+    """(relation, anchor rows, phrase) facts about object row ``i``, in caption order: per
+    relation of :data:`CAPTION_RELATIONS`, its first anchor.
 
     Anchors are informative objects only: the floor, walls and ceiling (room structure) and
     uninformative labels ("object") never make a fact ("a door on the floor" says nothing).
+    The facts of all objects are found at once and cached on the graph.
     """
+    cache = graph.__dict__.setdefault("_caption_facts", {})
+    if vocabulary not in cache:
+        cache[vocabulary] = _all_facts(graph, vocabulary)
+    return cache[vocabulary].get(i, [])
+
+
+def _all_facts(graph: SceneGraph, vocabulary: Vocabulary) -> dict[int, list[tuple[str, list[int], str]]]:
     t = graph.objects
     ok = ~t.structure & graph.label_flags(vocabulary.informative)
-    facts = []
+    facts: dict[int, list[tuple[str, list[int], str]]] = {}
     for rel in CAPTION_RELATIONS:
         if rel == "between":
             rows = graph.relations.between
-            hit = rows[(rows[:, 0] == i) & ok[rows[:, 1]] & ok[rows[:, 2]]] if len(rows) else rows
-            if len(hit):
-                a, b = int(hit[0, 1]), int(hit[0, 2])
-                if t.labels[a] == t.labels[b]:
-                    phrase = RELATION_PHRASES["between_same"][0].format(p=units(t.labels[a]))
-                else:
-                    phrase = RELATION_PHRASES["between"][0].format(a=_the(graph, a, i), b=_the(graph, b, i))
-                facts.append((rel, [a, b], phrase))
-            continue
-        anchors = np.flatnonzero(relation_matrix(graph, rel)[i] & ok)
-        if len(anchors):
-            facts.append((rel, [int(anchors[0])], RELATION_PHRASES[rel][0].format(a=_the(graph, int(anchors[0]), i))))
+            rows = rows[ok[rows[:, 0]] & ok[rows[:, 1]] & ok[rows[:, 2]]] if len(rows) else rows
+            _, first = np.unique(rows[:, 0], return_index=True)
+            hits = [(int(i), [int(a), int(b)]) for i, a, b in rows[first]]
+        else:
+            m = relation_matrix(graph, rel) & ok[None] & ok[:, None]
+            has = np.flatnonzero(m.any(axis=1))
+            hits = [(int(i), [int(j)]) for i, j in zip(has, m[has].argmax(axis=1))]
+        for i, anchors in hits:
+            if rel != "between":
+                phrase = RELATION_PHRASES[rel][0].format(a=_the(graph, anchors[0], i))
+            elif t.labels[anchors[0]] == t.labels[anchors[1]]:
+                phrase = RELATION_PHRASES["between_same"][0].format(p=units(t.labels[anchors[0]]))
+            else:
+                phrase = RELATION_PHRASES["between"][0].format(a=_the(graph, anchors[0], i), b=_the(graph, anchors[1], i))
+            facts.setdefault(i, []).append((rel, anchors, phrase))
     return facts
 
 

@@ -84,22 +84,26 @@ def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 
     # one relation to a class: unique when exactly one object of the target's class has it
     anchor_ok = ((~t.structure) & informative) | np.isin(np.array(t.labels, dtype=object), ["floor", "wall"])
     unique_class = onehot.sum(axis=0) == 1                                # (C,)
-    has_rel: dict[str, np.ndarray] = {}
+    rels, mats = [], []
     for rel in REFERRAL_RELATIONS:
         try:
-            m = relation_matrix(graph, rel)
+            mats.append(relation_matrix(graph, rel))
         except KeyError:
             continue
-        a = (m.astype(np.int32) @ (onehot * anchor_ok[:, None])) > 0      # (N, C): i rel some object of class c
-        if rel in COMPARATIVE:
-            a &= unique_class[None]
-        has_rel[rel] = a
-        counts = (onehot * target_ok[:, None]).T @ a.astype(np.int32)   # (C_target, C_anchor)
-        rows, cols = np.nonzero(counts == 1)
-        if len(rows):
-            members = (onehot[:, rows] * a[:, cols] * target_ok[:, None]).argmax(axis=0)
-            for ct, ca, i in zip(rows, cols, members):
-                out.append(Candidate(int(i), ObjectRef(classes[ct], (), RelationClause(rel, (ObjectRef(classes[ca]),))), rel))
+        rels.append(rel)
+    if rels:
+        hot = onehot.astype(np.float32)
+        stacked = np.stack(mats).astype(np.float32)                          # (R, N, N)
+        a = (stacked @ (hot * anchor_ok[:, None])) > 0                         # (R, N, C): i rel some object of class c
+        a[[r in COMPARATIVE for r in rels]] &= unique_class[None, None]
+        targets = hot * target_ok[:, None]                                     # (N, C)
+        counts = np.einsum("nt,rna->rta", targets, a.astype(np.float32))       # (R, C_target, C_anchor)
+        rr, rows, cols = np.nonzero(counts == 1)
+        if len(rr):
+            members = (targets[:, rows] * a[rr, :, cols].T).argmax(axis=0)     # the one target of each hit
+            for r, ct, ca, i in zip(rr.tolist(), rows.tolist(), cols.tolist(), members.tolist()):
+                out.append(Candidate(i, ObjectRef(classes[ct], (), RelationClause(rels[r], (ObjectRef(classes[ca]),))),
+                                     rels[r]))
 
     # between two classes
     trip = graph.relations.between
@@ -122,7 +126,6 @@ def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 
             out.append(Candidate(int(i), ObjectRef(t.labels[i], (), RelationClause("middle")), "middle"))
 
     # chains: target -rel1-> (anchor class that itself -rel2-> another class)
-    rels = list(has_rel)
     if chained and rels:
         for i in np.flatnonzero(target_ok & (onehot.sum(axis=0)[label_idx] > 1)):
             for _ in range(chained * 3):
