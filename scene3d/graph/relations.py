@@ -367,17 +367,16 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
     for i in np.flatnonzero(obj):
         classes.setdefault(t.labels[i], []).append(i)
     groups = [np.array(m) for m in classes.values() if len(m) >= 2]
-    for members in groups:
-        for j in np.flatnonzero(obj):
-            cand = members[members != j]
-            if len(cand) < 2 or t.labels[j] == t.labels[cand[0]]:
-                continue
-            d = dist[cand, j]
-            order = np.argsort(d)
-            if d[order[1]] - d[order[0]] >= cfg.closest_margin:
-                closest[cand[order[0]], j] = True
-            if d[order[-1]] - d[order[-2]] >= cfg.closest_margin:
-                farthest[cand[order[-1]], j] = True
+    for members in groups:                        # every anchor of another class at once
+        anchors = np.flatnonzero(obj & (labels != t.labels[members[0]]))
+        if not len(anchors):
+            continue
+        d = dist[np.ix_(members, anchors)]        # (members, anchors)
+        ranked = np.sort(d, axis=0)
+        near_ok = ranked[1] - ranked[0] >= cfg.closest_margin
+        far_ok = ranked[-1] - ranked[-2] >= cfg.closest_margin
+        closest[members[d.argmin(axis=0)[near_ok]], anchors[near_ok]] = True
+        farthest[members[d.argmax(axis=0)[far_ok]], anchors[far_ok]] = True
     rel.pair.update(closest=closest, farthest=farthest)
 
     # --- between: target i between anchors a < b

@@ -177,7 +177,7 @@ def select(candidates: list[Candidate], rng: np.random.Generator, per_target: in
         groups = by_target[target]
         names = sorted(groups)
         weights = np.array([RELATION_WEIGHT.get(r, 1.0) for r in names])
-        order = rng.choice(len(names), size=len(names), replace=False, p=weights / weights.sum())
+        order = np.argsort(-rng.random(len(names)) ** (1.0 / weights))  # weighted order without replacement
         limit = per_target if class_counts[target] > 1 else 1
         pools = [groups[names[k]] for k in order]
         shuffled = [pool if len(pool) == 1 else [pool[j] for j in rng.permutation(len(pool))] for pool in pools[:limit]]
