@@ -59,6 +59,9 @@ class RelationConfig:
             relative margin; lowest by ``height_margin`` metres.
         height_margin: see above.
         size_classes: volume limits (m^3) between "small", "medium" and "large".
+        size_word_ratio: an object is "tall" / "low" / "wide" among its class when its height
+            (footprint side) is this many times every other's (its volume this squared for
+            "large" / "small").
     """
 
     structure_labels: tuple[str, ...] = ("wall", "floor", "ceiling")
@@ -90,3 +93,4 @@ class RelationConfig:
     superlative_margin: float = 0.15
     height_margin: float = 0.1
     size_classes: tuple[float, float] = (0.02, 0.4)
+    size_word_ratio: float = 1.4

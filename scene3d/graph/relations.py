@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scene3d.colors import nearest_color_names
+from scene3d.colors import measured_color_names
 from scene3d.graph.config import RelationConfig
 from scene3d.structures import Scene
 
@@ -81,7 +81,7 @@ class ObjectTable:
         c, s = np.abs(np.cos(yaw)), np.abs(np.sin(yaw))
         half = np.stack([c * size[:, 0] / 2 + s * size[:, 1] / 2, s * size[:, 0] / 2 + c * size[:, 1] / 2,
                          size[:, 2] / 2], axis=1) if n else np.zeros((0, 3))
-        guessed = nearest_color_names(np.array([o.color_rgb if o.color_rgb is not None else (0, 0, 0) for o in objs])) if n else []
+        guessed = measured_color_names(np.array([o.color_rgb if o.color_rgb is not None else (0, 0, 0) for o in objs])) if n else []
         colors = [o.color_name or (guessed[i] if o.color_rgb is not None else None) for i, o in enumerate(objs)]
         return cls(
             ids=np.array([o.object_id for o in objs], dtype=np.int64), labels=[o.label for o in objs],
@@ -108,7 +108,9 @@ class Relations:
         middle: (N,) bool, in the middle of the room.
         superlative: name -> (N,) bool, e.g. ``superlative["largest"][i]``: i is the
             largest of its class (classes with 2+ members only).
-        size_class: per object "small" / "medium" / "large".
+        size_class: per object "small" / "medium" / "large" (absolute volume).
+        size_word: per object "tall" / "low" / "wide" / "large" / "small" relative to the
+            other objects of its class (see :func:`_size_words`), or None.
     """
 
     pair: dict[str, np.ndarray] = field(default_factory=dict)
@@ -116,6 +118,7 @@ class Relations:
     middle: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     superlative: dict[str, np.ndarray] = field(default_factory=dict)
     size_class: list[str] = field(default_factory=list)
+    size_word: list[str | None] = field(default_factory=list)
 
 
 def _interval_overlap(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -139,6 +142,25 @@ def _extreme(values: np.ndarray, groups: list[np.ndarray], margin: float, relati
         beat = (best - second) >= (margin * abs(second) if relative else margin)
         if beat:
             out[members[order[0]]] = True
+    return out
+
+
+def _size_words(size: np.ndarray, groups: list[np.ndarray], cfg: RelationConfig) -> list[str | None]:
+    """Per object (N), a size word that sets it apart from every other object of its class
+    (groups of 2+ rows), or None. In order: "tall" (height >= ``size_word_ratio`` x every other's),
+    "low" (height <= 1 / ratio x every other's), "wide" (longest side of the footprint >= ratio x
+    every other's), "large" / "small" (volume >= ratio^2 x / <= 1 / ratio^2 x every other's)."""
+    out: list[str | None] = [None] * len(size)
+    r = cfg.size_word_ratio
+    height, width, volume = size[:, 2], size[:, :2].max(axis=1), np.prod(size, axis=1)
+    for members in groups:
+        for i in members:
+            others = members[members != i]
+            tests = (("tall", height[i] >= r * height[others].max()), ("low", height[i] * r <= height[others].min()),
+                     ("wide", width[i] >= r * width[others].max()),
+                     ("large", volume[i] >= r * r * volume[others].max()),
+                     ("small", volume[i] * r * r <= volume[others].min()))
+            out[i] = next((word for word, hit in tests if hit), None)
     return out
 
 
@@ -212,11 +234,19 @@ def _between(t: ObjectTable, obj: np.ndarray, over_target: np.ndarray, cfg: Rela
     feet = _footprints(t)
     radius = np.linalg.norm(t.osize[:, :2], axis=1) / 2
     c = t.ocenter[:, :2]
-    tt, aa, bb = np.meshgrid(idx, idx, idx, indexing="ij")
-    # the target may not sit over either anchor (its axis-aligned footprint, loosely)
-    free = over_target < 0.9
-    keep = (aa < bb) & (tt != aa) & (tt != bb) & free[tt, aa] & free[tt, bb]
-    tt, aa, bb = tt[keep], aa[keep], bb[keep]
+    # pairwise necessary conditions first (N x N), so that only admissible triples are formed:
+    # the target does not sit over the anchor (its axis-aligned footprint, loosely) and their
+    # heights overlap by a share of the target's height
+    h = np.maximum(t.hi[:, 2] - t.lo[:, 2], 1e-9)
+    z_overlap = np.minimum(t.hi[:, None, 2], t.hi[None, :, 2]) - np.maximum(t.lo[:, None, 2], t.lo[None, :, 2])
+    pair_ok = (over_target < 0.9) & (z_overlap >= cfg.between_z_overlap * h[:, None]) & obj[:, None] & obj[None]
+    np.fill_diagonal(pair_ok, False)
+    ia, ib = np.triu_indices(len(idx), 1)
+    a_all, b_all = idx[ia], idx[ib]                                               # anchor pairs, a < b
+    tt, pp = np.nonzero(pair_ok[:, a_all] & pair_ok[:, b_all])                    # (t, a, b) in lexicographic order
+    aa, bb = a_all[pp], b_all[pp]
+    if not len(tt):
+        return empty
     # cheap necessary condition: the target centre is near the segment between the anchors
     seg = c[bb] - c[aa]
     length2 = np.maximum((seg ** 2).sum(-1), 1e-12)
@@ -228,13 +258,6 @@ def _between(t: ObjectTable, obj: np.ndarray, over_target: np.ndarray, cfg: Rela
     length = np.sqrt(length2)
     ok = (proj > -(radius[aa] + 0.5 * radius[tt]) / length) & (proj < 1 + (radius[bb] + 0.5 * radius[tt]) / length)
     ok &= lateral < reach
-    tt, aa, bb = tt[ok], aa[ok], bb[ok]
-    if not len(tt):
-        return empty
-    h = np.maximum(t.hi[tt, 2] - t.lo[tt, 2], 1e-9)
-    zo_a = np.minimum(t.hi[tt, 2], t.hi[aa, 2]) - np.maximum(t.lo[tt, 2], t.lo[aa, 2])
-    zo_b = np.minimum(t.hi[tt, 2], t.hi[bb, 2]) - np.maximum(t.lo[tt, 2], t.lo[bb, 2])
-    ok = (zo_a >= cfg.between_z_overlap * h) & (zo_b >= cfg.between_z_overlap * h)
     tt, aa, bb = tt[ok], aa[ok], bb[ok]
     if not len(tt):
         return empty
@@ -344,17 +367,16 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
     for i in np.flatnonzero(obj):
         classes.setdefault(t.labels[i], []).append(i)
     groups = [np.array(m) for m in classes.values() if len(m) >= 2]
-    for members in groups:
-        for j in np.flatnonzero(obj):
-            cand = members[members != j]
-            if len(cand) < 2 or t.labels[j] == t.labels[cand[0]]:
-                continue
-            d = dist[cand, j]
-            order = np.argsort(d)
-            if d[order[1]] - d[order[0]] >= cfg.closest_margin:
-                closest[cand[order[0]], j] = True
-            if d[order[-1]] - d[order[-2]] >= cfg.closest_margin:
-                farthest[cand[order[-1]], j] = True
+    for members in groups:                        # every anchor of another class at once
+        anchors = np.flatnonzero(obj & (labels != t.labels[members[0]]))
+        if not len(anchors):
+            continue
+        d = dist[np.ix_(members, anchors)]        # (members, anchors)
+        ranked = np.sort(d, axis=0)
+        near_ok = ranked[1] - ranked[0] >= cfg.closest_margin
+        far_ok = ranked[-1] - ranked[-2] >= cfg.closest_margin
+        closest[members[d.argmin(axis=0)[near_ok]], anchors[near_ok]] = True
+        farthest[members[d.argmax(axis=0)[far_ok]], anchors[far_ok]] = True
     rel.pair.update(closest=closest, farthest=farthest)
 
     # --- between: target i between anchors a < b
@@ -395,4 +417,5 @@ def compute_relations(t: ObjectTable, cfg: RelationConfig, viewpoint: Viewpoint 
     }
     lo_v, hi_v = cfg.size_classes
     rel.size_class = ["small" if v < lo_v else "medium" if v < hi_v else "large" for v in volume]
+    rel.size_word = _size_words(t.hi - t.lo, groups, cfg)
     return rel

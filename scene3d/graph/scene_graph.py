@@ -8,6 +8,8 @@ target to the anchor with ``relation`` as the key (``cup -on-> table``), and
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,22 @@ class SceneGraph:
             cache[label] = np.array([x == label for x in self.objects.labels], dtype=bool)
         return cache[label].copy()
 
+    def label_count(self, label: str) -> int:
+        """How many objects of class ``label`` the scene has."""
+        counts = self.__dict__.get("_label_counts")
+        if counts is None:
+            counts = self.__dict__["_label_counts"] = Counter(self.objects.labels)
+        return counts[label]
+
+    def label_flags(self, predicate: Callable[[str], bool]) -> np.ndarray:
+        """(N,) bool: ``predicate(label)`` per object (read-only; cached per predicate)."""
+        cache = self.__dict__.setdefault("_label_flags", {})
+        if predicate not in cache:
+            flags = np.array([predicate(x) for x in self.objects.labels], dtype=bool)
+            flags.flags.writeable = False
+            cache[predicate] = flags
+        return cache[predicate]
+
     def index(self, object_id: int) -> int:
         """Row of ``object_id`` in the relation matrices."""
         hits = np.flatnonzero(self.objects.ids == object_id)
@@ -93,6 +111,7 @@ class SceneGraph:
             g.add_node(oid, label=t.labels[i], center=t.center[i].tolist(), size=t.size[i].tolist(),
                        yaw=float(t.yaw[i]), has_front=bool(t.has_front[i]), structure=bool(t.structure[i]),
                        color=t.color_names[i], material=t.materials[i], size_class=r.size_class[i],
+                       size_word=r.size_word[i],
                        middle=bool(r.middle[i]),
                        superlatives=[s for s in SUPERLATIVES if r.superlative[s][i]])
         ids = t.ids.tolist()

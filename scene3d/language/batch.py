@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import zlib
 from functools import partial
 from pathlib import Path
 
-from scene3d.graph import RelationConfig, build_scene_graph
+from scene3d.graph import RelationConfig
 from scene3d.graph.batch import frame_viewpoint
 from scene3d.io import list_scene_folders, load_scene, write_utterances_jsonl
-from scene3d.language.generate import LanguageConfig, generate_language, language_stats
+from scene3d.language.corpus import language_for_scene
+from scene3d.language.generate import LanguageConfig, language_stats
 from scene3d.parallel import map_progress
 from scene3d.structures import Utterance
 
@@ -18,8 +18,7 @@ def _language_one(folder: Path, seed: int, config: LanguageConfig, relation_conf
                   viewpoint: str) -> list[Utterance]:
     scene = load_scene(folder, frames=viewpoint == "first_frame", mesh=False)
     vp = frame_viewpoint(scene) if viewpoint == "first_frame" else None
-    graph = build_scene_graph(scene, vp, relation_config)
-    return generate_language(graph, seed=seed ^ zlib.crc32(scene.scene_id.encode()), config=config)
+    return language_for_scene(scene, seed, config, relation_config, vp)
 
 
 def language_dataset(data: str | Path, seed: int = 0, workers: int = 1, config: LanguageConfig | None = None,

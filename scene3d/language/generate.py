@@ -15,6 +15,7 @@ from scene3d.language.paraphrase import Seq2SeqParaphraser, keeps_meaning, rule_
 from scene3d.language.program import evaluate, relation_matrix
 from scene3d.language.realize import realize
 from scene3d.language.referrals import Candidate, find_candidates, select
+from scene3d.language.vocab import load_vocabulary
 from scene3d.structures import Scene, Utterance
 
 
@@ -27,8 +28,12 @@ class LanguageConfig:
         per_scene: cap on referrals per scene.
         chained: two-step chained referrals tried per target.
         paraphrase: share of referrals that also get a paraphrased copy.
-        object_captions: write one caption per (non-structure) object.
+        object_captions: write one caption per (non-structure, informative) object.
         scene_caption: write one caption for the scene.
+        synonym_rate: share of class mentions in (unparaphrased) referrals that use a synonym.
+        label_map: ScanNet ``scannetv2-labels.combined.tsv`` whose raw -> category names extend
+            the built-in synonyms (:func:`scene3d.language.vocab.load_vocabulary`); None = built-in only.
+        source: ``Utterance.source`` of every record ("generated"; "generated_real" for real layouts).
     """
 
     per_target: int = 4
@@ -37,6 +42,9 @@ class LanguageConfig:
     paraphrase: float = 0.3
     object_captions: bool = True
     scene_caption: bool = True
+    synonym_rate: float = 0.2
+    label_map: str | None = None
+    source: str = "generated"
 
 
 def _anchor_ids(graph: SceneGraph, cand: Candidate) -> tuple[int, ...]:
@@ -55,14 +63,14 @@ def _anchor_ids(graph: SceneGraph, cand: Candidate) -> tuple[int, ...]:
 
 
 def _record(graph: SceneGraph, text: str, cand: Candidate, k: int, paraphrased: bool,
-            distractors: int) -> Utterance:
+            distractors: int, source: str) -> Utterance:
     rel = cand.program.clause.relation if cand.program.clause else cand.relation
     vp = graph.viewpoint
     view = rel in EGOCENTRIC
     return Utterance(
         scene_id=graph.scene_id, target_id=int(graph.objects.ids[cand.target]), text=text,
         target_label=graph.objects.labels[cand.target], anchor_ids=_anchor_ids(graph, cand),
-        distractor_ids=(), relation=rel, view_dependent=view, hard=distractors > 1, source="generated",
+        distractor_ids=(), relation=rel, view_dependent=view, hard=distractors > 1, source=source,
         utterance_id=f"{graph.scene_id}-r{k}{'p' if paraphrased else ''}", kind="referral",
         paraphrased=paraphrased,
         viewpoint=tuple(float(v) for v in (*vp.position, *vp.direction)) if view and vp is not None else None,
@@ -86,12 +94,14 @@ def generate_language(scene: Scene | SceneGraph, seed: int = 0, config: Language
         Utterances. Every referral's program matches exactly its target.
     """
     cfg = config or LanguageConfig()
+    vocab = load_vocabulary(cfg.label_map)
     graph = scene if isinstance(scene, SceneGraph) else build_scene_graph(scene, viewpoint, relation_config)
     rng = np.random.default_rng(seed)
     labels = graph.objects.labels
+    names = vocab.scene_names(labels)
     class_count = Counter(labels)
     counts = {i: class_count[labels[i]] for i in range(len(labels))}
-    chosen = select(find_candidates(graph, rng, cfg.chained), rng, cfg.per_target, cfg.per_scene, counts)
+    chosen = select(find_candidates(graph, rng, cfg.chained, vocab), rng, cfg.per_target, cfg.per_scene, counts)
     out: list[Utterance] = []
     to_model: list[tuple[Candidate, int]] = []
     for k, cand in enumerate(chosen):
@@ -99,28 +109,30 @@ def generate_language(scene: Scene | SceneGraph, seed: int = 0, config: Language
         if match.sum() != 1 or not match[cand.target]:  # the generator's own guarantee, checked
             raise AssertionError(f"referral program is not unique: {cand.program}")
         distractors = counts[cand.target] - 1
-        out.append(_record(graph, realize(cand.program, graph, rng), cand, k, False, distractors))
+        text = realize(cand.program, graph, rng, names=names, synonym_rate=cfg.synonym_rate)
+        out.append(_record(graph, text, cand, k, False, distractors, cfg.source))
         if rng.random() < cfg.paraphrase:
             if paraphraser is None:
-                out.append(_record(graph, rule_paraphrase(cand.program, graph, rng), cand, k, True, distractors))
+                out.append(_record(graph, rule_paraphrase(cand.program, graph, rng, names), cand, k, True,
+                                   distractors, cfg.source))
             else:
                 to_model.append((cand, k))
     if to_model:
         texts = paraphraser([o.text for o in out if o.utterance_id in {f"{graph.scene_id}-r{k}" for _, k in to_model}])
         for (cand, k), text in zip(to_model, texts):
-            if keeps_meaning(text, cand.program):
-                out.append(_record(graph, text, cand, k, True, counts[cand.target] - 1))
+            if keeps_meaning(text, cand.program, vocab):
+                out.append(_record(graph, text, cand, k, True, counts[cand.target] - 1, cfg.source))
     if cfg.object_captions:
-        for i in np.flatnonzero(~graph.objects.structure):
-            text, anchors = object_caption(graph, int(i), rng)
+        for i in np.flatnonzero(~graph.objects.structure & graph.label_flags(vocab.informative)):
+            text, anchors = object_caption(graph, int(i), rng, vocab)
             out.append(Utterance(
                 scene_id=graph.scene_id, target_id=int(graph.objects.ids[i]), text=text, target_label=labels[i],
-                anchor_ids=tuple(int(graph.objects.ids[a]) for a in anchors), source="generated",
+                anchor_ids=tuple(int(graph.objects.ids[a]) for a in anchors), source=cfg.source,
                 utterance_id=f"{graph.scene_id}-c{i}", kind="object_caption", hard=counts[int(i)] > 2,
             ))
     if cfg.scene_caption:
-        out.append(Utterance(scene_id=graph.scene_id, target_id=None, text=scene_caption(graph, rng),
-                             source="generated", utterance_id=f"{graph.scene_id}-s", kind="scene_caption"))
+        out.append(Utterance(scene_id=graph.scene_id, target_id=None, text=scene_caption(graph, rng, vocabulary=vocab),
+                             source=cfg.source, utterance_id=f"{graph.scene_id}-s", kind="scene_caption"))
     return out
 
 

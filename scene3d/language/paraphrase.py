@@ -12,6 +12,7 @@ every anchor class; otherwise the template sentence stays.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,14 @@ import numpy as np
 from scene3d.errors import ConfigError
 from scene3d.graph.scene_graph import SceneGraph
 from scene3d.language.program import ObjectRef
-from scene3d.language.realize import SYNONYMS, realize
+from scene3d.language.realize import realize
+from scene3d.language.vocab import DEFAULT_VOCABULARY, Vocabulary
 
 
-def rule_paraphrase(ref: ObjectRef, graph: SceneGraph, rng: np.random.Generator) -> str:
-    """Another sentence with the same program (synonyms, clause order, wording)."""
-    return realize(ref, graph, rng, synonyms=True, front_clause=bool(rng.random() < 0.35))
+def rule_paraphrase(ref: ObjectRef, graph: SceneGraph, rng: np.random.Generator,
+                    names: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """Another sentence with the same program (synonyms from ``names``, clause order, wording)."""
+    return realize(ref, graph, rng, names=names, synonym_rate=0.6, front_clause=bool(rng.random() < 0.35))
 
 
 class Seq2SeqParaphraser:
@@ -66,11 +69,11 @@ class Seq2SeqParaphraser:
         return [s.strip() for s in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 
-def keeps_meaning(text: str, ref: ObjectRef) -> bool:
+def keeps_meaning(text: str, ref: ObjectRef, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> bool:
     """The guard on model paraphrases: the target class (or a synonym) and every anchor class are named."""
     low = f" {text.lower()} "
 
     def named(label: str) -> bool:
-        return any(f" {w} " in low or f" {w}s " in low for w in (label, *SYNONYMS.get(label, ())))
+        return any(f" {w} " in low or f" {w}s " in low for w in (label, *vocabulary.synonyms.get(label, ())))
 
     return named(ref.label) and all(named(a.label) for a in ref.anchor_refs())

@@ -8,7 +8,8 @@ that satisfy it; a referral is valid when that set is exactly its target.
 Semantics (what :func:`evaluate` computes):
 
 * ``label``: the object's class equals it.
-* ``attributes``: ``("color", name)``, ``("material", name)``, ``("size", "small"|...)``,
+* ``attributes``: ``("color", name)``, ``("material", name)``, ``("size_word", "tall"|"low"|...)``
+  (relative to the object's class, ``Relations.size_word``),
   ``("superlative", "largest"|"smallest"|"tallest"|"lowest")`` (within its class).
 * clause ``(relation, (anchor,))``: some object matching ``anchor`` (other than the
   object itself) stands in ``relation`` to it, where ``relation`` is a pair relation
@@ -73,8 +74,8 @@ def _attribute_mask(graph: SceneGraph, key: str, value: str) -> np.ndarray:
         return np.array([c == value for c in t.color_names], dtype=bool)
     if key == "material":
         return np.array([m == value for m in t.materials], dtype=bool)
-    if key == "size":
-        return np.array([s == value for s in r.size_class], dtype=bool)
+    if key == "size_word":
+        return np.array([s == value for s in r.size_word], dtype=bool)
     if key == "superlative":
         return r.superlative[value].copy()
     raise KeyError(f"unknown attribute {key!r}")

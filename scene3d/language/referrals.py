@@ -16,6 +16,7 @@ import numpy as np
 from scene3d.graph.relations import EGOCENTRIC, SUPERLATIVES
 from scene3d.graph.scene_graph import SceneGraph
 from scene3d.language.program import ObjectRef, RelationClause, evaluate, relation_matrix
+from scene3d.language.vocab import DEFAULT_VOCABULARY, Vocabulary
 
 #: Relations used in referrals (inverse names included); egocentric ones need a viewpoint.
 REFERRAL_RELATIONS = (
@@ -41,20 +42,34 @@ def _one_hot(labels: list[str]) -> tuple[list[str], np.ndarray]:
     return classes, onehot
 
 
-def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 2) -> list[Candidate]:
+#: Relations that single out one object of a class by comparing it with the others (the
+#: anchor must then be one definite object: "the chair closest to the door", never "... to a door").
+COMPARATIVE = ("closest", "farthest")
+
+
+def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 2,
+                    vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> list[Candidate]:
     """All unique single-relation, attribute, superlative and between programs, plus up to
-    ``chained`` random two-step chains per target."""
+    ``chained`` random two-step chains per target.
+
+    Targets and anchors are objects with informative labels (``vocabulary.informative``) that
+    no other class of the scene could be taken for (``vocabulary.confusable``);
+    room structure (floor, walls) anchors a program only for a target that has no other one,
+    and closest / farthest only take anchors whose class is unique in the scene.
+    """
     t = graph.objects
     n = len(t)
     if n == 0:
         return []
     classes, onehot = _one_hot(t.labels)
     label_idx = onehot.argmax(axis=1)
-    target_ok = ~t.structure
+    confusable = vocabulary.confusable(t.labels)
+    informative = graph.label_flags(vocabulary.informative) & np.array([x not in confusable for x in t.labels], dtype=bool)
+    target_ok = ~t.structure & informative
     out: list[Candidate] = []
 
     # attributes and superlatives
-    attr_values = {"color": t.color_names, "material": t.materials, "size": graph.relations.size_class}
+    attr_values = {"color": t.color_names, "material": t.materials, "size_word": graph.relations.size_word}
     multi = target_ok & (onehot.sum(axis=0)[label_idx] > 1)
     for key, values in attr_values.items():
         keyed = np.array([f"{label_idx[i]}|{v}" for i, v in enumerate(values)])
@@ -67,24 +82,35 @@ def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 
             out.append(Candidate(int(i), ObjectRef(t.labels[i], (("superlative", sup),)), "superlative"))
 
     # one relation to a class: unique when exactly one object of the target's class has it
-    anchor_ok = (~t.structure) | np.isin(np.array(t.labels, dtype=object), ["floor", "wall"])
-    has_rel: dict[str, np.ndarray] = {}
+    anchor_ok = ((~t.structure) & informative) | np.isin(np.array(t.labels, dtype=object), ["floor", "wall"])
+    unique_class = onehot.sum(axis=0) == 1                                # (C,)
+    rels, mats = [], []
     for rel in REFERRAL_RELATIONS:
         try:
-            m = relation_matrix(graph, rel)
+            mats.append(relation_matrix(graph, rel))
         except KeyError:
             continue
-        a = (m.astype(np.int32) @ (onehot * anchor_ok[:, None])) > 0      # (N, C): i rel some object of class c
-        has_rel[rel] = a
-        counts = (onehot * target_ok[:, None]).T @ a.astype(np.int32)   # (C_target, C_anchor)
-        rows, cols = np.nonzero(counts == 1)
-        if len(rows):
-            members = (onehot[:, rows] * a[:, cols] * target_ok[:, None]).argmax(axis=0)
-            for ct, ca, i in zip(rows, cols, members):
-                out.append(Candidate(int(i), ObjectRef(classes[ct], (), RelationClause(rel, (ObjectRef(classes[ca]),))), rel))
+        rels.append(rel)
+    if rels:
+        hot = onehot.astype(np.float32)
+        stacked = np.stack(mats).astype(np.float32)                          # (R, N, N)
+        a = (stacked @ (hot * anchor_ok[:, None])) > 0                         # (R, N, C): i rel some object of class c
+        a[[r in COMPARATIVE for r in rels]] &= unique_class[None, None]
+        targets = hot * target_ok[:, None]                                     # (N, C)
+        counts = np.einsum("nt,rna->rta", targets, a.astype(np.float32))       # (R, C_target, C_anchor)
+        rr, rows, cols = np.nonzero(counts == 1)
+        if len(rr):
+            members = (targets[:, rows] * a[rr, :, cols].T).argmax(axis=0)     # the one target of each hit
+            for r, ct, ca, i in zip(rr.tolist(), rows.tolist(), cols.tolist(), members.tolist()):
+                out.append(Candidate(i, ObjectRef(classes[ct], (), RelationClause(rels[r], (ObjectRef(classes[ca]),))),
+                                     rels[r]))
 
     # between two classes
     trip = graph.relations.between
+    if len(trip):
+        # informative anchors of another class than the target ("the stool between a shelf and a stool": no)
+        own = (label_idx[trip[:, 1]] == label_idx[trip[:, 0]]) | (label_idx[trip[:, 2]] == label_idx[trip[:, 0]])
+        trip = trip[anchor_ok[trip[:, 1]] & anchor_ok[trip[:, 2]] & target_ok[trip[:, 0]] & ~own]
     if len(trip):
         key = np.stack([label_idx[trip[:, 0]], np.minimum(label_idx[trip[:, 1]], label_idx[trip[:, 2]]),
                         np.maximum(label_idx[trip[:, 1]], label_idx[trip[:, 2]])], axis=1)
@@ -100,7 +126,6 @@ def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 
             out.append(Candidate(int(i), ObjectRef(t.labels[i], (), RelationClause("middle")), "middle"))
 
     # chains: target -rel1-> (anchor class that itself -rel2-> another class)
-    rels = list(has_rel)
     if chained and rels:
         for i in np.flatnonzero(target_ok & (onehot.sum(axis=0)[label_idx] > 1)):
             for _ in range(chained * 3):
@@ -117,10 +142,21 @@ def find_candidates(graph: SceneGraph, rng: np.random.Generator, chained: int = 
                 k = int(seconds[rng.integers(len(seconds))])
                 anchor = ObjectRef(t.labels[j], (), RelationClause(r2, (ObjectRef(t.labels[k]),)))
                 prog = ObjectRef(t.labels[i], (), RelationClause(r1, (anchor,)))
+                if r1 in COMPARATIVE and evaluate(anchor, graph).sum() != 1:
+                    continue
                 if evaluate(prog, graph).sum() == 1:
                     out.append(Candidate(int(i), prog, r1))
                     break
-    return out
+    return _prefer_objects_as_anchors(out, graph)
+
+
+def _prefer_objects_as_anchors(candidates: list[Candidate], graph: SceneGraph) -> list[Candidate]:
+    """Drop the programs anchored on room structure ("the door on the floor") for every target
+    that has another program."""
+    structure = set(graph.config.structure_labels)
+    dull = [any(a.label in structure for a in c.program.anchor_refs()) for c in candidates]
+    has_other = {c.target for c, d in zip(candidates, dull) if not d}
+    return [c for c, d in zip(candidates, dull) if not d or c.target not in has_other]
 
 
 #: How readily a relation is picked when a target has several (far and floor support are dull).
@@ -129,8 +165,10 @@ RELATION_WEIGHT = {"far": 0.3, "near": 0.7, "on": 1.0, "attribute": 1.0}
 
 def select(candidates: list[Candidate], rng: np.random.Generator, per_target: int, per_scene: int,
            class_counts: dict[int, int]) -> list[Candidate]:
-    """Pick a varied subset: per target one program per relation (weighted draw of the
-    relations), at most one for a target whose class is unique; then cap the scene."""
+    """Pick a varied subset: per target, rounds over its relations in a weighted random order
+    taking one more program of each relation per round (so every relation is used once before
+    any twice) until ``per_target``; one program for a target whose class is unique; then cap
+    the scene at ``per_scene``."""
     by_target: dict[int, dict[str, list[Candidate]]] = {}
     for c in candidates:
         by_target.setdefault(c.target, {}).setdefault(c.relation, []).append(c)
@@ -139,11 +177,12 @@ def select(candidates: list[Candidate], rng: np.random.Generator, per_target: in
         groups = by_target[target]
         names = sorted(groups)
         weights = np.array([RELATION_WEIGHT.get(r, 1.0) for r in names])
-        order = rng.choice(len(names), size=len(names), replace=False, p=weights / weights.sum())
+        order = np.argsort(-rng.random(len(names)) ** (1.0 / weights))  # weighted order without replacement
         limit = per_target if class_counts[target] > 1 else 1
-        for k in order[:limit]:
-            pool = groups[names[k]]
-            chosen.append(pool[int(rng.integers(len(pool)))])
+        pools = [groups[names[k]] for k in order]
+        shuffled = [pool if len(pool) == 1 else [pool[j] for j in rng.permutation(len(pool))] for pool in pools[:limit]]
+        picked = [c for rnd in range(max(map(len, shuffled))) for pool in shuffled if rnd < len(pool) for c in (pool[rnd],)]
+        chosen.extend(picked[:limit])
     if len(chosen) > per_scene:
         chosen = [chosen[k] for k in sorted(rng.choice(len(chosen), per_scene, replace=False))]
     return chosen
