@@ -3,7 +3,8 @@
 Class names come from any vocabulary (ScanNet's 543 raw categories, the synthetic rooms'
 41, a user's own). A name is matched after normalisation: lower case, words singularised,
 spaces ignored ("trashcan" = "trash can" = "Trash cans"), and through synonym groups
-("trash bin", "garbage can"). Its head noun ("chair" of "office chair") is matched apart.
+("trash bin", "garbage can": the generator's and a few looser ones). Its head noun
+("chair" of "office chair") is matched apart.
 The features feed the grounding model next to the class-name embeddings, whose learned
 similarity covers names the lexicon does not know.
 """
@@ -15,50 +16,26 @@ from functools import lru_cache
 
 import numpy as np
 
+from scene3d.language.lexicon import singular
+from scene3d.language.vocab import HAND_SYNONYMS
 from scene3d.models.grounding import MENTION_DIM
 
-#: Names that mean the same object class (both directions). Keep groups tight: a word that
-#: names a broader class ("table" for "coffee table") is the head-noun match's business.
-SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("trash can", "trash bin", "garbage can", "garbage bin", "wastebasket", "waste basket", "rubbish bin",
-     "waste bin", "dustbin", "trashcan", "recycling bin"),
-    ("couch", "sofa", "settee"),
-    ("tv", "television", "tv screen"),
-    ("refrigerator", "fridge"),
-    ("mini fridge", "minifridge", "small fridge"),
-    ("nightstand", "night stand", "bedside table", "night table"),
-    ("picture", "painting", "framed picture", "photo", "poster", "artwork"),
-    ("monitor", "computer screen", "computer monitor", "screen", "display"),
-    ("office chair", "desk chair", "swivel chair", "rolling chair"),
-    ("armchair", "arm chair", "easy chair", "sofa chair", "lounge chair"),
-    ("bookshelf", "book shelf", "bookcase", "book case", "shelf unit"),
-    ("dresser", "chest of drawers"),
-    ("wardrobe", "closet", "armoire"),
-    ("rug", "carpet", "mat"),
-    ("cup", "mug", "coffee mug"),
-    ("plant", "potted plant", "houseplant"),
-    ("kitchen counter", "counter", "countertop", "counter top"),
-    ("whiteboard", "white board", "dry erase board", "marker board"),
-    ("computer tower", "pc", "desktop computer", "computer case", "tower"),
-    ("telephone", "phone"),
-    ("bathtub", "bath tub", "tub"),
-    ("toilet paper", "toilet roll", "tissue roll"),
-    ("clothes", "clothing"),
-    ("stool", "bar stool"),
-    ("end table", "side table"),
-    ("file cabinet", "filing cabinet"),
-    ("laptop", "notebook computer"),
-    ("backpack", "rucksack", "back pack"),
-    ("doorframe", "door frame"),
-    ("radiator", "heater"),
-    ("curtain", "curtains", "drape", "drapes"),
-    ("blinds", "window blinds"),
-    ("bin", "container"),
-    ("light", "lamp"),
-    ("shoes", "shoe", "sneakers"),
-    ("recliner", "reclining chair"),
-    ("ottoman", "footstool", "foot stool", "pouf"),
-    ("coat rack", "coat stand", "hat stand"),
+#: Names a sentence may use for a class beyond the language generator's synonym groups
+#: (:data:`scene3d.language.vocab.HAND_SYNONYMS`, which must stay exact for generated text):
+#: looser everyday words that still name the class when a person reads them.
+LOOSE_SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("trash can", "rubbish bin", "waste bin", "waste basket", "dustbin", "trashcan"),
+    ("couch", "settee"), ("tv", "tv screen"), ("nightstand", "night table"),
+    ("picture", "framed picture", "photo", "poster", "artwork"),
+    ("monitor", "computer screen", "screen", "display"),
+    ("office chair", "swivel chair", "rolling chair"),
+    ("armchair", "arm chair", "lounge chair"), ("bookshelf", "book case", "shelf unit"),
+    ("wardrobe", "closet", "armoire"), ("rug", "mat"), ("cup", "coffee mug"), ("plant", "houseplant"),
+    ("kitchen counter", "counter", "counter top"), ("whiteboard", "dry erase board", "marker board"),
+    ("computer tower", "pc", "computer case", "tower"), ("bathtub", "bath tub"), ("toilet paper", "tissue roll"),
+    ("clothes", "clothing"), ("stool", "bar stool"), ("laptop", "notebook computer"), ("backpack", "back pack"),
+    ("curtain", "drapes"), ("blinds", "window blinds"), ("shoes", "sneakers"), ("recliner", "reclining chair"),
+    ("ottoman", "footstool", "foot stool", "pouf"), ("coat rack", "coat stand", "hat stand"),
 )
 
 #: Features per (object, sentence), in this order (see :func:`mention_features`).
@@ -66,35 +43,16 @@ MENTION_FEATURES = ("named", "head_named", "first_named", "position")
 assert len(MENTION_FEATURES) == MENTION_DIM
 
 _WORD = re.compile(r"[a-z0-9]+")
-_KEEP = {"glass", "grass", "class", "bus", "lens", "canvas", "chess", "dress", "mattress", "press", "bass",
-         "cactus", "status", "gas", "is", "this", "his", "was", "has", "its", "us", "as", "yes", "less",
-         "across", "towards", "always", "series", "species", "lotus"}
-_IRREGULAR = {"shelves": "shelf", "knives": "knife", "people": "person", "mice": "mouse", "feet": "foot",
-              "leaves": "leaf", "children": "child", "men": "man", "women": "woman", "teeth": "tooth",
-              "boxes": "box", "dishes": "dish", "benches": "bench", "couches": "couch", "glasses": "glass",
-              "clothes": "clothes", "pants": "pants", "scissors": "scissors", "dresses": "dress",
-              "mattresses": "mattress", "lenses": "lens", "shoes": "shoe", "stairs": "stair"}
 
 
 @lru_cache(maxsize=65536)
-def singular(word: str) -> str:
-    """An English word's singular (lower case in, lower case out; rule-based, symmetric use only)."""
-    if word in _IRREGULAR:
-        return _IRREGULAR[word]
-    if len(word) <= 3 or word in _KEEP or word.endswith(("ss", "us", "is")):
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
-        return word[:-2]
-    if word.endswith("s"):
-        return word[:-1]
-    return word
+def _singular(word: str) -> str:
+    return singular(word)
 
 
 def words(text: str) -> tuple[str, ...]:
     """Lower-case singular words of ``text`` (punctuation dropped)."""
-    return tuple(singular(w) for w in _WORD.findall(text.lower()))
+    return tuple(_singular(w) for w in _WORD.findall(text.lower()))
 
 
 def compact(name: str) -> str:
@@ -104,18 +62,14 @@ def compact(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def _groups() -> dict[str, frozenset[str]]:
+    """Match key -> the keys of every name it may stand for (groups sharing a name merge)."""
     table: dict[str, set[str]] = {}
-    for group in SYNONYM_GROUPS:
+    for group in (*HAND_SYNONYMS, *LOOSE_SYNONYMS):
         keys = {compact(n) for n in group}
-        for k in keys:
-            table.setdefault(k, set()).update(keys)
+        merged = keys.union(*(table.get(k, set()) for k in keys))
+        for k in merged:
+            table[k] = merged
     return {k: frozenset(v) for k, v in table.items()}
-
-
-def normalize_label(name: str) -> str:
-    """The canonical spelling of a class name: lower case, singular words, one space
-    ("Trash Cans" -> "trash can"; "kitchen_cabinets" -> "kitchen cabinet")."""
-    return " ".join(words(name.replace("_", " ")))
 
 
 @lru_cache(maxsize=65536)

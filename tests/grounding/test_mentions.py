@@ -1,28 +1,20 @@
 """Lexical, open-vocabulary class mentions: normalisation, synonyms, head nouns, positions."""
 
 import numpy as np
-import pytest
 
 from scene3d.grounding.mentions import (
     MENTION_FEATURES,
     Vocabulary,
     class_present,
     mention_features,
-    normalize_label,
-    singular,
+    name_keys,
 )
 
 
-@pytest.mark.parametrize("word, expected", [("chairs", "chair"), ("shelves", "shelf"), ("boxes", "box"),
-                                            ("cabinets", "cabinet"), ("libraries", "library"), ("glass", "glass"),
-                                            ("glasses", "glass"), ("bus", "bus"), ("is", "is"), ("pillows", "pillow")])
-def test_singular(word, expected):
-    assert singular(word) == expected
-
-
-def test_normalize_label():
-    assert normalize_label("Trash Cans") == "trash can"
-    assert normalize_label("kitchen_cabinets") == "kitchen cabinet"
+def test_synonym_groups_merge_through_shared_names():
+    keys, head = name_keys("trash can")
+    assert {"trashbin", "garbagecan", "wastebasket", "dustbin", "trashcan"} <= keys and head == "can"
+    assert name_keys("sofa")[0] == name_keys("couch")[0] == name_keys("settee")[0]
 
 
 def test_features_spelling_synonyms_heads_and_order():
