@@ -154,6 +154,7 @@ def cmd_demo(cfg: DictConfig) -> int:
         print(summarize(back))
         if back != scene:
             return 1
+        _demo_real_grounding(back, scan, out)
     else:
         print("demo: no real sample scan found (set data_root=... or SCENE3D_DATA); synthetic data only")
     return 0
@@ -197,6 +198,39 @@ def _demo_grounding(cfg: DictConfig, out: Path) -> None:
           f"checkpoint={out / 'grounding'}")
 
 
+def _demo_real_grounding(scene, scan: Path, out: Path) -> None:
+    """Ground the sample scan's real human sentences (those whose target is the same object in
+    the scan's v1 annotation and the v2 boxes they were written for) with the packaged model."""
+    import json
+
+    from scene3d.grounding import Grounder
+    from scene3d.grounding.grounder import PRETRAINED
+
+    records = scan / f"grounding_utterances_{scan.name}.json"
+    if not (PRETRAINED / "config.json").is_file() or not records.is_file():
+        print("demo: no packaged grounding model or no real sentences for the scan: skipping real grounding")
+        return
+    ids = {o.object_id for o in scene.objects}
+    rows = [r for r in json.loads(records.read_text())["utterances"]
+            if r.get("human_written") and r.get("target_id") in ids and (r.get("v1_v2_aabb_iou") or 0) >= 0.9]
+    rows = list({r["utterance"].strip().lower(): r for r in rows}.values())
+    if not rows:
+        return
+    grounder = Grounder.from_checkpoint(None)
+    print(f"demo: grounding {len(rows)} real human sentences (Nr3D, ScanRefer) in {scene.scene_id} with the "
+          f"packaged model (it never trained on this scan)")
+    right = 0
+    for k, r in enumerate(rows):
+        best = grounder.ground(scene, r["utterance"], top_k=1).best
+        ok = best.object_id == r["target_id"]
+        right += ok
+        if k < 6:
+            verdict = "right" if ok else f"wrong, the answer is object {r['target_id']}"
+            print(f"  {r['utterance'].strip()!r}\n    -> object {best.object_id} ({best.label}), {verdict}")
+    print(f"demo: {right} of {len(rows)} right. Ask your own: scene3d ground scene={out / 'scannet' / scene.scene_id} "
+          f"query=\"the bed\"")
+
+
 def cmd_graph(cfg: DictConfig) -> int:
     from scene3d.graph.batch import graph_dataset
 
@@ -235,7 +269,11 @@ def _grounding_data(cfg: DictConfig):
     (``data``, its ``val_split`` held out) and the real language (``real.*``, a share of its
     scenes held out and listed in ``<out>/real_held_out.txt``)."""
     from scene3d.grounding import GroundingDataset
-    from scene3d.grounding.real import load_real_grounding, read_scene_list, split_scene_ids
+    from scene3d.grounding.real import (
+        load_real_grounding,
+        read_scene_list,
+        split_scene_ids,
+    )
     from scene3d.io.atomic import atomic_write_text
 
     scenes, utts, held = {}, [], set()

@@ -138,8 +138,9 @@ class TextCache:
         atomic_write_text(self.folder / f"{name}.json", json.dumps(texts))   # written last: marks the shard complete
         return len(texts)
 
-    def add(self, texts: Iterable[str], progress: bool = False) -> None:
-        """Encode the strings not seen yet (``progress``: a progress bar)."""
+    def add(self, texts: Iterable[str], progress: bool = False, save_every: int = 20000) -> None:
+        """Encode the strings not seen yet (``progress``: a progress bar). With a folder, every
+        ``save_every`` new strings are saved as they come, so an interrupted run keeps them."""
         new = sorted({t for t in texts if t not in self.pooled})
         with torch.no_grad():
             for i in tqdm(range(0, len(new), self.batch_size), desc="encode text", unit="batch",
@@ -150,7 +151,10 @@ class TextCache:
                     n = int(enc.mask[j].sum())
                     self.tokens[text] = enc.tokens[j, :n].half().cpu()
                     self.pooled[text] = enc.pooled[j].cpu()
-        self._unsaved += new
+                if self.folder is not None:
+                    self._unsaved += chunk
+                    if len(self._unsaved) >= save_every:
+                        self.save()
 
     def batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, T, D) tokens, (B, T) mask, (B, D) pooled for ``texts`` (encoding any new ones)."""

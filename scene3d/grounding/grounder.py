@@ -8,19 +8,17 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from scene3d.errors import ConfigError, SceneFormatError
+from scene3d.errors import ConfigError
 from scene3d.grounding.dataset import TextCache
-from scene3d.io.atomic import atomic_dir
 from scene3d.grounding.evaluation import model_forward
 from scene3d.grounding.mentions import Vocabulary, class_present
-from scene3d.grounding.trainer import CALIBRATION, VOCABULARY
+from scene3d.grounding.trainer import CALIBRATION, VOCABULARY, load_weights
+from scene3d.io.atomic import atomic_dir
 from scene3d.models.grounding import GroundingConfig, GroundingTransformer
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
 from scene3d.structures import GroundingResult, RankedObject, Scene
-from scene3d.train import Checkpointer
-
 
 #: The pretrained model shipped inside the package (see its MODEL_CARD.md).
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "grounding"
@@ -78,22 +76,14 @@ class Grounder:
             ConfigError: no run config, no checkpoint, or an unreadable one.
         """
         path = Path(path) if path is not None else PRETRAINED
-        step = None
-        if (path / "model.safetensors").is_file() and not (path / "config.json").is_file():
-            step, path = path, path.parent.parent          # a checkpoint folder inside a run
-        if not (path / "config.json").is_file():
+        run = path if (path / "config.json").is_file() else path.parent.parent
+        if not (run / "config.json").is_file():
             raise ConfigError(f"{path} is not a grounding run (no config.json); train one with "
                               "scene3d train-grounding or scene3d demo")
-        cfg = json.loads((path / "config.json").read_text())
+        cfg = json.loads((run / "config.json").read_text())
         cfg["model"].setdefault("mentions", False)   # runs from before the mention features
         model = GroundingTransformer(GroundingConfig(**cfg["model"]))
-        try:
-            if (path / "model.safetensors").is_file():    # an exported model: weights only
-                model.load_state_dict(load_file(str(path / "model.safetensors")))
-            else:
-                Checkpointer(path / "checkpoints").load(model, path=step, restore_rng=False)
-        except (SceneFormatError, RuntimeError, OSError) as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+        path = load_weights(model, path)
         threshold = None
         if (path / CALIBRATION).is_file():
             threshold = json.loads((path / CALIBRATION).read_text()).get("class_match_threshold")

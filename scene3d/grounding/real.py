@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from scene3d.errors import ConfigError
-from scene3d.io import load_gt_object_scenes, read_referit3d_csv, read_scanrefer_json, read_utterances_jsonl
+from scene3d.io import (
+    load_gt_object_scenes,
+    read_referit3d_csv,
+    read_scanrefer_json,
+    read_utterances_jsonl,
+)
 from scene3d.structures import Scene, Utterance
 
 

@@ -10,17 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
+from scene3d.errors import ConfigError, SceneFormatError
 from scene3d.grounding.dataset import GroundingDataset, TextCache
 from scene3d.grounding.evaluation import calibrate_confidence, evaluate, model_forward
 from scene3d.grounding.losses import anchor_loss, class_loss, info_nce, referral_loss
 from scene3d.io.atomic import atomic_write_text
-from scene3d.models.grounding import GroundingConfig, GroundingOutput, GroundingTransformer
+from scene3d.models.grounding import (
+    GroundingConfig,
+    GroundingOutput,
+    GroundingTransformer,
+)
 from scene3d.train import Checkpointer, MetricLog, TrainState
 from scene3d.train.distributed import barrier, init_from_env, mean_over_ranks
-
 
 CALIBRATION = "calibration.json"  # in the run folder: the low-confidence threshold (see calibrate_confidence)
 VOCABULARY = "vocabulary.json"    # in the run folder: the class names it trained on (the Grounder's target-class lexicon)
@@ -112,13 +117,29 @@ def _buckets(data: GroundingDataset, weights: np.ndarray, count: int) -> list[np
     return groups
 
 
-def _init_weights(model: GroundingTransformer, path: str | Path) -> None:
-    """Load another run's (or checkpoint's) weights into ``model`` (same configuration)."""
+def load_weights(model: GroundingTransformer, path: str | Path) -> Path:
+    """Load into ``model`` the weights of a run folder (its latest checkpoint), a checkpoint
+    folder (``<run>/checkpoints/step_N``) or an exported model folder (``config.json`` +
+    ``model.safetensors``); returns the folder holding ``config.json``.
+
+    Raises:
+        ConfigError: no run config, no checkpoint, or an unreadable one.
+    """
     path = Path(path)
     step = None
-    if (path / "model.safetensors").is_file():
-        step, path = path, path.parent.parent
-    Checkpointer(path / "checkpoints").load(model, path=step, restore_rng=False)
+    if (path / "model.safetensors").is_file() and not (path / "config.json").is_file():
+        step, path = path, path.parent.parent          # a checkpoint folder inside a run
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{path} is not a grounding run (no config.json); train one with "
+                          "scene3d train-grounding or scene3d demo")
+    try:
+        if (path / "model.safetensors").is_file():    # an exported model: weights only
+            model.load_state_dict(load_file(str(path / "model.safetensors")))
+        else:
+            Checkpointer(path / "checkpoints").load(model, path=step, restore_rng=False)
+    except (SceneFormatError, RuntimeError, OSError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return path
 
 
 def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: GroundingTrainConfig | None = None,
@@ -170,7 +191,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         state = ckpt.load(model, opt)
         sched.last_epoch = state.step   # the optimiser's restored lr is the one of this step
     elif cfg.init:
-        _init_weights(model, cfg.init)
+        load_weights(model, cfg.init)
     texts = {ex.utterance.text for ex in train.examples} | {s.objects[k].label for s in train.scenes
                                                              for k in range(len(s.objects))}
     texts |= {t for caps in train.object_captions.values() for _, t in caps} | set(train.scene_captions.values())

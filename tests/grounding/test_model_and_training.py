@@ -7,7 +7,13 @@ from scene3d.graph import build_scene_graph
 from scene3d.grounding import Grounder, GroundingDataset
 from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
 from scene3d.language import LanguageConfig, generate_language
-from scene3d.models.grounding import GEOMETRY_DIM, MENTION_DIM, GroundingConfig, GroundingTransformer, pair_features
+from scene3d.models.grounding import (
+    GEOMETRY_DIM,
+    MENTION_DIM,
+    GroundingConfig,
+    GroundingTransformer,
+    pair_features,
+)
 from scene3d.structures import Scene
 from scene3d.synth import SynthConfig, generate_scene
 
