@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
-from scene3d.errors import ConfigError, SceneFormatError
+from scene3d.errors import ConfigError
 from scene3d.grounding.dataset import GroundingDataset, TextCache
 from scene3d.grounding.evaluation import calibrate_confidence, evaluate, model_forward
 from scene3d.grounding.losses import anchor_loss, class_loss, info_nce, referral_loss
@@ -117,29 +117,38 @@ def _buckets(data: GroundingDataset, weights: np.ndarray, count: int) -> list[np
     return groups
 
 
-def load_weights(model: GroundingTransformer, path: str | Path) -> Path:
+def load_weights(model: GroundingTransformer, path: str | Path, fresh_text_encoder: bool = False) -> Path:
     """Load into ``model`` the weights of a run folder (its latest checkpoint), a checkpoint
     folder (``<run>/checkpoints/step_N``) or an exported model folder (``config.json`` +
     ``model.safetensors``); returns the folder holding ``config.json``.
 
+    ``fresh_text_encoder``: the weights may lack the model's own text encoder (a run without
+    ``text_finetune`` starting one with it); the encoder then keeps its pretrained weights.
+
     Raises:
-        ConfigError: no run config, no checkpoint, or an unreadable one.
+        ConfigError: no run config, no checkpoint, or weights that do not fit the model.
     """
     path = Path(path)
-    step = None
-    if (path / "model.safetensors").is_file() and not (path / "config.json").is_file():
-        step, path = path, path.parent.parent          # a checkpoint folder inside a run
-    if not (path / "config.json").is_file():
+    if (path / "model.safetensors").is_file():
+        weights, run = path / "model.safetensors", path if (path / "config.json").is_file() else path.parent.parent
+    else:
+        run, latest = path, Checkpointer(path / "checkpoints").latest()
+        weights = latest / "model.safetensors" if latest is not None else None
+    if not (run / "config.json").is_file():
         raise ConfigError(f"{path} is not a grounding run (no config.json); train one with "
                           "scene3d train-grounding or scene3d demo")
+    if weights is None:
+        raise ConfigError(f"{path}: no checkpoint in {path / 'checkpoints'}")
     try:
-        if (path / "model.safetensors").is_file():    # an exported model: weights only
-            model.load_state_dict(load_file(str(path / "model.safetensors")))
-        else:
-            Checkpointer(path / "checkpoints").load(model, path=step, restore_rng=False)
-    except (SceneFormatError, RuntimeError, OSError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return path
+        missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+    except (RuntimeError, OSError) as exc:
+        raise ConfigError(f"{weights}: the weights do not fit the model; was it trained with another "
+                          f"configuration? ({str(exc).splitlines()[-1].strip()})") from None
+    missing = [k for k in missing if not (fresh_text_encoder and k.startswith("text_encoder."))]
+    if missing or unexpected:
+        raise ConfigError(f"{weights}: weights do not fit the model (missing {missing[:3]}, unexpected "
+                          f"{unexpected[:3]}); was it trained with another configuration?")
+    return run
 
 
 def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: GroundingTrainConfig | None = None,
@@ -191,7 +200,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         state = ckpt.load(model, opt)
         sched.last_epoch = state.step   # the optimiser's restored lr is the one of this step
     elif cfg.init:
-        load_weights(model, cfg.init)
+        load_weights(model, cfg.init, fresh_text_encoder=True)
     texts = {ex.utterance.text for ex in train.examples} | {s.objects[k].label for s in train.scenes
                                                              for k in range(len(s.objects))}
     texts |= {t for caps in train.object_captions.values() for _, t in caps} | set(train.scene_captions.values())

@@ -237,3 +237,22 @@ def test_low_confidence_looks_for_the_class_the_query_names_first(tiny_data):
     assert flagged.low_confidence and flagged.asked_class == "trash can"
     label = scene.objects[0].label
     assert not grounder.ground(scene, f"the {label}s over there").low_confidence
+
+
+def test_init_starts_from_another_runs_weights(tiny_data, tmp_path):
+    """Pretrain, then fine-tune from it (also with a fine-tuned text encoder the first run lacked)."""
+    _, data = tiny_data
+    train_grounding(data, tmp_path / "pre", GroundingTrainConfig(steps=2, batch_size=4, checkpoint_every=2,
+                                                                 eval_every=2, model=TINY), progress=False)
+    pre = Grounder.from_checkpoint(tmp_path / "pre").model.state_dict()
+    cfg = GroundingTrainConfig(steps=1, batch_size=4, lr=1e-12, warmup=1, checkpoint_every=1, eval_every=1,
+                               init=str(tmp_path / "pre"), model=TINY)
+    tuned = train_grounding(data, tmp_path / "fine", cfg, progress=False).state_dict()
+    for k in pre:  # a vanishing learning rate: the fine-tuned run still holds the pretrained weights
+        torch.testing.assert_close(tuned[k], pre[k], rtol=0, atol=1e-6)
+    cfg.model = GroundingConfig(dim=32, layers=1, heads=2, text_finetune=True)
+    with_text = train_grounding(data, tmp_path / "fine_text", cfg, progress=False)
+    assert with_text.text_encoder is not None
+    cfg.model = GroundingConfig(dim=48, layers=1, heads=2)
+    with pytest.raises(ConfigError, match="do not fit"):
+        train_grounding(data, tmp_path / "wrong", cfg, progress=False)
