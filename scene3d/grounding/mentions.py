@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from scene3d.language.lexicon import singular
-from scene3d.language.vocab import HAND_SYNONYMS
+from scene3d.language.vocab import HAND_SYNONYMS, UNINFORMATIVE
 from scene3d.models.grounding import MENTION_DIM
 
 #: Names a sentence may use for a class beyond the language generator's synonym groups
@@ -128,11 +128,13 @@ class Vocabulary:
 
     Args:
         names: the class names (any vocabulary; normalised and grouped as in this module).
+            Labels that name no class ("object", "otherprop": ``UNINFORMATIVE``) are left out,
+            so "the object is a towel" asks for a towel.
     """
 
     def __init__(self, names: list[str]):
         self.by_key: dict[str, str] = {}
-        for name in sorted(set(names) - {""}):
+        for name in sorted(set(names) - {""} - UNINFORMATIVE):
             for key in name_keys(name)[0]:
                 self.by_key.setdefault(key, name)
 
@@ -140,7 +142,7 @@ class Vocabulary:
         """The class name (of the vocabulary or ``extra``, e.g. the scene's labels) that ``text``
         names first: the sentence's likely target class. At one position the longest name wins
         ("office chair" over "chair"); None when the sentence names none of them."""
-        extra_keys = {k: name for name in set(extra) - {""} for k in name_keys(name)[0]}
+        extra_keys = {k: name for name in set(extra) - {""} - UNINFORMATIVE for k in name_keys(name)[0]}
         best, best_rank = None, (1 << 30, 0)
         for key, pos in SentenceIndex(text).first.items():
             name = extra_keys.get(key) or self.by_key.get(key)

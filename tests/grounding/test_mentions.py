@@ -41,6 +41,7 @@ def test_first_named_class_and_presence():
     assert vocabulary.first_named("it is by the sofa") == "couch"
     assert vocabulary.first_named("something blue") is None
     assert vocabulary.first_named("the blue piano", extra=["piano"]) == "piano"      # the scene's own labels
+    assert Vocabulary(["object", "towel"]).first_named("the object is a towel") == "towel"   # "object" names nothing
     assert class_present("trash can", ["door", "trashcan"])
     assert not class_present("trash can", ["door", "chair"])
     assert class_present("chair", ["office chair"]) and class_present("office chair", ["chair"])
