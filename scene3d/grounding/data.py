@@ -41,6 +41,12 @@ class ObjectBatch:
     points: torch.Tensor | None = None
     point_valid: torch.Tensor | None = None
 
+    def subset(self, b: int) -> ObjectBatch:
+        """The first ``b`` rows."""
+        cut = (lambda t: None if t is None else t[:b])  # noqa: E731
+        return ObjectBatch(self.geometry[:b], self.labels[:b], self.mask[:b], self.object_ids[:b], cut(self.points),
+                           cut(self.point_valid))
+
     def to(self, device: torch.device | str) -> ObjectBatch:
         move = (lambda t: None if t is None else t.to(device))  # noqa: E731
         return ObjectBatch(self.geometry.to(device), self.labels, self.mask.to(device), self.object_ids.to(device),

@@ -3,7 +3,8 @@ class-random floor, and the calibration of its "names nothing here" flag."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from scene3d.grounding.metrics import (
     referit3d_accuracy,
     scanrefer_accuracy,
 )
-from scene3d.models.grounding import GroundingTransformer
+from scene3d.models.grounding import GroundingOutput, GroundingTransformer
 from scene3d.structures import Scene
 
 
@@ -58,16 +59,42 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
     return out, objects
 
 
-def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64) -> list[int]:
-    """Predicted object id for every example of ``data`` (eval mode, no gradients)."""
+def rotation_averaged(model: GroundingTransformer, cache: TextCache, scenes: list[Scene], texts: list[str],
+                      viewpoints: list[tuple[float, ...] | None], rotations: int = 4):
+    """Referral log-probabilities averaged over ``rotations`` turns of each scene about z.
+
+    The model is trained with random turns of the scene frame; averaging its answers over
+    evenly spaced turns (test-time augmentation) steadies them. Sentences with a viewpoint
+    keep their viewer's frame (no turn). One forward pass of B x ``rotations`` rows.
+
+    Returns:
+        (log_probs (B, N), the GroundingOutput of the unturned rows, ObjectBatch).
+    """
+    b, k = len(scenes), max(1, rotations)
+    jitter = [2 * math.pi * r / k for r in range(k) for _ in range(b)]                  # rotation-major
+    out, objects = model_forward(model, cache, scenes * k, texts * k, viewpoints * k, jitter)
+    logp = out.logits.log_softmax(-1).masked_fill(~objects.mask, 0.0).view(k, b, -1)    # (k, B, N)
+    use = torch.ones(k, b, 1, device=logp.device)
+    use[1:, [i for i, vp in enumerate(viewpoints) if vp is not None]] = 0.0             # viewer's frame: turn 0 only
+    log_probs = (logp * use).sum(0) / use.sum(0)
+    log_probs = log_probs.masked_fill(~objects.mask[:b], float("-inf"))
+    first = GroundingOutput(*(getattr(out, f.name)[:b] for f in fields(GroundingOutput)))
+    return log_probs, first, objects.subset(b)
+
+
+def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64,
+            rotations: int = 4) -> list[int]:
+    """Predicted object id for every example of ``data`` (eval mode, no gradients; answers
+    averaged over ``rotations`` turns of the scene, see :func:`rotation_averaged`)."""
     model.eval()
     preds: list[int] = []
     with torch.no_grad():
         for i in range(0, len(data.examples), batch_size):
             chunk = data.examples[i:i + batch_size]
-            out, objects = model_forward(model, cache, [data.scenes[ex.scene] for ex in chunk],
-                                         [ex.utterance.text for ex in chunk], [ex.utterance.viewpoint for ex in chunk])
-            preds += objects.object_ids[torch.arange(len(chunk)), out.logits.argmax(dim=1)].tolist()
+            log_probs, _, objects = rotation_averaged(model, cache, [data.scenes[ex.scene] for ex in chunk],
+                                                      [ex.utterance.text for ex in chunk],
+                                                      [ex.utterance.viewpoint for ex in chunk], rotations)
+            preds += objects.object_ids[torch.arange(len(chunk)), log_probs.argmax(dim=1)].tolist()
     return preds
 
 
@@ -100,11 +127,13 @@ class GroundingReport:
         return "\n".join(rows)
 
 
-def evaluate(model: GroundingTransformer, cache: TextCache, data: GroundingDataset) -> GroundingReport:
-    """Both protocols on ``data`` (ReferIt3D: the chosen id; ScanRefer: the chosen object's box)."""
+def evaluate(model: GroundingTransformer, cache: TextCache, data: GroundingDataset,
+             rotations: int = 4) -> GroundingReport:
+    """Both protocols on ``data`` (ReferIt3D: the chosen id; ScanRefer: the chosen object's box);
+    answers averaged over ``rotations`` turns of each scene."""
     utts = [ex.utterance for ex in data.examples]
     scenes = {s.scene_id: s for s in data.scenes}
-    preds = predict(model, cache, data)
+    preds = predict(model, cache, data, rotations=rotations)
     boxes = [scenes[u.scene_id].object(p).box for u, p in zip(utts, preds)]
     floor_refer, floor_scan = class_random_floor(utts, scenes)
     return GroundingReport(referit3d_accuracy(utts, preds, scenes), scanrefer_accuracy(utts, boxes, scenes),
@@ -152,4 +181,4 @@ def calibrate_confidence(model: GroundingTransformer, cache: TextCache, data: Gr
             "true_negative_rate": float((neg < t).mean()), "positives": len(pos), "negatives": len(neg)}
 
 
-__all__ = ["GroundingReport", "calibrate_confidence", "evaluate", "model_forward", "predict"]
+__all__ = ["GroundingReport", "calibrate_confidence", "evaluate", "model_forward", "predict", "rotation_averaged"]

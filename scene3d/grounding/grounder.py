@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from scene3d.errors import ConfigError
 from scene3d.grounding.dataset import TextCache
-from scene3d.grounding.evaluation import model_forward
+from scene3d.grounding.evaluation import rotation_averaged
 from scene3d.grounding.mentions import Vocabulary, class_present
 from scene3d.grounding.trainer import CALIBRATION, VOCABULARY, load_weights
 from scene3d.io.atomic import atomic_dir
@@ -57,11 +57,15 @@ class Grounder:
             first is in the scene.
         vocabulary: class names the query's target class is looked for among (with the
             scene's own labels and their synonyms, :mod:`scene3d.grounding.mentions`).
+        rotations: answers are averaged over this many turns of the scene about z
+            (:func:`~scene3d.grounding.evaluation.rotation_averaged`; 1: none).
     """
 
     def __init__(self, model: GroundingTransformer, text_encoder: TextEncoder | None = None,
-                 class_match_threshold: float | None = None, vocabulary: list[str] | None = None):
+                 class_match_threshold: float | None = None, vocabulary: list[str] | None = None,
+                 rotations: int = 4):
         self.model = model.eval()
+        self.rotations = rotations
         self.cache = TextCache(text_encoder or minilm_text_encoder())
         self.class_match_threshold = class_match_threshold
         self.vocabulary = Vocabulary(list(vocabulary or []))
@@ -117,9 +121,10 @@ class Grounder:
         if not scene.objects:
             return GroundingResult(query=query, scene_id=scene.scene_id, ranked=[], seconds=time.perf_counter() - t0)
         with torch.no_grad():
-            out, objects = model_forward(self.model, self.cache, [scene], [query.strip()], [viewpoint])
+            log_probs, out, objects = rotation_averaged(self.model, self.cache, [scene], [query.strip()], [viewpoint],
+                                                        self.rotations)
         valid = objects.mask[0]
-        scores = out.logits[0, valid].softmax(-1)
+        scores = log_probs[0, valid].softmax(-1)
         match = float(out.class_match[0, valid].max())
         order = scores.argsort(descending=True)[:top_k].tolist()
         ranked = [RankedObject(object_id=scene.objects[i].object_id, label=scene.objects[i].label,
