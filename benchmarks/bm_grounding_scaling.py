@@ -2,16 +2,20 @@
 generated language on real layouts.
 
     python benchmarks/bm_grounding_scaling.py --corpus runs/corpus_real/language.jsonl \
-        --held-out runs/real_held_out.txt --out runs/scaling [--scenes 0 90 270 all] [--steps 2500]
+        --held-out runs/real_held_out.txt --out runs/scaling [--scenes 0 90 270 all] \
+        [--pretrain-steps 2500] [--finetune-steps 1000] [--done all=runs/F]
 
-For each point, the generated corpus (``data_tools/build_language_corpus.py``) is cut to the
-records of its first K scenes (sorted ids; 0: none), and ``scene3d train-grounding`` trains on
-it plus the real train-side language (Nr3D, ScanRefer, Sr3D) with the same mixture every time:
-generated referrals drawn 40 % of the time, Nr3D, ScanRefer and Sr3D 20 % each (with no
-generated language, the other three share it). Runs resume and are skipped when done (they
-share one text cache). Then every run is scored on the held-out scenes
-(``bm_grounding_real.py``); prints the table and writes ``docs/figures/grounding_scaling.png``.
-About 25 min per run on one thread of the 2-core dev box.
+The recipe is the measured best one (pretrain on generated language, then fine-tune on the
+mixture). For each point, the generated corpus (``data_tools/build_language_corpus.py``) is
+cut to the records of its first K scenes (sorted ids); ``scene3d train-grounding`` pretrains on
+that cut alone, then fine-tunes from it (``init=``) on the cut plus the real train-side
+language (Nr3D, ScanRefer, Sr3D) with the same mixture every time: generated referrals drawn
+40 % of the time, Nr3D, ScanRefer and Sr3D 20 % each. K = 0 trains on the real language alone
+from scratch for as many steps as the other points take in all. ``--done K=RUN`` uses a
+finished fine-tuned run for a point. Runs resume and are skipped when done (they share one
+text cache). Then every run is scored on the held-out scenes (``bm_grounding_real.py``);
+prints the table and writes ``docs/figures/grounding_scaling.png``.
+About 12 min per 2500 steps on one thread of the 2-core dev box.
 """
 
 from __future__ import annotations
@@ -60,13 +64,21 @@ def source_counts(files: list[Path], held: set[str]) -> Counter:
     return Counter(u.source for f in files for u in read_language(f) if u.scene_id not in held and u.kind == "referral")
 
 
+def train(args: list[str]) -> None:
+    cmd = [sys.executable, "-m", "scene3d.cli", "train-grounding", *args]
+    print("$ scene3d train-grounding " + " ".join(args), flush=True)
+    subprocess.run(cmd, check=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", type=Path, required=True)
     ap.add_argument("--held-out", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=Path("runs/scaling"))
     ap.add_argument("--scenes", nargs="+", default=["0", "90", "270", "all"])
-    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--pretrain-steps", type=int, default=2500)
+    ap.add_argument("--finetune-steps", type=int, default=1000)
+    ap.add_argument("--done", nargs="*", default=[], help="K=RUN: a finished run for a point")
     ap.add_argument("--text-cache", type=Path, default=None)
     args = ap.parse_args()
     out = args.out.resolve()
@@ -75,23 +87,26 @@ def main() -> None:
     real = [f for files in FILES.values() for f in files]
     held = {line.strip() for line in args.held_out.read_text().splitlines() if line.strip()}
     base = source_counts(real, held)
+    done = dict(item.split("=", 1) for item in args.done)
+    cache = f"text_cache={args.text_cache or out / 'text_cache'}"
+    common = [f"real.objects={OBJECTS}", f"real.held_out={args.held_out.resolve()}", cache]
     points = []
     for k in args.scenes:
         scenes = None if k == "all" else int(k)
-        files = list(real)
-        counts = Counter(base)
+        files, counts = list(real), Counter(base)
+        steps = [f"steps={args.pretrain_steps + args.finetune_steps}"]
         if scenes != 0:
             path, n = cut(args.corpus, scenes, out)
             files.append(path)
             counts["generated_real"] = n
-        run = out / f"run_{k}"
-        cmd = [sys.executable, "-m", "scene3d.cli", "train-grounding", f"out={run}", f"steps={args.steps}",
-               f"text_cache={args.text_cache or out / 'text_cache'}",
-               f"real.language=[{','.join(str(f) for f in files)}]", f"real.objects={OBJECTS}",
-               f"real.held_out={args.held_out.resolve()}",
-               *[f"source_weights.{s}={w:.6g}" for s, w in weights(counts).items()]]
-        print("$ " + " ".join(cmd[2:]), flush=True)
-        subprocess.run(cmd, check=True)
+            pre = out / f"pretrain_{k}"
+            if k not in done:
+                train([f"out={pre}", f"steps={args.pretrain_steps}", f"real.language=[{path}]", *common])
+            steps = [f"steps={args.finetune_steps}", "warmup=50", f"init={pre}"]
+        run = Path(done[k]) if k in done else out / f"run_{k}"
+        if k not in done:
+            train([f"out={run}", *steps, f"real.language=[{','.join(str(f) for f in files)}]", *common,
+                   *[f"source_weights.{s}={w:.6g}" for s, w in weights(counts).items()]])
         points.append((counts.get("generated_real", 0), run))
     _, data = load(args.held_out)
     print("| generated referrals | Nr3D overall (easy / hard) | Sr3D overall (easy / hard) | "

@@ -80,3 +80,28 @@ def test_train_on_real_format_with_held_out_scenes_then_eval(synth, tmp_path, ca
     assert main(["eval-grounding", f"checkpoint={run}", f"utterances={tmp_path / 'no.csv'}",
                  f"objects={root / 'objects.json.gz'}"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_generated_corpus_with_a_held_out_list_then_export(synth, tmp_path, capsys):
+    """A generated JSONL corpus trains beside the real formats, a scene list holds scenes out,
+    and export-grounding writes a model folder that answers like the run."""
+    root, data, scenes = synth
+    held = tmp_path / "held.txt"
+    held.write_text(scenes[0].scene_id + "\n")
+    run = tmp_path / "run"
+    assert main(["train-grounding", "data=null", f"out={run}", f"real.language=[{data / 'language.jsonl'}]",
+                 f"real.objects={root / 'objects.json.gz'}", f"real.held_out={held}", "steps=2", "batch_size=4",
+                 "dim=32", "layers=1", "heads=2", "checkpoint_every=2", "eval_every=2", "buckets=2",
+                 f"text_cache={tmp_path / 'cache'}"]) == 0
+    assert (run / "real_held_out.txt").read_text().split() == [scenes[0].scene_id]
+    assert "validation" in capsys.readouterr().out and any((tmp_path / "cache").glob("shard_*.safetensors"))
+    model = tmp_path / "model"
+    assert main(["export-grounding", f"checkpoint={run}", f"out={model}"]) == 0
+    assert {p.name for p in model.iterdir()} == {"config.json", "model.safetensors", "calibration.json",
+                                                 "vocabulary.json"}
+    from scene3d.grounding import Grounder
+
+    a = Grounder.from_checkpoint(run).ground(scenes[1], "the chair near the table")
+    b = Grounder.from_checkpoint(model).ground(scenes[1], "the chair near the table")
+    assert [(r.object_id, round(r.score, 6)) for r in a.ranked] == [(r.object_id, round(r.score, 6)) for r in b.ranked]
+    assert main(["export-grounding", f"checkpoint={tmp_path / 'nothing'}", f"out={tmp_path / 'm2'}"]) == 2
