@@ -1,6 +1,6 @@
 """Grounding latency: one query against a ~50-object scene on the CPU (p50 / p95).
 
-    python benchmarks/bm_grounding.py [--run RUN] [--queries 100] [--threads 1]
+    python benchmarks/bm_grounding.py [--run RUN] [--queries 100] [--threads 1] [--rotations 4]
 
 Each query is a new sentence, so the time includes encoding it with all-MiniLM-L6-v2.
 Without ``--run`` an untrained model of the default size is timed (latency does not
@@ -40,9 +40,11 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=None)
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rotations", type=int, default=4, help="turns of the scene averaged per answer")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     grounder = Grounder.from_checkpoint(args.run) if args.run else Grounder(GroundingTransformer())
+    grounder.rotations = args.rotations
     scene, source = _scene()
     labels = sorted({o.label for o in scene.objects})
     rng = np.random.default_rng(0)
@@ -60,7 +62,8 @@ def main() -> None:
             grounder.cache.encoder([query + " again"])  # the sentence encoder alone, same length
         text_times.append(time.perf_counter() - t0)
     t, tt = np.array(times) * 1000, np.array(text_times) * 1000
-    print(f"machine: {platform.machine()}, {args.threads} thread(s); scene: {source}, {len(scene.objects)} objects")
+    print(f"machine: {platform.machine()}, {args.threads} thread(s), {args.rotations} rotation(s); scene: {source}, "
+          f"{len(scene.objects)} objects")
     print(f"latency per query: p50 {np.percentile(t, 50):.1f} ms, p95 {np.percentile(t, 95):.1f} ms, "
           f"mean {t.mean():.1f} ms over {len(t)} queries (goal < 20 ms); of which the sentence encoder "
           f"(all-MiniLM-L6-v2) p50 {np.percentile(tt, 50):.1f} ms")
