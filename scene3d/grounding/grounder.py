@@ -14,7 +14,7 @@ from scene3d.errors import ConfigError
 from scene3d.grounding.dataset import TextCache
 from scene3d.grounding.evaluation import rotation_averaged
 from scene3d.grounding.mentions import Vocabulary, class_present
-from scene3d.grounding.trainer import CALIBRATION, VOCABULARY, load_weights
+from scene3d.grounding.trainer import CALIBRATION, VOCABULARY, load_weights, run_folder
 from scene3d.io.atomic import atomic_dir
 from scene3d.models.grounding import GroundingConfig, GroundingTransformer
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
@@ -33,9 +33,7 @@ def export_model(run: str | Path, out: str | Path) -> Path:
         ConfigError: ``run`` is not a grounding run.
     """
     grounder = Grounder.from_checkpoint(run)
-    run = Path(run)
-    if not (run / "config.json").is_file():
-        run = run.parent.parent
+    run = run_folder(run)
     out = Path(out)
     with atomic_dir(out) as tmp:
         shutil.copyfile(run / "config.json", tmp / "config.json")
@@ -80,7 +78,7 @@ class Grounder:
             ConfigError: no run config, no checkpoint, or an unreadable one.
         """
         path = Path(path) if path is not None else PRETRAINED
-        run = path if (path / "config.json").is_file() else path.parent.parent
+        run = run_folder(path)
         if not (run / "config.json").is_file():
             raise ConfigError(f"{path} is not a grounding run (no config.json); train one with "
                               "scene3d train-grounding or scene3d demo")

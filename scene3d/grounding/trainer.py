@@ -117,6 +117,13 @@ def _buckets(data: GroundingDataset, weights: np.ndarray, count: int) -> list[np
     return groups
 
 
+def run_folder(path: str | Path) -> Path:
+    """The folder holding ``config.json`` of a run folder, an exported model folder or a
+    checkpoint folder inside a run (``<run>/checkpoints/step_N``)."""
+    path = Path(path)
+    return path if (path / "config.json").is_file() else path.parent.parent
+
+
 def load_weights(model: GroundingTransformer, path: str | Path, fresh_text_encoder: bool = False) -> Path:
     """Load into ``model`` the weights of a run folder (its latest checkpoint), a checkpoint
     folder (``<run>/checkpoints/step_N``) or an exported model folder (``config.json`` +
@@ -130,7 +137,7 @@ def load_weights(model: GroundingTransformer, path: str | Path, fresh_text_encod
     """
     path = Path(path)
     if (path / "model.safetensors").is_file():
-        weights, run = path / "model.safetensors", path if (path / "config.json").is_file() else path.parent.parent
+        weights, run = path / "model.safetensors", run_folder(path)
     else:
         run, latest = path, Checkpointer(path / "checkpoints").latest()
         weights = latest / "model.safetensors" if latest is not None else None
