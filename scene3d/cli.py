@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from scene3d.errors import ConfigError, Scene3DError
@@ -396,7 +396,9 @@ def cmd_ground(cfg: DictConfig) -> int:
 def cmd_export_grounding(cfg: DictConfig) -> int:
     from scene3d.grounding.grounder import export_model
 
-    out = export_model(_need(cfg, "checkpoint"), _need(cfg, "out"))
+    checkpoint = _need(cfg, "checkpoint")
+    runs = [str(c) for c in checkpoint] if OmegaConf.is_list(checkpoint) else str(checkpoint)
+    out = export_model(runs, _need(cfg, "out"))
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
     print(f"export-grounding: {out} ({size:.1f} MiB); use it with checkpoint={out}")
     return 0
@@ -426,7 +428,6 @@ def cmd_view(cfg: DictConfig) -> int:
 
 
 def _dataclass_from(cls, node, name: str):
-    from omegaconf import OmegaConf
 
     try:
         return cls(**OmegaConf.to_container(node, resolve=True))
@@ -436,7 +437,6 @@ def _dataclass_from(cls, node, name: str):
 
 def cmd_pretrain(cfg: DictConfig) -> int:
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
     from scene3d.distill import DistillConfig, StudentConfig, pretrain
     from scene3d.io import list_scene_folders, load_scene
@@ -551,7 +551,6 @@ def _image_teacher(cfg: DictConfig, index, create: bool):
     import json
 
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
     stored = index.get_info("image_teacher")
     given = OmegaConf.to_container(cfg.teacher, resolve=True) if cfg.get("teacher") else None
@@ -671,7 +670,7 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "ground": (cmd_ground, "ground a sentence: scene=<scene folder> query=\"...\" [checkpoint=<run>; default: "
                            "the packaged model]"),
     "export-grounding": (cmd_export_grounding, "a run's weights as a self-contained model folder: checkpoint=<run> "
-                                               "out=<folder>"),
+                                               "out=<folder>; checkpoint=[<run>,<run>] packs an ensemble"),
     "view": (cmd_view, "web viewer of scenes and grounding: data=<root> [checkpoint=<run>] port=8080"),
     "pretrain": (cmd_pretrain, "2D-3D feature distillation: data=<root> out=<run> (torchrun for DDP)"),
     "features": (cmd_features, "point features, keypoints, scene descriptor: scene=<folder> checkpoint=<run> out=<dir>"),

@@ -16,7 +16,7 @@ from scene3d.grounding.evaluation import rotation_averaged
 from scene3d.grounding.mentions import Vocabulary, class_present
 from scene3d.grounding.trainer import CALIBRATION, VOCABULARY, load_weights, run_folder
 from scene3d.io.atomic import atomic_dir
-from scene3d.models.grounding import GroundingConfig, GroundingTransformer
+from scene3d.models.grounding import GroundingConfig, GroundingEnsemble, GroundingTransformer
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
 from scene3d.structures import GroundingResult, RankedObject, Scene
 
@@ -24,23 +24,47 @@ from scene3d.structures import GroundingResult, RankedObject, Scene
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "grounding"
 
 
-def export_model(run: str | Path, out: str | Path) -> Path:
+def export_model(run: str | Path | list[str | Path], out: str | Path) -> Path:
     """Write a run's latest weights (or a checkpoint folder's) as a self-contained model folder:
     ``config.json``, ``model.safetensors`` (weights only, float32), ``calibration.json`` and
     ``vocabulary.json`` when the run has them. Loads back with :meth:`Grounder.from_checkpoint`.
 
+    A list of runs (of one model configuration) is written as one ensemble
+    (:class:`~scene3d.models.grounding.GroundingEnsemble`): ``config.json`` gains ``members``
+    (their count) and ``member_runs``; the vocabulary is the union of the members'; the
+    low-confidence threshold is the mean of the members' thresholds (the ensemble's class
+    match is the mean of theirs), so measure its flag rates before shipping it.
+
     Raises:
-        ConfigError: ``run`` is not a grounding run.
+        ConfigError: ``run`` is not a grounding run, or the runs do not share one configuration.
     """
-    grounder = Grounder.from_checkpoint(run)
-    run = run_folder(run)
+    runs = [Path(r) for r in run] if isinstance(run, (list, tuple)) else [Path(run)]
+    if not runs:
+        raise ConfigError("export-grounding: no run given")
+    grounders = [Grounder.from_checkpoint(r) for r in runs]
+    folders = [run_folder(r) for r in runs]
+    config = json.loads((folders[0] / "config.json").read_text())
+    if len(runs) > 1:
+        if any(g.model.cfg != grounders[0].model.cfg or isinstance(g.model, GroundingEnsemble) for g in grounders):
+            raise ConfigError("export-grounding: an ensemble takes single runs of one model configuration")
+        model = GroundingEnsemble([g.model for g in grounders])
+        config.update(members=len(runs), member_runs=[str(f) for f in folders])
+    else:
+        model = grounders[0].model
+    thresholds = [g.class_match_threshold for g in grounders]
+    vocabulary = sorted(set().union(*(json.loads((f / VOCABULARY).read_text()) for f in folders
+                                      if (f / VOCABULARY).is_file())))
     out = Path(out)
     with atomic_dir(out) as tmp:
-        shutil.copyfile(run / "config.json", tmp / "config.json")
-        for name in (CALIBRATION, VOCABULARY):
-            if (run / name).is_file():
-                shutil.copyfile(run / name, tmp / name)
-        save_file({k: v.contiguous() for k, v in grounder.model.state_dict().items()}, str(tmp / "model.safetensors"))
+        (tmp / "config.json").write_text(json.dumps(config, indent=1))
+        if len(runs) == 1 and (folders[0] / CALIBRATION).is_file():
+            shutil.copyfile(folders[0] / CALIBRATION, tmp / CALIBRATION)
+        elif None not in thresholds:
+            (tmp / CALIBRATION).write_text(json.dumps({"class_match_threshold": sum(thresholds) / len(thresholds),
+                                                       "from": "mean of the members' thresholds"}, indent=1))
+        if vocabulary:
+            (tmp / VOCABULARY).write_text(json.dumps(vocabulary))
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
     return out
 
 
@@ -71,8 +95,8 @@ class Grounder:
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None) -> Grounder:
         """Load a training run folder (its latest checkpoint), one checkpoint folder
-        (``<run>/checkpoints/step_N``) or an exported model folder (:func:`export_model`);
-        None: the pretrained model packaged with scene3d (``scene3d/pretrained/grounding``).
+        (``<run>/checkpoints/step_N``) or an exported model folder (:func:`export_model`, a
+        single model or an ensemble); None: the pretrained model packaged with scene3d (``scene3d/pretrained/grounding``).
 
         Raises:
             ConfigError: no run config, no checkpoint, or an unreadable one.
@@ -84,7 +108,8 @@ class Grounder:
                               "scene3d train-grounding or scene3d demo")
         cfg = json.loads((run / "config.json").read_text())
         cfg["model"].setdefault("mentions", False)   # runs from before the mention features
-        model = GroundingTransformer(GroundingConfig(**cfg["model"]))
+        members = [GroundingTransformer(GroundingConfig(**cfg["model"])) for _ in range(cfg.get("members", 1))]
+        model = members[0] if len(members) == 1 else GroundingEnsemble(members)
         path = load_weights(model, path)
         threshold = None
         if (path / CALIBRATION).is_file():

@@ -236,3 +236,42 @@ class GroundingTransformer(nn.Module):
             logits = logits + self.mention_score(mentions).squeeze(-1)
         logits = logits.masked_fill(~mask, float("-inf"))
         return GroundingOutput(logits, object_embed, scene_embed, class_query, class_match, anchor_logits)
+
+
+class GroundingEnsemble(nn.Module):
+    """Several :class:`GroundingTransformer` of one configuration answering together.
+
+    Called like one member; returns one :class:`GroundingOutput`: referral and anchor scores
+    are the mean of the members' log-probabilities (a normalised geometric mean of their
+    answers; -inf on padding), class matches and embeddings their mean (embeddings
+    re-normalised). Members that fine-tune their own text encoder are not supported: all
+    members must read the same frozen sentence encoding.
+
+    Raises:
+        ValueError: no members, members of different configurations, or text fine-tuning.
+    """
+
+    def __init__(self, members: list[GroundingTransformer]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        if any(m.cfg != members[0].cfg for m in members):
+            raise ValueError("ensemble members must share one GroundingConfig")
+        if members[0].cfg.text_finetune:
+            raise ValueError("ensembles of models that fine-tune their text encoder are not supported")
+        self.members = nn.ModuleList(members)
+        self.cfg = members[0].cfg
+        self.text_encoder = None
+
+    def forward(self, *args, **kwargs) -> GroundingOutput:
+        outs = [m(*args, **kwargs) for m in self.members]
+
+        def mean(name: str) -> torch.Tensor:
+            return torch.stack([getattr(o, name) for o in outs]).mean(0)
+
+        def mean_log_prob(name: str) -> torch.Tensor:
+            return torch.stack([getattr(o, name).log_softmax(-1) for o in outs]).mean(0)
+
+        unit = nn.functional.normalize
+        return GroundingOutput(mean_log_prob("logits"), unit(mean("object_embed"), dim=-1), unit(mean("scene_embed"), dim=-1),
+                               unit(mean("class_query"), dim=-1), mean("class_match"), mean_log_prob("anchor_logits"))

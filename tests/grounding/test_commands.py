@@ -104,4 +104,9 @@ def test_generated_corpus_with_a_held_out_list_then_export(synth, tmp_path, caps
     a = Grounder.from_checkpoint(run).ground(scenes[1], "the chair near the table")
     b = Grounder.from_checkpoint(model).ground(scenes[1], "the chair near the table")
     assert [(r.object_id, round(r.score, 6)) for r in a.ranked] == [(r.object_id, round(r.score, 6)) for r in b.ranked]
+    ensemble = tmp_path / "ensemble"                        # two members with the same weights: the same answer
+    assert main(["export-grounding", f"checkpoint=[{run},{model}]", f"out={ensemble}"]) == 0
+    assert json.loads((ensemble / "config.json").read_text())["members"] == 2
+    c = Grounder.from_checkpoint(ensemble).ground(scenes[1], "the chair near the table")
+    assert [(r.object_id, round(r.score, 5)) for r in c.ranked] == [(r.object_id, round(r.score, 5)) for r in a.ranked]
     assert main(["export-grounding", f"checkpoint={tmp_path / 'nothing'}", f"out={tmp_path / 'm2'}"]) == 2

@@ -11,6 +11,7 @@ from scene3d.models.grounding import (
     GEOMETRY_DIM,
     MENTION_DIM,
     GroundingConfig,
+    GroundingEnsemble,
     GroundingTransformer,
     pair_features,
 )
@@ -34,6 +35,30 @@ def test_model_masks_padding_and_is_order_equivariant():
     out2 = model(g[:, perm], le[:, perm], mask[:, perm], text, tmask, pooled, mentions=mentions[:, perm])
     torch.testing.assert_close(out2.logits, out.logits[:, perm])
     assert out.object_embed.shape == (1, 6, 384) and out.scene_embed.shape == (1, 384)
+
+
+def test_ensemble_averages_the_members_log_probabilities():
+    torch.manual_seed(0)
+    a, b = GroundingTransformer(TINY).eval(), GroundingTransformer(TINY).eval()
+    g, le = torch.randn(2, 5, GEOMETRY_DIM), torch.randn(2, 5, 384)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    args = (g, le, mask, torch.randn(2, 4, 384), torch.ones(2, 4, dtype=torch.bool), torch.randn(2, 384))
+    mentions = torch.rand(2, 5, MENTION_DIM)
+    with torch.no_grad():
+        oa, ob = a(*args, mentions=mentions), b(*args, mentions=mentions)
+        out = GroundingEnsemble([a, b])(*args, mentions=mentions)
+    expected = (oa.logits.log_softmax(-1) + ob.logits.log_softmax(-1)) / 2
+    torch.testing.assert_close(out.logits[mask], expected[mask])
+    assert torch.isinf(out.logits[1, 3:]).all() and torch.isinf(out.anchor_logits[1, 3:]).all()
+    torch.testing.assert_close(out.class_match, (oa.class_match + ob.class_match) / 2)
+    torch.testing.assert_close(out.scene_embed.norm(dim=-1), torch.ones(2))
+    # one member: its own answer, normalised
+    torch.testing.assert_close(GroundingEnsemble([a])(*args, mentions=mentions).logits[mask], oa.logits.log_softmax(-1)[mask])
+    with pytest.raises(ValueError, match="one GroundingConfig"):
+        GroundingEnsemble([a, GroundingTransformer(GroundingConfig(dim=16, layers=1, heads=2))])
+    with pytest.raises(ValueError, match="at least one"):
+        GroundingEnsemble([])
 
 
 def test_pair_features_analytic():
