@@ -45,7 +45,7 @@ def load(held_out: Path) -> tuple[dict, dict[str, GroundingDataset]]:
 def accuracy_rows(name: str, grounder: Grounder, data: dict[str, GroundingDataset]) -> dict:
     out = {}
     for lang, ds in data.items():
-        report = evaluate(grounder.model, grounder.cache, ds)
+        report = evaluate(grounder.model, grounder.cache, ds, rotations=grounder.rotations)
         out[lang] = report.to_json()
     nr, sr, sc = out["Nr3D"], out["Sr3D"], out["ScanRefer"]
     print(f"| {name} | {nr['referit3d']['overall']:.1%} ({nr['referit3d']['easy']:.1%} / {nr['referit3d']['hard']:.1%}) "

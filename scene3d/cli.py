@@ -348,7 +348,7 @@ def cmd_eval_grounding(cfg: DictConfig) -> int:
     if not data.examples:
         raise ConfigError(f"{path}: none of its {len(utts)} referrals has its target in the object lists")
     grounder = Grounder.from_checkpoint(cfg.checkpoint)   # None: the packaged pretrained model
-    report = evaluate(grounder.model, grounder.cache, data)
+    report = evaluate(grounder.model, grounder.cache, data, rotations=grounder.rotations)
     protocol = "scanrefer" if path.suffix == ".json" else "referit3d"
     print(f"eval-grounding: {path.name}, {protocol} protocol: {len(data.examples)} referrals "
           f"({len(data.skipped)} skipped: target not in the object list)")
@@ -398,7 +398,7 @@ def cmd_export_grounding(cfg: DictConfig) -> int:
 
     checkpoint = _need(cfg, "checkpoint")
     runs = [str(c) for c in checkpoint] if OmegaConf.is_list(checkpoint) else str(checkpoint)
-    out = export_model(runs, _need(cfg, "out"))
+    out = export_model(runs, _need(cfg, "out"), rotations=cfg.get("rotations"))
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
     print(f"export-grounding: {out} ({size:.1f} MiB); use it with checkpoint={out}")
     return 0
@@ -670,7 +670,7 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "ground": (cmd_ground, "ground a sentence: scene=<scene folder> query=\"...\" [checkpoint=<run>; default: "
                            "the packaged model]"),
     "export-grounding": (cmd_export_grounding, "a run's weights as a self-contained model folder: checkpoint=<run> "
-                                               "out=<folder>; checkpoint=[<run>,<run>] packs an ensemble"),
+                                               "out=<folder>; checkpoint=[<run>,<run>] packs an ensemble; [rotations=N] turns averaged"),
     "view": (cmd_view, "web viewer of scenes and grounding: data=<root> [checkpoint=<run>] port=8080"),
     "pretrain": (cmd_pretrain, "2D-3D feature distillation: data=<root> out=<run> (torchrun for DDP)"),
     "features": (cmd_features, "point features, keypoints, scene descriptor: scene=<folder> checkpoint=<run> out=<dir>"),

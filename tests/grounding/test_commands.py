@@ -105,8 +105,13 @@ def test_generated_corpus_with_a_held_out_list_then_export(synth, tmp_path, caps
     b = Grounder.from_checkpoint(model).ground(scenes[1], "the chair near the table")
     assert [(r.object_id, round(r.score, 6)) for r in a.ranked] == [(r.object_id, round(r.score, 6)) for r in b.ranked]
     ensemble = tmp_path / "ensemble"                        # two members with the same weights: the same answer
-    assert main(["export-grounding", f"checkpoint=[{run},{model}]", f"out={ensemble}"]) == 0
+    assert main(["export-grounding", f"checkpoint=[{run},{model}]", f"out={ensemble}", "rotations=2"]) == 0
     assert json.loads((ensemble / "config.json").read_text())["members"] == 2
-    c = Grounder.from_checkpoint(ensemble).ground(scenes[1], "the chair near the table")
+    grounder = Grounder.from_checkpoint(ensemble)
+    assert grounder.rotations == 2 and Grounder.from_checkpoint(model).rotations == 4
+    grounder.rotations = 4
+    c = grounder.ground(scenes[1], "the chair near the table")
     assert [(r.object_id, round(r.score, 5)) for r in c.ranked] == [(r.object_id, round(r.score, 5)) for r in a.ranked]
     assert main(["export-grounding", f"checkpoint={tmp_path / 'nothing'}", f"out={tmp_path / 'm2'}"]) == 2
+    assert main(["export-grounding", f"checkpoint={run}", f"out={tmp_path / 'm3'}", "rotations=0"]) == 2
+    assert "rotations must be >= 1" in capsys.readouterr().err and not (tmp_path / "m3").exists()
