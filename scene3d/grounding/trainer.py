@@ -25,7 +25,14 @@ from scene3d.models.grounding import (
     GroundingTransformer,
 )
 from scene3d.train import Checkpointer, MetricLog, TrainState
-from scene3d.train.distributed import barrier, init_from_env, mean_over_ranks
+from scene3d.train.distributed import (
+    agree_on_step,
+    barrier,
+    init_from_env,
+    mean_over_ranks,
+    resolve_device,
+    seed_step,
+)
 
 CALIBRATION = "calibration.json"  # in the run folder: the low-confidence threshold (see calibrate_confidence)
 VOCABULARY = "vocabulary.json"    # in the run folder: the class names it trained on (the Grounder's target-class lexicon)
@@ -53,6 +60,10 @@ class GroundingTrainConfig:
         init: a run folder (or checkpoint folder) whose weights start this run (fine-tuning;
             the optimiser and schedule start afresh); None: random initialisation.
         seed: everything random follows from it.
+        device: "auto" (the GPU when CUDA is available), "cpu", "cuda" or "cuda:N"
+            (:func:`scene3d.train.distributed.resolve_device`).
+        dist_timeout_s: under torchrun, how long a rank waits for the others (rank 0
+            validates alone) before the run fails.
         model: the network's sizes.
     """
 
@@ -74,6 +85,8 @@ class GroundingTrainConfig:
     buckets: int = 4
     init: str | None = None
     seed: int = 0
+    device: str = "auto"
+    dist_timeout_s: float = 1800.0
     model: GroundingConfig = field(default_factory=GroundingConfig)
 
 
@@ -168,17 +181,21 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
 
     Under ``torchrun`` (see :mod:`scene3d.train.distributed`; gloo on the CPU) each of the W
     processes takes every W-th referral of the step's batch and DDP averages the gradients;
-    rank 0 logs, evaluates and writes. The batch, the rotations and everything else drawn
-    per step follow from (seed, step), so a run resumes exactly and the per-referral losses
-    are those of one process; the caption InfoNCE losses take their negatives within each
-    process's part, and dropout draws differ per process.
+    rank 0 logs, evaluates and writes. The batch and the rotations follow from (seed, step),
+    the dropout draws and sampled points from (seed, step, rank), so a run resumes exactly,
+    on one process or several; the per-referral losses are those of one process, but the
+    caption InfoNCE losses take their negatives within each process's part and the dropout
+    draws depend on the number of processes. Every rank resumes from the run folder's latest
+    checkpoint; ranks that find different ones stop with
+    :class:`~scene3d.train.distributed.ResumeMismatchError` before training.
     """
     from scene3d.models.text_encoder import minilm_text_encoder
 
     cfg = cfg or GroundingTrainConfig()
     if not train.examples:
         raise ValueError("no training referrals")
-    info = init_from_env("cpu")
+    device = resolve_device(cfg.device)
+    info = init_from_env(device, cfg.dist_timeout_s)
     if cfg.batch_size % info.world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} processes")
     weights = np.array([cfg.source_weights.get(ex.utterance.source, 1.0) for ex in train.examples])
@@ -192,7 +209,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         atomic_write_text(out_dir / VOCABULARY, json.dumps(vocabulary, indent=0))
     torch.manual_seed(cfg.seed)
     cache = cache or TextCache(minilm_text_encoder())
-    model = GroundingTransformer(cfg.model)
+    model = GroundingTransformer(cfg.model).to(device)
     text = model.text_encoder
     text_params = {id(p) for p in text.parameters()} if text is not None else set()
     groups = [{"params": [p for p in model.parameters() if id(p) not in text_params]}]
@@ -208,6 +225,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         sched.last_epoch = state.step   # the optimiser's restored lr is the one of this step
     elif cfg.init:
         load_weights(model, cfg.init, fresh_text_encoder=True)
+    agree_on_step(state.step, info, str(out_dir))
     texts = {ex.utterance.text for ex in train.examples} | {s.objects[k].label for s in train.scenes
                                                              for k in range(len(s.objects))}
     texts |= {t for caps in train.object_captions.values() for _, t in caps} | set(train.scene_captions.values())
@@ -221,7 +239,8 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         cache.load()
     # every loss stays tied to its head even when it has nothing to score, so all processes produce
     # the same gradients' set; unused parameters are only the text encoder's pooler when fine-tuned
-    net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=model.text_encoder is not None) \
+    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                              find_unused_parameters=model.text_encoder is not None) \
         if info.world_size > 1 else model
     log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
     mine = list(range(info.rank, cfg.batch_size, info.world_size))
@@ -240,6 +259,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         classes = sorted({train.scenes[ex.scene].objects[ex.target].label for ex in batch})
         local, local_jitter = [batch[i] for i in mine], [jitter[i] for i in mine]
         part_rng = np.random.default_rng([cfg.seed, state.step, info.rank + 1])  # points, captions
+        seed_step(cfg.seed, state.step, info.rank)                                 # dropout
         out, _ = model_forward(model, cache, [train.scenes[ex.scene] for ex in local],
                                [ex.utterance.text for ex in local], [ex.utterance.viewpoint for ex in local],
                                local_jitter, part_rng, net=net)

@@ -1,7 +1,13 @@
 """The shared training loop and its pieces: checkpoints that resume exactly, metric logs and plots, DDP."""
 
 from scene3d.train.checkpoint import Checkpointer, TrainState
-from scene3d.train.distributed import DistInfo, init_from_env, mean_over_ranks
+from scene3d.train.distributed import (
+           DistInfo,
+           ResumeMismatchError,
+           init_from_env,
+           mean_over_ranks,
+           resolve_device,
+)
 from scene3d.train.log import MetricLog
 from scene3d.train.loop import (
            LoopConfig,
@@ -11,5 +17,5 @@ from scene3d.train.loop import (
            run_training,
 )
 
-__all__ = ["Checkpointer", "DistInfo", "LoopConfig", "MetricLog", "TrainState", "TrainTask", "batch_items",
-           "init_from_env", "item_generator", "mean_over_ranks", "run_training"]
+__all__ = ["Checkpointer", "DistInfo", "LoopConfig", "MetricLog", "ResumeMismatchError", "TrainState", "TrainTask",
+           "batch_items", "init_from_env", "item_generator", "mean_over_ranks", "resolve_device", "run_training"]

@@ -3,8 +3,9 @@
 A task says how many items it has and the losses of one item (``TrainTask``); the loop does the
 rest: a global batch of ``batch_size`` items per step drawn from a generator seeded by
 ``(seed, step)``, split over the ranks (rank ``r`` takes positions ``r, r + W, ...``); each item's
-losses come with a generator seeded by ``(seed, step, position)``, so a step does the same work
-however many processes share it and after any resume. Gradients are the mean over the global
+losses come with a generator seeded by ``(seed, step, position)`` (and torch's global generator, for dropout, is seeded
+from the same triple), so a step does the same work however many processes share it and after
+any resume. Gradients are the mean over the global
 batch (DDP averages the ranks' means), clipped, then AdamW with linear warm-up and cosine decay
 (the learning rate is a pure function of the step). Rank 0 logs the rank-averaged losses to
 ``metrics.csv`` (+ ``metrics.png``) and writes checkpoints (safetensors + JSON, ``Checkpointer``);
@@ -26,7 +27,14 @@ from torch import nn
 from tqdm import tqdm
 
 from scene3d.train.checkpoint import Checkpointer, TrainState
-from scene3d.train.distributed import DistInfo, barrier, init_from_env, mean_over_ranks
+from scene3d.train.distributed import (
+    DistInfo,
+    agree_on_step,
+    barrier,
+    init_from_env,
+    mean_over_ranks,
+    seed_step,
+)
 from scene3d.train.log import MetricLog
 
 
@@ -64,6 +72,8 @@ class LoopConfig:
     """Steps between metric rows."""
     seed: int = 0
     """Everything random in the loop follows from it."""
+    dist_timeout_s: float = 1800.0
+    """Under torchrun: how long a rank waits for the others in a collective before the run fails."""
 
     def lr_at(self, step: int) -> float:
         """Learning rate of optimiser step ``step`` (0-based)."""
@@ -89,6 +99,8 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
 
     Joins a process group when launched by torchrun (see :mod:`scene3d.train.distributed`). The
     model must already be initialised identically on every rank (seed before building it).
+    Every rank resumes from its ``out_dir``'s latest checkpoint; if the ranks find different
+    ones (no shared run folder), all stop with :class:`ResumeMismatchError` before training.
 
     Args:
         model: the module to train (on ``device``).
@@ -103,8 +115,9 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
 
     Raises:
         ValueError: ``batch_size`` not divisible by the number of processes, or an empty task.
+        ResumeMismatchError: the ranks would resume from different steps.
     """
-    info: DistInfo = init_from_env(device)
+    info: DistInfo = init_from_env(device, cfg.dist_timeout_s)
     if cfg.batch_size % info.world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} processes")
     if task.num_items() == 0:
@@ -116,10 +129,11 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
     state = TrainState(extra=dict(extra_state or {}))
     if ckpt.latest() is not None:
         state = ckpt.load(model, opt)
-    barrier(info)
+    agree_on_step(state.step, info, str(out_dir))
     wrapped: nn.Module = model
     if info.world_size > 1:
-        wrapped = nn.parallel.DistributedDataParallel(model, find_unused_parameters=find_unused_parameters)
+        ids = [torch.device(device).index] if torch.device(device).type == "cuda" else None
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
     log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
     local = cfg.batch_size // info.world_size
     bar = tqdm(total=cfg.steps, initial=state.step, desc="train", unit="step", disable=not (progress and info.is_main))
@@ -136,6 +150,7 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
             last = n == len(positions) - 1
             sync = nullcontext() if (last or info.world_size == 1) else wrapped.no_sync()
             with sync:
+                seed_step(cfg.seed, state.step, pos)     # in-model draws (dropout) per batch position
                 parts = task.losses(wrapped, items[pos], item_generator(cfg.seed, state.step, pos))
                 (parts["loss"] / local).backward()
             for k, v in parts.items():
