@@ -264,6 +264,11 @@ def _split_scenes(data: Path, split: str) -> set[str]:
     return {line.strip() for line in path.read_text().splitlines() if line.strip()}
 
 
+def _is_main_rank() -> bool:
+    """Whether this process reports and writes: rank 0 under torchrun, or a single process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _grounding_data(cfg: DictConfig):
     """(train, validation) GroundingDatasets of train-grounding: the synthetic dataset
     (``data``, its ``val_split`` held out) and the real language (``real.*``, a share of its
@@ -286,8 +291,9 @@ def _grounding_data(cfg: DictConfig):
         else:
             _, real_held = split_scene_ids(real_scenes, cfg.real.held_out, cfg.real.seed)
         out = Path(_need(cfg, "out"))
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "real_held_out.txt", "".join(f"{k}\n" for k in sorted(real_held)))
+        if _is_main_rank():
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / "real_held_out.txt", "".join(f"{k}\n" for k in sorted(real_held)))
         scenes, utts, held = {**scenes, **real_scenes}, utts + real_utts, held | real_held
     if not scenes:
         raise ConfigError("nothing to train on: give data=<synthetic dataset> and/or real.language=[...]")
@@ -306,19 +312,20 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
 
     train, val = _grounding_data(cfg)
     sources = Counter(ex.utterance.source for ex in train.examples)
-    print(f"train-grounding: {len(train.examples)} referrals in {len(train.scenes)} scenes "
-          f"({', '.join(f'{k} {v}' for k, v in sorted(sources.items()))}); "
-          f"validation {len(val.examples)} in {len(val.scenes)}")
+    if _is_main_rank():
+        print(f"train-grounding: {len(train.examples)} referrals in {len(train.scenes)} scenes "
+              f"({', '.join(f'{k} {v}' for k, v in sorted(sources.items()))}); "
+              f"validation {len(val.examples)} in {len(val.scenes)}")
     tcfg = GroundingTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                                 checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
                                 source_weights=dict(cfg.source_weights), text_lr=cfg.text_lr,
-                                buckets=cfg.buckets, init=cfg.init, warmup=cfg.warmup,
-                                model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads,
+                                buckets=cfg.buckets, init=cfg.init, warmup=cfg.warmup, device=str(cfg.device),
+                                dist_timeout_s=cfg.dist_timeout_s, model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads,
                                                       pair_dim=cfg.pair_dim, points=cfg.points,
                                                       text_finetune=cfg.text_finetune))
     cache = TextCache(minilm_text_encoder(), folder=cfg.text_cache or Path(cfg.out) / "text_cache")
     model = train_grounding(train, _need(cfg, "out"), tcfg, val=val, cache=cache)
-    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
+    if not _is_main_rank():  # torchrun: rank 0 reports
         return 0
     for source in sorted({ex.utterance.source for ex in val.examples}):
         part = GroundingDataset(val.scenes, [ex for ex in val.examples if ex.utterance.source == source])
@@ -460,7 +467,7 @@ def cmd_pretrain(cfg: DictConfig) -> int:
 
     if dist.is_initialized():  # launched by torchrun
         dist.destroy_process_group()
-    if int(os.environ.get("RANK", "0")) == 0:
+    if _is_main_rank():
         print(f"pretrain: {len(scenes)} scenes, {cfg.loop.steps} steps in {time.perf_counter() - t0:.0f} s -> "
               f"{cfg.out} (checkpoints/, metrics.csv, metrics.png)")
     return 0

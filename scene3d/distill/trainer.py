@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {"student": asdict(student), "distill": asdict(distill), "loop": asdict(loop), "notes": notes or {}}
-    atomic_write_text(out_dir / "config.json", json.dumps(record, indent=1))
+    if int(os.environ.get("RANK", "0")) == 0:   # torchrun: rank 0 writes
+        atomic_write_text(out_dir / "config.json", json.dumps(record, indent=1))
     torch.manual_seed(loop.seed)
     model = DistillStudent(student)
     density_unused = distill.w_feature == 0 and distill.w_depth == 0  # projection-only: no rendering

@@ -23,6 +23,7 @@ from scene3d.models.grounding import (
 )
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
 from scene3d.structures import GroundingResult, RankedObject, Scene
+from scene3d.train.distributed import resolve_device
 
 #: The pretrained model shipped inside the package (see its MODEL_CARD.md).
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "grounding"
@@ -93,22 +94,25 @@ class Grounder:
             scene's own labels and their synonyms, :mod:`scene3d.grounding.mentions`).
         rotations: answers are averaged over this many turns of the scene about z
             (:func:`~scene3d.grounding.evaluation.rotation_averaged`; 1: none).
+        device: where the model runs: "auto" (the GPU when CUDA is available), "cpu",
+            "cuda" or "cuda:N" (:func:`scene3d.train.distributed.resolve_device`).
     """
 
     def __init__(self, model: GroundingTransformer, text_encoder: TextEncoder | None = None,
                  class_match_threshold: float | None = None, vocabulary: list[str] | None = None,
-                 rotations: int = 4):
-        self.model = model.eval()
+                 rotations: int = 4, device: str = "auto"):
+        self.model = model.to(resolve_device(device)).eval()
         self.rotations = rotations
         self.cache = TextCache(text_encoder or minilm_text_encoder())
         self.class_match_threshold = class_match_threshold
         self.vocabulary = Vocabulary(list(vocabulary or []))
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None) -> Grounder:
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto") -> Grounder:
         """Load a training run folder (its latest checkpoint), one checkpoint folder
         (``<run>/checkpoints/step_N``) or an exported model folder (:func:`export_model`, a
-        single model or an ensemble); None: the pretrained model packaged with scene3d (``scene3d/pretrained/grounding``).
+        single model or an ensemble); None: the pretrained model packaged with scene3d
+        (``scene3d/pretrained/grounding``). ``device``: as in :class:`Grounder`.
 
         Raises:
             ConfigError: no run config, no checkpoint, or an unreadable one.
@@ -127,7 +131,8 @@ class Grounder:
         if (path / CALIBRATION).is_file():
             threshold = json.loads((path / CALIBRATION).read_text()).get("class_match_threshold")
         vocabulary = json.loads((path / VOCABULARY).read_text()) if (path / VOCABULARY).is_file() else []
-        return cls(model, class_match_threshold=threshold, vocabulary=vocabulary, rotations=cfg.get("rotations", 4))
+        return cls(model, class_match_threshold=threshold, vocabulary=vocabulary, rotations=cfg.get("rotations", 4),
+                   device=device)
 
     def ground(self, scene: Scene, query: str, viewpoint: tuple[float, ...] | None = None,
                top_k: int = 5, anchor_threshold: float = 0.25) -> GroundingResult:

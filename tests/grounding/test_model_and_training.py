@@ -281,3 +281,16 @@ def test_init_starts_from_another_runs_weights(tiny_data, tmp_path):
     cfg.model = GroundingConfig(dim=48, layers=1, heads=2)
     with pytest.raises(ConfigError, match="do not fit"):
         train_grounding(data, tmp_path / "wrong", cfg, progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_trains_and_grounds_on_cuda(tiny_data, tmp_path):
+    scenes, data = tiny_data
+    cfg = GroundingTrainConfig(steps=3, batch_size=8, checkpoint_every=3, eval_every=3, model=TINY, device="cuda")
+    model = train_grounding(data, tmp_path, cfg, val=data, progress=False)
+    assert next(model.parameters()).is_cuda
+    scene = next(iter(scenes.values()))
+    on_gpu = Grounder.from_checkpoint(tmp_path, device="cuda").ground(scene, "the chair next to the table")
+    on_cpu = Grounder.from_checkpoint(tmp_path, device="cpu").ground(scene, "the chair next to the table")
+    assert [r.object_id for r in on_gpu.ranked] == [r.object_id for r in on_cpu.ranked]
+    assert on_gpu.ranked[0].score == pytest.approx(on_cpu.ranked[0].score, abs=1e-4)
