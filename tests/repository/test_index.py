@@ -113,8 +113,13 @@ def test_search_command(rooms, tmp_path, capsys):
     index.close()
     out = tmp_path / "hits.json"
     assert main(["search", f"index={tmp_path / 'idx'}", "query=a kitchen with a stove", "top_k=2", f"out={out}"]) == 0
-    assert "1. kit1" in capsys.readouterr().out
-    assert json.loads(out.read_text())[0]["scene_id"] == "kit1"
+    lines = capsys.readouterr().out.splitlines()
+    # rank, key, room type, score and the matched objects' labels; a one-line caption; the folder
+    assert lines[1].startswith("  1. kit1  [kitchen]  score ") and "matched stove #2" in lines[1]
+    assert lines[2].strip() == "a kitchen with one refrigerator, one stove, one sink and one kitchen counter"
+    assert lines[3].strip() == "(no path: indexed without a folder)"
+    hit = json.loads(out.read_text())[0]
+    assert hit["scene_id"] == "kit1" and hit["room_type"] == "kitchen" and hit["labels"][0] == "stove"
     assert main(["search", f"index={tmp_path / 'nothing'}", "query=x"]) == 2
     assert "not a scene index" in capsys.readouterr().err
 
@@ -220,3 +225,35 @@ def test_same_ids_in_two_folders_are_refused_or_namespaced(tmp_path, capsys):
     assert main(["index", f"data={tmp_path / 'moved'}", f"index={index}"]) == 0
     assert "0 added, 0 updated, 3 moved, 0 unchanged; 6 scenes" in capsys.readouterr().out
     assert SceneIndex(index).resolve("synth/synth_00002").path == str((tmp_path / "moved" / "synth_00002").resolve())
+
+
+def test_view_opens_a_hit_by_key(tmp_path, monkeypatch, capsys):
+    from scene3d.viewer import Viewer
+
+    data = tmp_path / "elsewhere"
+    generate_dataset(data, 2, seed=4, config=SynthConfig(num_points=2000, num_frames=0), progress=False)
+    index = tmp_path / "idx"
+    assert main(["index", f"data={data}", f"index={index}"]) == 0
+    served = []
+    monkeypatch.setattr(Viewer, "serve_forever", lambda self: (served.append(self.state), self.close()))
+    assert main(["view", f"index={index}", "scene=synth_s4/synth_s4_00001", "port=0",
+                 f"checkpoint={tmp_path / 'none'}"]) == 0
+    assert served[0].scene_id == "synth_s4_00001" and f"scenes of {data.resolve()}" in capsys.readouterr().out
+    (data / "synth_s4_00000").rename(tmp_path / "gone")
+    assert main(["view", f"index={index}", "scene=synth_s4_00000", "port=0"]) == 2
+    assert "holds no scene now: re-index its folder" in capsys.readouterr().err
+    assert main(["view", "port=0"]) == 2
+    assert "view needs data=" in capsys.readouterr().err
+    # the viewer of another folder opens the index's hits from where they were indexed
+    here = tmp_path / "here"
+    generate_dataset(here, 1, seed=5, config=SynthConfig(num_points=2000, num_frames=0), progress=False)
+    viewer = Viewer(here, port=0, out=tmp_path / "out", search=SceneIndex(index).search_text)
+    try:
+        hits = viewer.search_repository("a room")
+        assert sorted(h.key for h in hits) == ["synth_s4/synth_s4_00000", "synth_s4/synth_s4_00001"]
+        assert "synth_s4/synth_s4_00000 | " in viewer._hits.content  # its folder moved away: listed, not openable
+        assert viewer._hit_dd.options == ("synth_s4/synth_s4_00001",)
+        viewer._open_hit()
+        assert viewer.state.scene_id == "synth_s4/synth_s4_00001" and viewer._scene_dd.value == viewer.state.scene_id
+    finally:
+        viewer.close()
