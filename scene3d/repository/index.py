@@ -51,6 +51,7 @@ from scene3d.repository.localize import (
     scene_view_descriptors,
     view_descriptor,
 )
+from scene3d.repository.query import QueryFacts, fact_score, parse_query, scene_facts
 from scene3d.repository.register import register_objects
 from scene3d.structures import Box, Frame, Scene, SceneObject, SearchHit
 
@@ -192,6 +193,7 @@ class SceneIndex:
         self._embedder = embedder
         self.approximate_from = approximate_from
         self._faiss: dict[str, tuple[object, list[str]]] = {}  # derived FAISS indexes by table
+        self._labels: tuple[int, frozenset[str]] = (-1, frozenset())  # (generation, labels)
 
     @property
     def embedder(self) -> SceneEmbedder:
@@ -314,7 +316,7 @@ class SceneIndex:
             image = (*scene_view_descriptors(scene, teacher), landmarks)
         emb = self.embedder.embed_scene(scene, caption)
         meta = {"num_objects": len(scene.objects), "room_type": scene.meta.room_type, "caption": caption,
-                "inventory": self.embedder.inventory(scene)}
+                "inventory": self.embedder.inventory(scene), "facts": scene_facts(scene)}
         objects = [(o.object_id, o.label, {"center": o.box.center.tolist(), "size": o.box.size.tolist(),
                                             "yaw": o.box.yaw}, e) for o, e in zip(scene.objects, emb.objects)]
         return emb.scene, meta, objects, image
@@ -530,14 +532,22 @@ class SceneIndex:
                     pairs.append((sid, SceneMatch(other, score, reg.overlap, reg.transform, reg.matches)))
         return pairs
 
-    def search_text(self, query: str, top_k: int = 10, shortlist: int = 50,
-                    object_weight: float = 0.5) -> list[SearchHit]:
+    def labels(self) -> frozenset[str]:
+        """The object labels of the indexed scenes (cached until the index changes)."""
+        gen = self._generation()
+        if self._labels[0] != gen:
+            self._labels = gen, frozenset(r[0] for r in self.db.execute("SELECT DISTINCT label FROM objects"))
+        return self._labels[1]
+
+    def search_text(self, query: str, top_k: int = 10, shortlist: int = 100, object_weight: float = 0.5,
+                    fact_weight: float = 1.0) -> list[SearchHit]:
         """Scenes for a sentence, best first.
 
-        The scene score is the cosine between the query and each scene's embedding (a
-        FAISS shortlist of ``shortlist`` scenes); object evidence is the best cosine between
-        the query and a scene's objects, added with ``object_weight``. Each hit lists its
-        best-matching objects (at most 3).
+        A FAISS shortlist of ``shortlist`` scenes by the cosine between the query and each scene's
+        embedding; each is then scored by that cosine, plus ``object_weight`` times the best cosine
+        between the query and one of its objects, plus ``fact_weight`` times the share of the query's
+        facts (room type, counts, colours, relations: :mod:`scene3d.repository.query`) the scene
+        satisfies. Each hit lists its best-matching objects (at most 3).
 
         Raises:
             ValueError: an empty query.
@@ -548,7 +558,10 @@ class SceneIndex:
             return []
         q = self.embedder.embed_texts([query.strip()])[0]
         found = dict(self._shortlist(q[None], shortlist)[0])
+        asked = parse_query(query, self.labels()) if fact_weight else QueryFacts()
         marks = ",".join("?" * len(found))
+        metas = {key: json.loads(meta) for key, meta in self.db.execute(
+            f"SELECT key, meta FROM scenes WHERE key IN ({marks})", list(found))}
         objects: dict[str, list[tuple[int, str, np.ndarray]]] = {}
         for key, oid, label, emb in self.db.execute(
                 f"SELECT key, object_id, label, embedding FROM objects WHERE key IN ({marks})", list(found)):
@@ -560,7 +573,9 @@ class SceneIndex:
                 sims = np.stack([e for _, _, e in objects[key]]) @ q
                 order = np.argsort(-sims)[:3]
                 evidence, best = float(sims[order[0]]), [objects[key][i][:2] for i in order]
-            scored.append((score + object_weight * evidence, key, best))
+            meta = metas[key]
+            facts = fact_score(asked, meta.get("facts", {}), meta.get("room_type")) if len(asked) else 0.0
+            scored.append((score + object_weight * evidence + fact_weight * facts, key, best))
         scored = sorted(scored, key=lambda t: -t[0])[:top_k]
         return self._hits(scored)
 

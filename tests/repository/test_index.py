@@ -257,3 +257,14 @@ def test_view_opens_a_hit_by_key(tmp_path, monkeypatch, capsys):
         assert viewer.state.scene_id == "synth_s4/synth_s4_00001" and viewer._scene_dd.value == viewer.state.scene_id
     finally:
         viewer.close()
+
+
+def test_counts_in_the_query_pick_the_room(tmp_path):
+    index = SceneIndex(tmp_path / "idx")
+    for sid, lamps in (("two", 2), ("three", 3), ("one", 1)):
+        index.add(_room(sid, "bedroom", ["bed", "wardrobe", *["lamp"] * lamps]))
+    for sid in ("one", "two", "three"):
+        assert index.search_text(f"a bedroom with {sid} lamps", top_k=1)[0].key == sid
+        # without the query facts the embedding alone does not tell the counts apart
+    assert {index.search_text(f"a bedroom with {sid} lamps", top_k=1, fact_weight=0)[0].key
+            for sid in ("one", "two", "three")} != {"one", "two", "three"}
