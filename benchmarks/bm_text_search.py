@@ -1,6 +1,6 @@
 """Text -> scene search quality per query kind, before and after the query facts (counts, colours, relations).
 
-    python benchmarks/bm_text_search.py --rooms 300 --seed 5000            # held-out evaluation rooms
+    python benchmarks/bm_text_search.py --rooms 300 --seed 5000 --scale 100000   # held-out evaluation rooms
     python benchmarks/bm_text_search.py --rooms 300 --seed 7000 --sweep    # the tuning rooms (fact weight)
 
 ``--rooms`` generated object-list rooms (room types cycling, scene seeds ``--seed + i``) are indexed
@@ -17,7 +17,8 @@
 
 Each query is searched with the scorer before this work (shortlist 50, embedding + object
 evidence, no facts) and after (shortlist 100, + ``fact_weight`` x the share of query facts met),
-in the same run. The evaluation rooms (seed 5000, as ``bm_repository.py``) are not used to tune
+in the same run. ``--scale`` then grows the index with near-copies of the rooms (embedding plus
+noise, facts with 1-3 changes) and measures again. The evaluation rooms (seed 5000, as ``bm_repository.py``) are not used to tune
 the weight; ``--sweep`` runs the tuning rooms over several weights.
 """
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -128,10 +128,44 @@ def evaluate(index: SceneIndex, queries: dict[str, list[tuple[str, str]]], **sea
     return out
 
 
+def _perturb(facts: dict, rng: np.random.Generator) -> dict:
+    """A room's facts with 1-3 changes: a class dropped or its count changed, a colour changed, a relation dropped."""
+    counts, colors, relations = dict(facts["counts"]), list(facts["colors"]), list(facts["relations"])
+    for _ in range(int(rng.integers(1, 4))):
+        change = rng.integers(3)
+        if change == 0 and counts:
+            label = str(rng.choice(list(counts)))
+            counts[label] = max(0, counts[label] + int(rng.choice([-1, 1])))
+            if not counts[label]:
+                del counts[label]
+        elif change == 1 and colors:
+            k = int(rng.integers(len(colors)))
+            colors[k] = f"{rng.choice(['red', 'blue', 'green', 'white', 'black'])} {colors[k].split(' ', 1)[1]}"
+        elif relations:
+            relations.pop(int(rng.integers(len(relations))))
+    return {"counts": counts, "colors": sorted(set(colors)), "relations": relations}
+
+
+def _grow(index: SceneIndex, rooms: list[tuple[str, dict]], extra: int, rng: np.random.Generator,
+          noise: float = 0.35, chunk: int = 5000) -> None:
+    """Add ``extra`` near-copies of the indexed rooms: embedding + Gaussian noise (as bm_repository.py),
+    facts with 1-3 changes (:func:`_perturb`), so that the query facts must tell them apart."""
+    _, base = index.vectors()
+    for start in tqdm(range(0, extra, chunk), desc="near-copies"):
+        m = min(chunk, extra - start)
+        src = rng.integers(len(base), size=m)
+        v = base[src] + noise * rng.normal(size=(m, base.shape[1])) / np.sqrt(base.shape[1])
+        v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        metas = [{"room_type": rooms[k][0], "facts": _perturb(rooms[k][1], rng)} for k in src]
+        index.add_descriptors([f"copy{start + k:07d}" for k in range(m)], v, metas=metas)
+    index.faiss_index()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rooms", type=int, default=300)
     ap.add_argument("--seed", type=int, default=5000)
+    ap.add_argument("--scale", type=int, default=0, help="then grow the index to this many scenes and measure again")
     ap.add_argument("--sweep", action="store_true", help="try several fact weights (the tuning rooms)")
     ap.add_argument("--out", type=Path, default=Path("runs/bm_text_search"))
     args = ap.parse_args()
@@ -164,8 +198,15 @@ def main() -> None:
         res = evaluate(index, queries, **search)
         cells = " | ".join(f"{r1:.1%} / {r5:.1%}" for r1, r5, _ in res.values())
         print(f"| {name} | {cells} | {np.median([t for *_, t in res.values()]):.1f} |")
-    kinds = Counter(len(t.split(" with ", 1)[-1].split(" and ")) for _, t in queries["distinct"])
-    print(f"distinct queries by number of listed parts: {dict(sorted(kinds.items()))}")
+    if args.scale > n:
+        _grow(index, rooms, args.scale - n, rng)
+        print(f"at {len(index):,} scenes ({n} rooms + {len(index) - n:,} near-copies: a room's embedding plus "
+              "noise, its facts with 1-3 changes)")
+        for name, search in settings.items():
+            if name.startswith(("before", "after")):
+                res = evaluate(index, queries, **search)
+                cells = " | ".join(f"{r1:.1%} / {r5:.1%}" for r1, r5, _ in res.values())
+                print(f"| {name} | {cells} | {np.median([t for *_, t in res.values()]):.1f} |")
 
 
 if __name__ == "__main__":

@@ -354,14 +354,19 @@ class SceneIndex:
             self.db.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
         return self.db.execute("DELETE FROM scenes WHERE key = ?", (key,)).rowcount
 
-    def add_descriptors(self, keys: list[str], vectors: np.ndarray, digest: str = "descriptor") -> None:
+    def add_descriptors(self, keys: list[str], vectors: np.ndarray, digest: str = "descriptor",
+                        metas: list[dict] | None = None) -> None:
         """Store descriptor-only scenes (no objects, no path, source "descriptor") in one transaction:
-        scene embeddings computed elsewhere, (M, D) L2-normalised; each key is also the scene id."""
-        if len(keys) != len(vectors):
-            raise ValueError(f"{len(keys)} keys but {len(vectors)} vectors")
+        scene embeddings computed elsewhere, (M, D) L2-normalised; each key is also the scene id.
+        ``metas``: per scene, metadata as :meth:`add` stores it (e.g. ``room_type`` and ``facts``,
+        :func:`scene3d.repository.query.scene_facts`); default none."""
+        if len(keys) != len(vectors) or (metas is not None and len(metas) != len(keys)):
+            raise ValueError(f"{len(keys)} keys, {len(vectors)} vectors, {len(metas or keys)} metas")
+        metas = metas if metas is not None else [{}] * len(keys)
         with self._transaction():
-            self.db.executemany("INSERT OR REPLACE INTO scenes VALUES (?, ?, 'descriptor', NULL, ?, ?, '{}')",
-                                [(k, k, digest, np.asarray(v, np.float32).tobytes()) for k, v in zip(keys, vectors)])
+            self.db.executemany("INSERT OR REPLACE INTO scenes VALUES (?, ?, 'descriptor', NULL, ?, ?, ?)",
+                                [(k, k, digest, np.asarray(v, np.float32).tobytes(), json.dumps(m))
+                                 for k, v, m in zip(keys, vectors, metas)])
             self._bump()
         self._faiss = {}
 
