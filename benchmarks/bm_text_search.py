@@ -18,8 +18,9 @@
 Each query is searched with the scorer before this work (shortlist 50, embedding + object
 evidence, no facts) and after (shortlist 100, + ``fact_weight`` x the share of query facts met),
 in the same run. ``--scale`` then grows the index with near-copies of the rooms (embedding plus
-noise, facts with 1-3 changes) and measures again. The evaluation rooms (seed 5000, as ``bm_repository.py``) are not used to tune
-the weight; ``--sweep`` runs the tuning rooms over several weights.
+noise, facts with 1-3 changes) and measures again. The evaluation rooms (seed 5000, as
+``bm_repository.py``) are not used to tune the weight; ``--sweep`` runs the tuning rooms over
+several weights.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from scene3d.language import LanguageConfig, generate_language
 from scene3d.language.lexicon import count_phrase, indefinite, plural
 from scene3d.language.vocab import HAND_SYNONYMS
 from scene3d.repository import SceneIndex
-from scene3d.repository.embed import STRUCTURE
 from scene3d.repository.query import NUMBERS, scene_facts
 from scene3d.synth import ROOM_TYPES, SynthConfig, generate_scene
 
@@ -61,7 +61,7 @@ def _join(parts: list[str]) -> str:
 
 def paraphrase(room: str, facts: dict, rng: np.random.Generator) -> str:
     counts = [(label, n) for label, n in facts["counts"].items() if label not in ("door", "window")]
-    keep = max(1, int(round(len(counts) * rng.uniform(0.6, 1.0))))
+    keep = max(1, round(len(counts) * rng.uniform(0.6, 1.0)))
     parts = [_name(label, n, rng) for label, n in (counts[i] for i in rng.permutation(len(counts))[:keep])]
     if facts["relations"]:
         a, g, b = str(rng.choice(facts["relations"])).split("|")
@@ -112,7 +112,8 @@ def distinct_query(i: int, rooms: list[tuple[str, dict]], rng: np.random.Generat
     return f"{indefinite(room)} with {_join([_fact_text(f) for f in chosen])}"
 
 
-def evaluate(index: SceneIndex, queries: dict[str, list[tuple[str, str]]], **search) -> dict[str, tuple[float, float, float]]:
+def evaluate(index: SceneIndex, queries: dict[str, list[tuple[str, str]]],
+             **search) -> dict[str, tuple[float, float, float]]:
     """Per query kind: (recall@1, recall@5, p50 ms)."""
     out = {}
     for kind, pairs in queries.items():
@@ -186,10 +187,10 @@ def main() -> None:
     queries["distinct"] = [(f"r{i:05d}", distinct_query(i, rooms, rng)) for i in range(args.rooms)]
     for kind, pairs in queries.items():
         print(f"e.g. {kind}: {pairs[1][1]!r}")
-    settings = {"before (shortlist 50, no facts)": dict(shortlist=50, fact_weight=0.0),
-                "after (shortlist 100, fact weight 1.0)": dict(shortlist=100, fact_weight=1.0)}
+    settings = {"before (shortlist 50, no facts)": {"shortlist": 50, "fact_weight": 0.0},
+                "after (shortlist 100, fact weight 1.0)": {"shortlist": 100, "fact_weight": 1.0}}
     if args.sweep:
-        settings.update({f"fact weight {w}": dict(shortlist=100, fact_weight=w) for w in (0.25, 0.5, 2.0, 4.0)})
+        settings.update({f"fact weight {w}": {"shortlist": 100, "fact_weight": w} for w in (0.25, 0.5, 2.0, 4.0)})
     n = args.rooms
     print(f"{n} rooms (seeds {args.seed}..{args.seed + n - 1}), chance recall@1 {1 / n:.1%}, @5 {5 / n:.1%}")
     print("| scorer | " + " | ".join(f"{k} R@1 / R@5" for k in queries) + " | p50 ms |")

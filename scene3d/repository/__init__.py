@@ -23,6 +23,7 @@ from scene3d.repository.localize import (
 )
 from scene3d.repository.register import Registration, register_objects
 
-__all__ = ["AddOutcome", "ImageHit", "IndexFormatError", "Landmarks", "LocalizationError", "PoseEstimate", "Registration", "SceneEmbedder",
-           "SceneEmbedding", "SceneIndex", "SceneKeyError", "SceneMatch", "SceneRecord", "build_faiss", "dataset_collection", "estimate_pose", "pose_error",
-           "register_objects", "scene_hash", "scene_key"]
+__all__ = ["AddOutcome", "ImageHit", "IndexFormatError", "Landmarks", "LocalizationError", "PoseEstimate",
+           "Registration", "SceneEmbedder", "SceneEmbedding", "SceneIndex", "SceneKeyError", "SceneMatch",
+           "SceneRecord", "build_faiss", "dataset_collection", "estimate_pose", "pose_error", "register_objects",
+           "scene_hash", "scene_key"]

@@ -483,7 +483,8 @@ class SceneIndex:
         return Scene(key, objects=objects)
 
     def _shortlist(self, vectors: np.ndarray, shortlist: int, table: str = "scenes") -> list[list[tuple[str, float]]]:
-        """Per row of ``vectors`` (Q, D), the ``shortlist`` nearest rows of ``table``'s FAISS index (scene key, cosine)."""
+        """Per row of ``vectors`` (Q, D), the ``shortlist`` nearest rows of ``table``'s FAISS index
+        (scene key, cosine)."""
         index, ids = self.faiss_index(table)
         scores, rows = index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(shortlist, len(ids)))
         return [[(ids[r], float(sc)) for sc, r in zip(srow, rrow) if r >= 0] for srow, rrow in zip(scores, rows)]
@@ -635,7 +636,8 @@ class SceneIndex:
 class ImageHit:
     """An indexed scene that an image query shows.
 
-    key: the scene's index key; score: the view-descriptor cosine of its nearest view; inliers / matches: the PnP RANSAC inliers
+    key: the scene's index key; score: the view-descriptor cosine of its nearest view; inliers / matches:
+    the PnP RANSAC inliers
     and the ratio-test matches; cam_to_world: (4, 4) the image's camera pose in the scene (metres)."""
 
     key: str

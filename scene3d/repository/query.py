@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 
 from scene3d.colors import NAMED_COLORS
 from scene3d.language.lexicon import plural
@@ -61,7 +62,8 @@ class QueryFacts:
     relations: set[tuple[str, str, str]] = field(default_factory=set)
 
     def __len__(self) -> int:
-        return int(self.room is not None) + len(self.counts) + len(self.present) + len(self.colors) + len(self.relations)
+        return (int(self.room is not None) + len(self.counts) + len(self.present) + len(self.colors)
+                + len(self.relations))
 
 
 def scene_facts(scene: Scene) -> dict:
@@ -85,17 +87,17 @@ def scene_facts(scene: Scene) -> dict:
 
 
 @lru_cache(maxsize=8)
-def _name_pattern(labels: frozenset[str]) -> tuple[re.Pattern, dict[str, tuple[str, bool]]]:
-    """A regex of every way to name the labels, longest first, and name -> (label, plural)."""
-    names: dict[str, tuple[str, bool]] = {}
+def _name_pattern(labels: frozenset[str]) -> tuple[re.Pattern, dict[str, str]]:
+    """A regex of every way to name the labels (synonyms, plurals), longest first, and name -> label."""
+    names: dict[str, str] = {}
     groups = {label: {label} for label in labels}
     for group in HAND_SYNONYMS:
         for label in labels & set(group):
             groups[label] |= set(group)
     for label, words in groups.items():
         for w in words:
-            names.setdefault(w, (label, False))
-            names.setdefault(plural(w), (label, True))
+            names.setdefault(w, label)
+            names.setdefault(plural(w), label)
     alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
     return re.compile(rf"\b({alternatives})\b"), names
 
@@ -129,7 +131,7 @@ def parse_query(text: str, labels: frozenset[str]) -> QueryFacts:
     pattern, names = _name_pattern(labels)
     mentions = []  # (start, end, label, count or None)
     for m in pattern.finditer(text):
-        label, is_plural = names[m.group(1)]
+        label = names[m.group(1)]
         if facts.room is not None and label == "bed" and text[m.start():].startswith("bedroom"):
             continue
         before = text[:m.start()].split()
@@ -144,7 +146,7 @@ def parse_query(text: str, labels: frozenset[str]) -> QueryFacts:
             facts.colors.add((colour, label))
         mentions.append((m.start(), m.end(), label))
     facts.present -= set(facts.counts)
-    for (_, end, a), (start, _, b) in zip(mentions, mentions[1:]):
+    for (_, end, a), (start, _, b) in pairwise(mentions):
         found = _relation(text[end:start])
         if found is not None:
             group, inverted = found
@@ -168,7 +170,8 @@ def fact_score(query: QueryFacts, facts: dict, room_type: str | None) -> float:
         return 0.0
     counts, colors, relations = facts.get("counts", {}), set(facts.get("colors", ())), set(facts.get("relations", ()))
     total = float(query.room is not None and query.room == room_type)
-    total += sum(1.0 if counts.get(label) == n else 0.3 if counts.get(label) else 0.0 for label, n in query.counts.items())
+    total += sum(1.0 if counts.get(label) == n else 0.3 if counts.get(label) else 0.0
+                 for label, n in query.counts.items())
     total += sum(1.0 for label in query.present if counts.get(label))
     total += sum(1.0 if f"{c} {label}" in colors else 0.3 if counts.get(label) else 0.0 for c, label in query.colors)
     total += sum(1.0 for a, g, b in query.relations if f"{a}|{g}|{b}" in relations)
