@@ -44,7 +44,7 @@ def main() -> None:
     for s in tqdm(rooms + copies, desc="index"):
         index.add(s)
     t0 = time.perf_counter()
-    found = {tuple(sorted((sid, m.scene_id))) for sid, m in index.duplicates()}
+    found = {tuple(sorted((key, m.key))) for key, m in index.duplicates()}
     t_dup = time.perf_counter() - t0
     tp = len(found & truth)
     top1, times = 0, []
@@ -52,7 +52,7 @@ def main() -> None:
         t0 = time.perf_counter()
         matches = index.search_scene(c, top_k=1)
         times.append(time.perf_counter() - t0)
-        top1 += bool(matches) and matches[0].scene_id == rooms[k].scene_id
+        top1 += bool(matches) and matches[0].key == rooms[k].scene_id
     n = len(rooms) + len(copies)
     print(f"{n} scenes ({args.rooms} rooms, {args.rescans} re-scans): duplicates precision {tp / max(len(found), 1):.1%} "
           f"recall {tp / len(truth):.1%} ({len(found)} pairs reported, {len(truth)} true) in {t_dup:.1f} s; "

@@ -73,7 +73,7 @@ def main() -> None:
             stats[key] += view_ids[np.argmax(views[:, cols] @ desc[cols])] == room.scene_id
         order = np.argsort(-(views @ desc))
         stats["shortlisted"] += room.scene_id in list(dict.fromkeys(view_ids[order]))[:args.candidates]
-        if hits and hits[0].scene_id == room.scene_id:
+        if hits and hits[0].key == room.scene_id:
             stats["top1"] += 1
             errors.append(pose_error(hits[0].cam_to_world, frame.cam_to_world))
     n = 2 * args.rooms

@@ -117,7 +117,7 @@ def cmd_generate(cfg: DictConfig) -> int:
 
     t0 = time.perf_counter()
     summary = generate_dataset(_need(cfg, "out"), cfg.num_scenes, seed=cfg.seed, workers=cfg.workers,
-                               config=_synth_config(cfg), split_fractions=tuple(cfg.split))
+                               config=_synth_config(cfg), split_fractions=tuple(cfg.split), name=cfg.name)
     dt = time.perf_counter() - t0
     print(f"generated {len(summary.scene_ids)} scenes in {cfg.out} in {dt:.1f} s "
           f"({len(summary.scene_ids) / dt:.2f} scenes/s); chart: {Path(cfg.out) / 'stats.png'}")
@@ -414,20 +414,29 @@ def cmd_export_grounding(cfg: DictConfig) -> int:
 def cmd_view(cfg: DictConfig) -> int:
     from scene3d.viewer import Viewer, load_search_callable
 
-    search = None
+    search, data, scene_id = None, cfg.data, cfg.scene
     if cfg.index and (Path(str(cfg.index)) / "index.sqlite").is_file():  # a scene index folder
         from scene3d.repository import SceneIndex
 
-        search = SceneIndex(str(cfg.index)).search_text
+        index = SceneIndex(str(cfg.index))
+        search = index.search_text
+        if scene_id and not (data and (Path(str(data)) / str(scene_id)).is_dir()):  # a key or id of the index
+            record = index.resolve(str(scene_id))
+            if not record.path or not (Path(record.path) / "scene.json").is_file():
+                raise ConfigError(f"{record.key} was indexed from {record.path or 'no folder'}, which holds no scene "
+                                  f"now: re-index its folder (scene3d index data=<its dataset> index={cfg.index})")
+            data, scene_id = Path(record.path).parent, Path(record.path).name
     elif cfg.index:
         search = load_search_callable(str(cfg.index))
+    if not data:
+        raise ConfigError("view needs data=<folder of scenes>, or index=<scene index> scene=<key or scene id>")
     from scene3d.grounding.grounder import PRETRAINED
 
     checkpoint = cfg.checkpoint or (PRETRAINED if (PRETRAINED / "config.json").is_file() else None)
-    viewer = Viewer(_need(cfg, "data"), checkpoint=checkpoint, search=search, host=cfg.host, port=cfg.port,
+    viewer = Viewer(data, checkpoint=checkpoint, search=search, host=cfg.host, port=cfg.port,
                     out=cfg.out, max_points=cfg.max_points, point_size=cfg.point_size, top_k=cfg.top_k,
-                    scene_id=cfg.scene)
-    print(f"view: {len(viewer.state.scene_ids)} scenes of {cfg.data} at {viewer.url} (Ctrl-C stops)")
+                    scene_id=scene_id)
+    print(f"view: {len(viewer.state.scene_ids)} scenes of {data} at {viewer.url} (Ctrl-C stops)")
     if viewer.state.error:
         print(f"view: {viewer.state.error}", file=sys.stderr)
     viewer.serve_forever()
@@ -517,9 +526,10 @@ def cmd_index(cfg: DictConfig) -> int:
     from tqdm import tqdm
 
     from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
-    from scene3d.repository import SceneIndex
+    from scene3d.repository import AddOutcome, SceneIndex, dataset_collection
 
     data = Path(_need(cfg, "data"))
+    collection = str(cfg.collection) if cfg.collection else dataset_collection(data)
     folders = list_scene_folders(data)
     captions = {}
     if cfg.captions and (data / "language.jsonl").is_file():
@@ -529,22 +539,21 @@ def cmd_index(cfg: DictConfig) -> int:
     images = cfg.images if cfg.images is not None else index.get_info("image_teacher") is not None
     teacher = _image_teacher(cfg, index, create=True) if images else None
     t0 = time.perf_counter()
-    added = unchanged = 0
+    outcomes = dict.fromkeys(AddOutcome, 0)
     text_only: list[str] = []
     for folder in tqdm(folders, desc="index", unit="scene"):
         scene = load_scene(folder, frames=images, mesh=False)
         scene_teacher = teacher if teacher is not None and any(f.depth is not None for f in scene.frames) else None
         if teacher is not None and scene_teacher is None:
             text_only.append(scene.scene_id)
-        if index.add(scene, captions.get(scene.scene_id), teacher=scene_teacher):
-            added += 1
-        else:
-            unchanged += 1
+        outcomes[index.add(scene, captions.get(scene.scene_id), teacher=scene_teacher, collection=collection,
+                           path=folder, replace=bool(cfg.replace))] += 1
     index.faiss_index()
     if teacher is not None:
         index.faiss_index("views")
-    print(f"index: {added} scenes added or updated, {unchanged} unchanged, {len(index)} in {cfg.index} "
-          f"({time.perf_counter() - t0:.1f} s)")
+    print(f"index: {', '.join(f'{n} {o.value}' for o, n in outcomes.items())}; {len(index)} scenes in {cfg.index} "
+          f"(this folder as collection {collection!r}: keys {collection}/<scene id>; "
+          f"{time.perf_counter() - t0:.1f} s)")
     if text_only:
         print(f"index: {len(text_only)} scenes have no frames with depth and cannot answer image queries "
               f"(e.g. {', '.join(text_only[:3])})")
@@ -583,6 +592,7 @@ def _open_index(cfg: DictConfig):
 
 
 def cmd_search(cfg: DictConfig) -> int:
+    import dataclasses
     import json
 
     from scene3d.io import load_scene
@@ -599,32 +609,50 @@ def cmd_search(cfg: DictConfig) -> int:
               f"({(time.perf_counter() - t0) * 1000:.0f} ms)")
         if not hits:
             print("  no indexed scene matches the image (too few keypoints agree on a camera pose)")
+        records = index.records([h.key for h in hits])
         for rank, h in enumerate(hits, 1):
             x, y, z = h.cam_to_world[:3, 3]
-            print(f"  {rank}. {h.scene_id:<20} inliers {h.inliers:>4}/{h.matches:<4} descriptor {h.score:.3f}  "
-                  f"camera at ({x:.2f}, {y:.2f}, {z:.2f}) m")
-        record = [{"scene_id": h.scene_id, "score": h.score, "inliers": h.inliers, "matches": h.matches,
+            print(_format_hit(rank, records[h.key], f"inliers {h.inliers}/{h.matches}, descriptor {h.score:.3f}, "
+                                                    f"camera at ({x:.2f}, {y:.2f}, {z:.2f}) m"))
+        record = [{**_record_json(records[h.key]), "score": h.score, "inliers": h.inliers, "matches": h.matches,
                    "cam_to_world": h.cam_to_world.tolist()} for h in hits]
     elif cfg.scene:  # same place: descriptor shortlist + object registration
         scene = load_scene(cfg.scene, frames=False, mesh=False)
         matches = index.search_scene(scene, top_k=cfg.top_k)
         print(f"search: scenes that are the same place as {scene.scene_id} over {len(index)} scenes "
               f"({(time.perf_counter() - t0) * 1000:.0f} ms)")
+        records = index.records([m.key for m in matches])
         for rank, m in enumerate(matches, 1):
-            print(f"  {rank}. {m.scene_id:<20} overlap {m.overlap:.2f}  descriptor {m.score:.3f}  "
-                  f"{len(m.matches)} objects matched")
-        record = [{"scene_id": m.scene_id, "overlap": m.overlap, "score": m.score,
+            print(_format_hit(rank, records[m.key], f"overlap {m.overlap:.2f}, descriptor {m.score:.3f}, "
+                                                    f"{len(m.matches)} objects matched"))
+        record = [{**_record_json(records[m.key]), "overlap": m.overlap, "score": m.score,
                    "transform": m.transform.tolist(), "matches": m.matches} for m in matches]
     else:
         hits = index.search_text(str(_need(cfg, "query")), top_k=cfg.top_k)
         print(f"search: {cfg.query!r} over {len(index)} scenes ({(time.perf_counter() - t0) * 1000:.0f} ms)")
         for rank, h in enumerate(hits, 1):
-            print(f"  {rank}. {h.scene_id:<20} score {h.score:.3f}  objects {', '.join(map(str, h.object_ids)) or '-'}")
-        record = [h.__dict__ for h in hits]
+            matched = ", ".join(f"{label} #{oid}" for oid, label in zip(h.object_ids, h.labels))
+            print(_format_hit(rank, h, f"score {h.score:.3f}" + (f", matched {matched}" if matched else "")))
+        record = [dataclasses.asdict(h) for h in hits]
     if cfg.out:
         atomic_write_text(Path(cfg.out), json.dumps(record, indent=1))
         print(f"result: {cfg.out}")
     return 0
+
+
+def _format_hit(rank: int, record, evidence: str) -> str:
+    """Three lines of a search hit (a SceneRecord or SearchHit: key, room_type, caption, path): rank, key,
+    room type and the evidence; its caption on one line; its folder."""
+    caption = " ".join((record.caption or "").split())
+    caption = caption if len(caption) <= 100 else caption[:99] + "…"
+    return (f"  {rank}. {record.key}  [{record.room_type or 'room'}]  {evidence}\n"
+            f"     {caption or '(no caption)'}\n"
+            f"     {record.path or '(no path: indexed without a folder)'}")
+
+
+def _record_json(record) -> dict:
+    return {"key": record.key, "scene_id": record.scene_id, "source": record.source, "path": record.path,
+            "room_type": record.room_type, "caption": record.caption}
 
 
 def _query_frame(cfg: DictConfig):
@@ -654,10 +682,10 @@ def cmd_duplicates(cfg: DictConfig) -> int:
     pairs = index.duplicates(min_overlap=cfg.min_overlap)
     print(f"duplicates: {len(pairs)} pairs of scenes that are the same place among {len(index)} scenes")
     for sid, m in pairs:
-        print(f"  {sid:<20} = {m.scene_id:<20} overlap {m.overlap:.2f} ({len(m.matches)} objects)")
+        print(f"  {sid:<20} = {m.key:<20} overlap {m.overlap:.2f} ({len(m.matches)} objects)")
     if cfg.out:
         atomic_write_text(Path(cfg.out), json.dumps(
-            [{"a": sid, "b": m.scene_id, "overlap": m.overlap, "transform_a_to_b": m.transform.tolist()}
+            [{"a": sid, "b": m.key, "overlap": m.overlap, "transform_a_to_b": m.transform.tolist()}
              for sid, m in pairs], indent=1))
         print(f"report: {cfg.out}")
     return 0

@@ -2,11 +2,17 @@
 
 from scene3d.repository.embed import SceneEmbedder, SceneEmbedding
 from scene3d.repository.index import (
+           AddOutcome,
            ImageHit,
+           IndexFormatError,
            SceneIndex,
+           SceneKeyError,
            SceneMatch,
+           SceneRecord,
            build_faiss,
+           dataset_collection,
            scene_hash,
+           scene_key,
 )
 from scene3d.repository.localize import (
            Landmarks,
@@ -17,6 +23,7 @@ from scene3d.repository.localize import (
 )
 from scene3d.repository.register import Registration, register_objects
 
-__all__ = ["ImageHit", "Landmarks", "LocalizationError", "PoseEstimate", "Registration", "SceneEmbedder",
-           "SceneEmbedding", "SceneIndex", "SceneMatch", "build_faiss", "estimate_pose", "pose_error",
-           "register_objects", "scene_hash"]
+__all__ = ["AddOutcome", "ImageHit", "IndexFormatError", "Landmarks", "LocalizationError", "PoseEstimate",
+           "Registration", "SceneEmbedder", "SceneEmbedding", "SceneIndex", "SceneKeyError", "SceneMatch",
+           "SceneRecord", "build_faiss", "dataset_collection", "estimate_pose", "pose_error", "register_objects",
+           "scene_hash", "scene_key"]

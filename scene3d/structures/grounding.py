@@ -54,8 +54,19 @@ class GroundingResult:
 @dataclass(frozen=True)
 class SearchHit:
     """One answer of a repository search: a scene, its score, and the objects that matched
-    the query best (ids, best first; empty when the query was not about objects)."""
+    the query best (ids, best first; empty when the query was not about objects).
+
+    The optional fields say where the hit leads (filled by ``scene3d.repository.SceneIndex``):
+    key: the scene's index key ("<collection>/<scene id>"); labels: the labels of ``object_ids``,
+    same order; room_type / caption: the scene's; path: the scene folder (or URI) it was indexed
+    from; source: e.g. "synthetic", "scannet"."""
 
     scene_id: str
     score: float
     object_ids: tuple[int, ...] = ()
+    key: str = ""
+    labels: tuple[str, ...] = ()
+    room_type: str | None = None
+    caption: str | None = None
+    path: str | None = None
+    source: str | None = None

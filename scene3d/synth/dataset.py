@@ -8,6 +8,7 @@ interrupted run resumes by skipping the scenes whose folders are complete.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -30,14 +31,28 @@ class DatasetSummary:
     root: str
     seed: int
     scene_ids: list[str]
+    name: str
     room_types: dict[str, int]
     categories: dict[str, int]
     splits: dict[str, list[str]] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
 
 
-def scene_id_of(index: int) -> str:
-    return f"synth_{index:05d}"
+def dataset_name(seed: int, name: str | None = None) -> str:
+    """A generated dataset's name, the prefix of its scene ids: ``name``, or by default ``"synth"`` for
+    seed 0 and ``"synth_s<seed>"`` for other seeds, so that datasets of different seeds never share ids.
+
+    Raises:
+        ValueError: a name that is empty or holds a character other than letters, digits, ``_`` and ``-``.
+    """
+    name = name if name is not None else ("synth" if seed == 0 else f"synth_s{seed}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"dataset name {name!r}: use letters, digits, '_' and '-' (it prefixes folder names)")
+    return name
+
+
+def scene_id_of(index: int, name: str = "synth") -> str:
+    return f"{name}_{index:05d}"
 
 
 def scene_plan(seed: int, index: int) -> tuple[int, str]:
@@ -47,8 +62,8 @@ def scene_plan(seed: int, index: int) -> tuple[int, str]:
     return scene_seed, ROOM_TYPES[int(order[index % len(ROOM_TYPES)])]
 
 
-def _make_one(root: str, seed: int, index: int, config: SynthConfig) -> tuple[str, str, dict[str, int]]:
-    scene_id = scene_id_of(index)
+def _make_one(root: str, seed: int, name: str, index: int, config: SynthConfig) -> tuple[str, str, dict[str, int]]:
+    scene_id = scene_id_of(index, name)
     folder = Path(root) / scene_id
     if (folder / "scene.json").is_file():  # resume: a folder appears only when complete
         scene = load_scene(folder, frames=False, mesh=False)
@@ -75,34 +90,37 @@ def split_ids(scene_ids: list[str], seed: int, fractions: tuple[float, float, fl
 def generate_dataset(out: str | Path, num_scenes: int, seed: int = 0, workers: int = 1,
                      config: SynthConfig | None = None,
                      split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                     progress: bool = True) -> DatasetSummary:
+                     progress: bool = True, name: str | None = None) -> DatasetSummary:
     """Generate ``num_scenes`` scene folders under ``out`` plus ``splits/*.txt``,
     ``dataset.json`` (counts, config) and ``stats.png`` (bar charts).
 
     Args:
         out: dataset root.
-        num_scenes: how many scenes (ids ``synth_00000`` ...).
+        num_scenes: how many scenes (ids ``<name>_00000`` ...).
         seed: dataset seed; the same seed gives byte-identical files.
         workers: processes to use (1 = in this process).
         config: sampling / rendering settings.
         split_fractions: train / val / test fractions.
         progress: show a tqdm progress bar.
+        name: the dataset's name and scene-id prefix (default :func:`dataset_name`: ``synth`` for seed 0,
+            ``synth_s<seed>`` otherwise); ``scene3d index`` keys the scenes by it.
     """
     if num_scenes < 1:
         raise ValueError(f"num_scenes must be >= 1, got {num_scenes}")
     if abs(sum(split_fractions) - 1.0) > 1e-6:
         raise ValueError(f"split fractions must sum to 1, got {split_fractions}")
     config = config or SynthConfig()
+    name = dataset_name(seed, name)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    results = map_progress(partial(_make_one, str(root), seed, config=config), range(num_scenes), workers,
+    results = map_progress(partial(_make_one, str(root), seed, name, config=config), range(num_scenes), workers,
                            desc="generate", unit="scene", progress=progress)
     scene_ids = [r[0] for r in results]
     categories: Counter[str] = Counter()
     for _, _, counts in results:
         categories.update(counts)
     summary = DatasetSummary(
-        root=str(root), seed=seed, scene_ids=scene_ids,
+        root=str(root), seed=seed, scene_ids=scene_ids, name=name,
         room_types=dict(sorted(Counter(r[1] for r in results).items())),
         categories=dict(categories.most_common()),
         splits=split_ids(scene_ids, seed, split_fractions), config=asdict(config),

@@ -477,15 +477,33 @@ class Viewer:
                 self._fail("the search text is empty")
             hits = list(self.search(text.strip(), SEARCH_TOP_K))
             self.state.search_hits = hits
-            rows = [f"| {h.scene_id} | {h.score:.3f} | {', '.join(map(str, h.object_ids)) or '-'} |"
-                    + ("" if h.scene_id in self._folders else " (not in this data folder)") for h in hits]
-            self._hits.content = ("\n".join(["| scene | score | objects |", "|---|---|---|", *rows])
+            names = [self._openable(h) for h in hits]
+            rows = [f"| {h.key or h.scene_id} | {h.room_type or '-'} | {h.score:.3f} | "
+                    f"{', '.join(h.labels or map(str, h.object_ids)) or '-'} |"
+                    + ("" if name else " (not in this data folder)") for h, name in zip(hits, names)]
+            self._hits.content = ("\n".join(["| scene | room | score | matched |", "|---|---|---|---|", *rows])
                                   if hits else "no hits")
-            openable = [h.scene_id for h in hits if h.scene_id in self._folders]
+            openable = [name for name in names if name]
             self._hit_dd.options = openable or ["-"]
             self._hit_dd.value = (openable or ["-"])[0]
             self._show_error(None)
             return hits
+
+    def _openable(self, hit) -> str | None:
+        """The picker name a hit opens under: its scene id when the data folder holds it, else its key
+        when its indexed folder (``hit.path``) exists elsewhere (that folder joins the picker); None
+        when it cannot be opened."""
+        here = self._folders.get(hit.scene_id)
+        if here is not None and (not hit.path or Path(hit.path).resolve() == here.resolve()):
+            return hit.scene_id
+        if hit.path and (Path(hit.path) / "scene.json").is_file():
+            name = hit.key or hit.scene_id
+            if name not in self._folders:
+                self._folders[name] = Path(hit.path)
+                self.state.scene_ids.append(name)
+                self._scene_dd.options = self.state.scene_ids
+            return name
+        return None
 
     def _open_hit(self) -> None:
         if self._hit_dd.value == "-":

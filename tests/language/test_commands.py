@@ -6,7 +6,7 @@ from scene3d.synth import SynthConfig, generate_dataset
 
 
 def test_graph_and_language_commands(tmp_path, capsys):
-    generate_dataset(tmp_path, 3, seed=1, config=SynthConfig(num_points=2000, num_frames=1, width=32, height=24),
+    generate_dataset(tmp_path, 3, seed=1, name="synth", config=SynthConfig(num_points=2000, num_frames=1, width=32, height=24),
                      progress=False)
     assert main(["graph", f"data={tmp_path}"]) == 0
     g = load_graph_json(tmp_path / "synth_00000" / "graph.json")

@@ -41,10 +41,10 @@ def test_duplicates_found_in_an_index(rooms, tmp_path):
     copies = {f"{r.scene_id}_rescan": r.scene_id for r in rooms[:3]}
     for r in rooms[:3]:
         index.add(rescan(r, f"{r.scene_id}_rescan", rng))
-    found = {tuple(sorted((sid, m.scene_id))) for sid, m in index.duplicates(progress=False)}
+    found = {tuple(sorted((key, m.key))) for key, m in index.duplicates(progress=False)}
     assert found == {tuple(sorted(p)) for p in copies.items()}
     match = index.search_scene(rescan(rooms[4], "query", rng), top_k=1)[0]
-    assert match.scene_id == rooms[4].scene_id and match.overlap > 0.8
+    assert match.key == rooms[4].scene_id and match.overlap > 0.8
     assert not math.isnan(match.score)
     index.close()
     assert main(["duplicates", f"index={tmp_path / 'idx'}", f"out={tmp_path / 'd.json'}"]) == 0

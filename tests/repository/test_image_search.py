@@ -10,6 +10,7 @@ import pytest
 
 from scene3d.cli import main
 from scene3d.repository import (
+    AddOutcome,
     Landmarks,
     LocalizationError,
     SceneIndex,
@@ -68,7 +69,8 @@ def image_index(tmp_path_factory):
     teacher = label_embedding_teacher()
     index = SceneIndex(tmp_path_factory.mktemp("image") / "idx")
     for s in scenes[:2]:
-        assert index.add(dataclasses.replace(s, frames=[f for i, f in enumerate(s.frames) if i % 6]), teacher=teacher)
+        assert index.add(dataclasses.replace(s, frames=[f for i, f in enumerate(s.frames) if i % 6]),
+                         teacher=teacher) is AddOutcome.ADDED
     return index, scenes, teacher
 
 
@@ -78,7 +80,7 @@ def test_held_out_frames_find_their_room_and_pose(image_index):
         for held in (0, 6):
             frame = scene.frames[held]
             hits = index.search_image(frame, teacher, context=scene)
-            assert hits and hits[0].scene_id == scene.scene_id, (scene.scene_id, held, hits)
+            assert hits and hits[0].key == scene.scene_id, (scene.scene_id, held, hits)
             t_err, r_err = pose_error(hits[0].cam_to_world, frame.cam_to_world)
             assert t_err < 0.1 and r_err < 2.0 and hits[0].inliers >= 12
             assert all(h.inliers <= hits[0].inliers for h in hits)
@@ -105,9 +107,10 @@ def test_image_part_errors_and_delete(image_index, tmp_path):
                                                                                    frames=scenes[1].frames[1:4])))
     assert copy.view_vectors()[0] == ["room1"] * 3
     frames = scenes[1].frames[1:4]
-    assert not copy.add(dataclasses.replace(scenes[1], frames=frames), teacher=teacher)  # unchanged
+    assert copy.add(dataclasses.replace(scenes[1], frames=frames), teacher=teacher) is AddOutcome.UNCHANGED
     darker = dataclasses.replace(frames[0], rgb=frames[0].rgb // 2)
-    assert copy.add(dataclasses.replace(scenes[1], frames=[darker, *frames[1:]]), teacher=teacher)  # new pixels
+    assert copy.add(dataclasses.replace(scenes[1], frames=[darker, *frames[1:]]),
+                    teacher=teacher) is AddOutcome.UPDATED  # new pixels
     assert copy.delete("room1")
     assert copy.view_vectors()[0] == []
     with pytest.raises(LocalizationError, match="no landmarks"):
@@ -122,14 +125,15 @@ def test_cli_index_and_search_an_image(tmp_path, capsys):
     generate_dataset(data, 2, seed=3, config=SynthConfig(num_points=2000, num_frames=8), progress=False)
     teacher = f"teacher={{_target_:scene3d.teachers.hf_vision_teacher,path:{tmp_path / 'dino'},downscale:8}}"
     assert main(["index", f"data={data}", f"index={idx}", "images=true", teacher]) == 0
-    frames = data / "synth_00001" / "frames"
+    frames = data / "synth_s3_00001" / "frames"  # seed 3: the ids carry the seed
     (tmp_path / "K.txt").write_text("\n".join(" ".join(map(str, row)) for row in K))
     out = tmp_path / "hits.json"
     assert main(["search", f"index={idx}", f"image={frames / 'rgb' / '0003.png'}",
                  f"intrinsics={tmp_path / 'K.txt'}", f"out={out}"]) == 0
     hits = json.loads(out.read_text())
     truth = {f["name"]: f for f in json.loads((frames / "frames.json").read_text())["frames"]}["0003"]
-    assert hits[0]["scene_id"] == "synth_00001"
+    assert hits[0]["scene_id"] == "synth_s3_00001" and hits[0]["key"] == "synth_s3/synth_s3_00001"
+    assert hits[0]["path"] == str(data.resolve() / "synth_s3_00001")
     assert pose_error(np.array(hits[0]["cam_to_world"]), np.array(truth["cam_to_world"]))[0] < 0.05
     # one teacher per index; a camera is needed
     assert main(["index", f"data={data}", f"index={idx}", "images=true",

@@ -14,7 +14,7 @@ from scene3d.synth import SynthConfig, generate_dataset
 def view_data(tmp_path_factory):
     """Two small synthetic rooms with two 64x48 camera frames each."""
     root = tmp_path_factory.mktemp("view_data")
-    generate_dataset(root, 2, seed=3, progress=False,
+    generate_dataset(root, 2, seed=3, progress=False, name="synth",
                      config=SynthConfig(num_points=12000, min_object_points=10, num_frames=2, width=64, height=48))
     return root
 

@@ -100,7 +100,7 @@ def test_missing_model_is_reported(view_data, tmp_path):
 def test_repository_panel(viewer):
     hits = viewer.search_repository("a bedroom with two chairs")
     assert [h.scene_id for h in hits] == ["synth_00001", "elsewhere_7"]
-    assert "elsewhere_7 | 0.500 | - | (not in this data folder)" in viewer._hits.content
+    assert "elsewhere_7 | - | 0.500 | - | (not in this data folder)" in viewer._hits.content
     assert viewer._hit_dd.options == ("synth_00001",)
     viewer._open_hit()
     assert viewer.state.scene_id == "synth_00001"
