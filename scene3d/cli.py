@@ -149,25 +149,29 @@ class _Stages:
         return f"{parts}; total {time.perf_counter() - self.t0:.0f} s"
 
 
-DEMO_SECONDS = {"per_scene": 1.2, "per_step": 0.06, "fixed": 35.0}
-"""The demo's time model on one idle core of the dev box (benchmarks/RESULTS.md, "The demo"):
-generation, graphs and language per scene, grounding training per step, and the rest (imports,
-MiniLM, the real scan and its grounding)."""
+DEMO_SECONDS = {"per_scene": 1.4, "per_step": 0.1, "fixed": 8.0, "busy_factor": 2.5}
+"""The demo's time model on the dev box with one core free (benchmarks/RESULTS.md, "The first
+hour"): generation, graphs and language per scene; grounding training per step (text encoding
+included); the rest (imports, the real scan and its grounding); and the slow-down seen with
+every core busy."""
 
 
-def _demo_estimate(cfg: DictConfig) -> float:
-    """Seconds the demo should take here, from :data:`DEMO_SECONDS`."""
-    return (DEMO_SECONDS["fixed"] + DEMO_SECONDS["per_scene"] * cfg.num_scenes
-            + DEMO_SECONDS["per_step"] * cfg.train_steps)
+def _demo_estimate(cfg: DictConfig) -> tuple[float, bool]:
+    """(seconds the demo should take here, whether every core is busy now: load average >= cores)."""
+    seconds = (DEMO_SECONDS["fixed"] + DEMO_SECONDS["per_scene"] * cfg.num_scenes
+               + DEMO_SECONDS["per_step"] * cfg.train_steps)
+    busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+    return seconds * (DEMO_SECONDS["busy_factor"] if busy else 1.0), busy
 
 
 def cmd_demo(cfg: DictConfig) -> int:
     from scene3d.runtime import configure_threads
 
     out = Path(cfg.out)
-    estimate = _demo_estimate(cfg)
+    (estimate, busy), threads = _demo_estimate(cfg), configure_threads()
     print(f"demo: {cfg.num_scenes} synthetic scenes, {cfg.train_steps} training steps, the real sample scan: "
-          f"about {estimate / 60:.1f} min ({configure_threads()} torch thread; stage times at the end)", flush=True)
+          f"about {estimate / 60:.1f} min{' (the CPU is busy)' if busy else ''}; {threads} torch "
+          f"thread{'s' if threads > 1 else ''}; stage times at the end", flush=True)
     stages = _Stages()
     with stages("generate"):
         from scene3d.io import import_scannet, load_scene, save_scene

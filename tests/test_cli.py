@@ -43,6 +43,9 @@ def test_demo_without_real_data(tmp_path, capsys, monkeypatch):
     assert main(["demo", f"out={tmp_path}", "num_scenes=1", "train_steps=3", "dim=32", "layers=1"]) == 0
     out = capsys.readouterr().out
     assert "synthetic data only" in out and "room types:" in out
+    first, last = out.splitlines()[0], out.splitlines()[-1]
+    assert first.startswith("demo: 1 synthetic scenes, 3 training steps") and " min" in first
+    assert last.startswith("demo: stage times: generate ") and "train " in last and "total " in last
     assert out.count("    -> object ") == 5 and "score" in out
     assert (tmp_path / "grounding" / "checkpoints" / "step_00000003").is_dir()
     assert load_scene(tmp_path / "synthetic" / "synth_00000").num_points > 1000
