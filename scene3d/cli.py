@@ -450,17 +450,19 @@ def _ground_queries(cfg: DictConfig):
 
 
 def cmd_ground(cfg: DictConfig) -> int:
-    import json
-
-    from scene3d.io import load_scene
-    from scene3d.io.atomic import atomic_write_text
-
     if cfg.query is None and not cfg.queries:
         raise ConfigError('missing required argument query="..." (repeat it for several) or queries=<file> '
                           "(one sentence a line; - reads standard input)")
     if cfg.queries and cfg.queries != "-" and not Path(cfg.queries).is_file():
         raise ConfigError(f"queries={cfg.queries}: file not found")
-    scene = load_scene(_need(cfg, "scene"), frames=False, mesh=False)   # before the model: a bad path fails fast
+    if not Path(cfg.scene).is_dir():   # before importing the readers and the model: a typo answers at once
+        raise ConfigError(f"scene={cfg.scene}: scene folder not found")
+    import json
+
+    from scene3d.io import load_scene
+    from scene3d.io.atomic import atomic_write_text
+
+    scene = load_scene(cfg.scene, frames=False, mesh=False)
     t0 = time.perf_counter()
     from scene3d.grounding import Grounder
 
