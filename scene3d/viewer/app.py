@@ -9,7 +9,8 @@
 
 The page shows one scene of the data folder at a time: its point cloud (coloured by
 RGB, instance, class or grounding relevancy; walls, floor and ceiling in muted greys in the
-class mode), the object boxes (click one for its label), and its camera frames as frusta.
+class mode), the boxes of the objects other than walls, floor and ceiling (click one for its
+label), and its camera frames as frusta.
 The first view looks down on the furniture with the ceiling and the walls nearest the camera
 cut away (:mod:`scene3d.viewer.layout`; the "Cut away" box brings them back). Typing in the
 query box grounds the sentence with :class:`~scene3d.grounding.Grounder`: the top object is
@@ -46,7 +47,14 @@ from scene3d.io.atomic import atomic_write_bytes, atomic_write_text
 from scene3d.structures import GroundingResult, Scene
 from scene3d.viewer.colors import COLOR_MODES, palette, point_colors
 from scene3d.viewer.export import inject_panel, result_panel_html
-from scene3d.viewer.layout import View, cutaway_object_ids, first_view, place_labels
+from scene3d.viewer.layout import (
+    STRUCTURE_LABELS,
+    View,
+    cutaway_object_ids,
+    first_view,
+    label_extent,
+    place_labels,
+)
 from scene3d.viewer.state import SceneSearch, ViewerError, ViewerState
 
 TOP_RGB = (255, 200, 0)
@@ -292,7 +300,7 @@ class Viewer:
         labels = scene.label_set()
         class_rgb = palette(len(labels))
         for obj in scene.objects:
-            if obj.object_id in hidden:
+            if obj.object_id in hidden or obj.label in STRUCTURE_LABELS:   # the room's shell: points only
                 continue
             box = obj.oriented_box
             rgb = tuple(int(c) for c in class_rgb[labels.index(obj.label)])
@@ -452,7 +460,8 @@ class Viewer:
                      for k, a in enumerate(anchors)]
         if labelled and self._view is not None:
             tops = np.array([box.center + [0.0, 0.0, box.size[2] / 2.0 + 0.05] for _, _, box, _ in labelled])
-            for (name, text, _, scale), pos in zip(labelled, place_labels(tops, self._view)):
+            sizes = np.array([label_extent(text, self._view, scale) for _, text, _, scale in labelled])
+            for (name, text, _, scale), pos in zip(labelled, place_labels(tops, sizes, self._view)):
                 self._grounding_nodes.append(sc.add_label(name, text, position=tuple(pos), font_screen_scale=scale,
                                                           anchor="bottom-center"))
         if self._points is not None and self.state.color_mode == "relevancy":

@@ -23,6 +23,8 @@ STRUCTURE_LABELS: tuple[str, ...] = ("wall", "floor", "ceiling")
 SHELL_LABELS: frozenset[str] = frozenset({*STRUCTURE_LABELS, "door", "window"})
 
 ELEVATION_DEG = 60.0   # camera pitch below the horizon in the first view
+PANEL_SHIFT = 0.2       # the view's target moves right by this share of the furniture's radius, so the
+                        # furniture sits left of the centre, clear of viser's control panel on the right
 FOV_DEG = 75.0         # the vertical field of view the framing assumes (viser's default)
 
 
@@ -51,15 +53,18 @@ def _bounds(scene: Scene, furniture_only: bool) -> tuple[np.ndarray, np.ndarray]
 def first_view(scene: Scene) -> View:
     """Look down on the scene's furniture (objects other than walls, floor, ceiling, doors and
     windows; all objects or all points when there is none) from the -y side, pitched
-    :data:`ELEVATION_DEG` below the horizon, far enough for the furniture's extent to fit a
-    :data:`FOV_DEG` view with a margin."""
+    :data:`ELEVATION_DEG` below the horizon, at 0.85 times the distance at which the sphere
+    around the furniture's box fills the :data:`FOV_DEG` view (the box is flatter than its
+    sphere, so the furniture still fits), looking :data:`PANEL_SHIFT` of the way right of
+    the furniture's centre."""
     lo, hi = _bounds(scene, furniture_only=True)
     center = (lo + hi) / 2.0
     radius = max(float(np.linalg.norm(hi - lo)) / 2.0, 0.5)
-    distance = 1.15 * radius / math.sin(math.radians(FOV_DEG) / 2.0)
+    distance = 0.85 * radius / math.sin(math.radians(FOV_DEG) / 2.0)
     el = math.radians(ELEVATION_DEG)
     direction = np.array([0.0, -math.cos(el), math.sin(el)])     # from the target towards the camera
-    return View(center + distance * direction, center)
+    target = center + [PANEL_SHIFT * radius, 0.0, 0.0]              # +x is the camera's right
+    return View(target + distance * direction, target)
 
 
 def cutaway_object_ids(scene: Scene, view: View) -> set[int]:
@@ -79,36 +84,66 @@ def cutaway_object_ids(scene: Scene, view: View) -> set[int]:
     return hidden
 
 
-def place_labels(anchors: np.ndarray, view: View, gap: float = 0.3, lift: float = 0.15) -> np.ndarray:
+LABEL_FONT_PX = 13.0     # viser's label text height at font_screen_scale 1, pixels (approximate)
+VIEW_HEIGHT_PX = 700.0   # the browser view height the label sizes assume, pixels
+
+
+def label_extent(text: str, view: View, scale: float = 1.0) -> tuple[float, float]:
+    """(width, height) in metres, on the image plane at the view's target, of a label of
+    ``text`` drawn at ``font_screen_scale=scale``: labels keep their size on screen, so their
+    size in the scene grows with the camera's distance. Approximate (a character is taken as
+    0.6 of the font height, plus a margin)."""
+    metres_per_px = 2.0 * float(np.linalg.norm(view.look_at - view.position)) * math.tan(
+        math.radians(FOV_DEG) / 2.0) / VIEW_HEIGHT_PX
+    height = 1.6 * LABEL_FONT_PX * scale * metres_per_px
+    return (0.6 * len(text) + 2.0) * LABEL_FONT_PX * scale * metres_per_px, height
+
+
+def place_labels(anchors: np.ndarray, sizes: np.ndarray, view: View, lift: float = 0.05) -> np.ndarray:
     """Label positions that do not cover each other as seen from ``view``.
 
-    Labels are placed in order (the first is the most important and never moves): each
-    starts at its anchor and is lifted along world +z by ``lift`` metres until, projected on
-    the camera's image plane (right and up axes, orthographic approximation), it is at least
-    ``gap`` metres from every label placed before it.
+    Each label is a rectangle on the camera's image plane (right and up axes, orthographic
+    approximation), centred horizontally on its position and standing on it (a viser label
+    with ``anchor="bottom-center"``). Labels are placed in order (the first is the most
+    important and never moves): each starts at its anchor and is lifted along world +z by
+    ``lift`` metres until its rectangle overlaps none placed before it.
 
     Args:
-        anchors: (K, 3) where each label would sit (e.g. the top of its box), metres.
+        anchors: (K, 3) where each label would stand (e.g. the top of its box), metres.
+        sizes: (K, 2) width and height of each label on the image plane, metres
+            (:func:`label_extent`).
         view: the camera.
-        gap: the least distance between two labels on the image plane, metres.
         lift: the step of each lift, metres.
 
     Returns:
         (K, 3) float64 label positions; ``out[k] - anchors[k]`` is ``(0, 0, m * lift)``, m >= 0.
+
+    Raises:
+        ValueError: the camera looks straight down (a lift would not move a label on screen).
     """
     anchors = np.asarray(anchors, dtype=np.float64).reshape(-1, 3)
+    sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
     forward = view.look_at - view.position
     forward = forward / np.linalg.norm(forward)
     right = np.cross(forward, [0.0, 0.0, 1.0])
     right = right / (np.linalg.norm(right) or 1.0)
     up = np.cross(right, forward)
-    if up @ [0.0, 0.0, 1.0] < 1e-3:   # looking straight down: lifting moves nothing on screen
+    if up[2] < 1e-3:
         raise ValueError("place_labels needs a camera that is not looking straight down")
     plane = np.stack([right, up], axis=1)                             # (3, 2) world -> image plane
     out = anchors.copy()
-    placed: list[np.ndarray] = []                                     # (2,) each
+    placed: list[tuple[np.ndarray, np.ndarray]] = []                  # (lower-left, upper-right) corners
+
+    def rect(k: int) -> tuple[np.ndarray, np.ndarray]:
+        x, y = out[k] @ plane
+        w, h = sizes[k]
+        return np.array([x - w / 2.0, y]), np.array([x + w / 2.0, y + h])
+
+    def overlaps(a, b) -> bool:
+        return bool((a[0] < b[1]).all() and (b[0] < a[1]).all())
+
     for k in range(len(out)):
-        while placed and min(np.linalg.norm(out[k] @ plane - p) for p in placed) < gap:
+        while any(overlaps(rect(k), r) for r in placed):
             out[k, 2] += lift
-        placed.append(out[k] @ plane)
+        placed.append(rect(k))
     return out

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from scene3d.io import list_scene_folders, load_scene
-from scene3d.viewer.layout import SHELL_LABELS, View, cutaway_object_ids, first_view, place_labels
+from scene3d.viewer.layout import (
+    SHELL_LABELS,
+    View,
+    cutaway_object_ids,
+    first_view,
+    label_extent,
+    place_labels,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +47,12 @@ def test_cutaway_hides_ceiling_and_near_walls_only(rooms):
         assert max(map(dist, near)) < min(map(dist, far))
 
 
-def test_place_labels_keeps_labels_apart_on_the_image_plane():
+def test_place_labels_keeps_label_rectangles_apart_on_the_image_plane():
     view = View(np.array([0.0, -4.0, 6.0]), np.zeros(3))
     rng = np.random.default_rng(0)
-    anchors = np.concatenate([np.zeros((3, 3)), rng.uniform(-0.3, 0.3, (5, 3))])   # 3 at the same spot
-    out = place_labels(anchors, view, gap=0.3)
+    anchors = np.concatenate([np.zeros((3, 3)), rng.uniform(-0.5, 0.5, (5, 3))])   # 3 at the same spot
+    sizes = np.array([label_extent(t, view, s) for t, s in [("#1 chair (13) 0.91", 1.1)] + [("anchor: window (4)", 0.8)] * 7])
+    out = place_labels(anchors, sizes, view)
     np.testing.assert_array_equal(out[0], anchors[0])                 # the top answer never moves
     np.testing.assert_array_equal(out[:, :2], anchors[:, :2])         # only lifted along z
     assert (out[:, 2] >= anchors[:, 2]).all()
@@ -52,10 +60,24 @@ def test_place_labels_keeps_labels_apart_on_the_image_plane():
     right = np.cross(forward, [0, 0, 1])
     right /= np.linalg.norm(right)
     plane = np.stack([right, np.cross(right, forward)], 1)
-    flat = out @ plane
-    gaps = np.linalg.norm(flat[:, None] - flat[None], axis=-1)[np.triu_indices(len(out), 1)]
-    assert gaps.min() >= 0.3
-    # the layout is needed: without it two labels would coincide
-    assert np.linalg.norm((anchors @ plane)[0] - (anchors @ plane)[1]) < 0.3
+
+    def rects(points):
+        xy = points @ plane
+        return np.stack([xy[:, 0] - sizes[:, 0] / 2, xy[:, 1], xy[:, 0] + sizes[:, 0] / 2, xy[:, 1] + sizes[:, 1]], 1)
+
+    def overlapping(r):
+        return [(i, j) for i in range(len(r)) for j in range(i + 1, len(r))
+                if r[i, 0] < r[j, 2] and r[j, 0] < r[i, 2] and r[i, 1] < r[j, 3] and r[j, 1] < r[i, 3]]
+
+    assert overlapping(rects(out)) == []
+    assert len(overlapping(rects(anchors))) >= 3       # the layout is needed: unplaced, they cover each other
     with pytest.raises(ValueError, match="straight down"):
-        place_labels(anchors, View(np.array([0.0, 0.0, 5.0]), np.zeros(3)))
+        place_labels(anchors, sizes, View(np.array([0.0, 0.0, 5.0]), np.zeros(3)))
+
+
+def test_label_size_grows_with_distance_and_text():
+    near, far = View(np.array([0.0, -2.0, 3.0]), np.zeros(3)), View(np.array([0.0, -4.0, 6.0]), np.zeros(3))
+    w_near, h_near = label_extent("chair", near)
+    w_far, h_far = label_extent("chair", far)
+    assert w_far == pytest.approx(2 * w_near) and h_far == pytest.approx(2 * h_near)
+    assert label_extent("a much longer label", near)[0] > w_near
