@@ -51,7 +51,8 @@ def test_place_labels_keeps_label_rectangles_apart_on_the_image_plane():
     view = View(np.array([0.0, -4.0, 6.0]), np.zeros(3))
     rng = np.random.default_rng(0)
     anchors = np.concatenate([np.zeros((3, 3)), rng.uniform(-0.5, 0.5, (5, 3))])   # 3 at the same spot
-    sizes = np.array([label_extent(t, view, s) for t, s in [("#1 chair (13) 0.91", 1.1)] + [("anchor: window (4)", 0.8)] * 7])
+    texts = [("#1 chair (13) 0.91", 1.1)] + [("anchor: window (4)", 0.8)] * 7
+    sizes = np.array([label_extent(text, view, scale) for text, scale in texts])
     out = place_labels(anchors, sizes, view)
     np.testing.assert_array_equal(out[0], anchors[0])                 # the top answer never moves
     np.testing.assert_array_equal(out[:, :2], anchors[:, :2])         # only lifted along z
