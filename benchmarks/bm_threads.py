@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SETTINGS = [  # (torch threads, OMP_WAIT_POLICY)
+SETTINGS = [  # (torch threads, OMP_WAIT_POLICY; None: unset, torch's default before scene3d set a policy)
+    (2, None),
     (1, "PASSIVE"),
     (2, "ACTIVE"),
     (2, "PASSIVE"),
@@ -90,13 +91,15 @@ def main() -> None:
             busy = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if loaded else None
             try:
                 for threads, policy in SETTINGS:
-                    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": policy,
-                           "SCENE3D_THREADS": str(threads)}
+                    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+                    env.update({"OMP_NUM_THREADS": str(threads), "SCENE3D_THREADS": str(threads)})
+                    if policy is not None:
+                        env["OMP_WAIT_POLICY"] = policy
                     run = subprocess.run([sys.executable, __file__, "--child", str(data), "--steps", str(args.steps),
                                           "--sentences", str(args.sentences)], env=env, capture_output=True,
                                          text=True, check=True)
                     r = json.loads(run.stdout.strip().splitlines()[-1])
-                    print(f"| {'busy (yes loop)' if loaded else 'as found'} | {r['threads']} | {policy} | "
+                    print(f"| {'busy (yes loop)' if loaded else 'as found'} | {r['threads']} | {policy or 'unset'} | "
                           f"{r['sentences_per_s']:.0f} | {r['s_per_step']:.3f} |", flush=True)
             finally:
                 if busy is not None:
