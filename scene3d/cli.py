@@ -474,6 +474,8 @@ def cmd_ground(cfg: DictConfig) -> int:
         result = grounder.ground(scene, query, top_k=cfg.top_k)
         results.append(result)
         print(format_grounding(result), flush=True)
+    if not results:
+        raise ConfigError(f"queries={cfg.queries}: no sentence in it (blank lines are skipped)")
     if len(results) > 1:
         ms = np.array([r.seconds for r in results]) * 1000
         print(f"ground: {len(results)} queries, {np.median(ms):.0f} ms median each (first {ms[0]:.0f} ms), "

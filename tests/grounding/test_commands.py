@@ -134,8 +134,11 @@ def test_ground_many_queries_with_one_model_load(synth, tmp_path, capsys, monkey
     monkeypatch.setattr(sys, "stdin", io.StringIO("the lamp\nthe table\n"))   # queries=-: one answer a line
     assert main(["ground", f"scene={scene}", "queries=-"]) == 0
     assert capsys.readouterr().out.count("query: ") == 2
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    assert main(["ground", f"scene={scene}", "queries=blank.txt", "out=x.json"]) == 2
+    assert "queries=blank.txt: no sentence in it" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
     assert main(["ground", f"scene={scene}"]) == 2
     assert 'missing required argument query="..."' in capsys.readouterr().err
     assert main(["ground", f"scene={scene}", "queries=nope.txt"]) == 2
     assert "queries=nope.txt: file not found" in capsys.readouterr().err
-    assert len(loads) == 3   # one per successful call; the argument errors came before any load
+    assert len(loads) == 4   # one per call that got to grounding; the argument errors came before any load
