@@ -6,10 +6,11 @@ Each command has a Hydra config ``configs/<command with _>.yaml``; the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -132,17 +133,14 @@ class _Stages:
         self.seconds: dict[str, float] = {}
         self.t0 = time.perf_counter()
 
-    def __call__(self, name: str):
-        import contextlib
-
-        @contextlib.contextmanager
-        def timed():
-            t = time.perf_counter()
-            try:
-                yield
-            finally:
-                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
-        return timed()
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        """Add the wall time of the ``with`` block to stage ``name``."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
 
     def line(self) -> str:
         parts = ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())
