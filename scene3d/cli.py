@@ -6,10 +6,11 @@ Each command has a Hydra config ``configs/<command with _>.yaml``; the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -125,39 +126,91 @@ def cmd_generate(cfg: DictConfig) -> int:
     return 0
 
 
+class _Stages:
+    """Wall time per named stage of a command, printed as one line at the end."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.t0 = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        """Add the wall time of the ``with`` block to stage ``name``."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
+
+    def line(self) -> str:
+        parts = ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())
+        return f"{parts}; total {time.perf_counter() - self.t0:.0f} s"
+
+
+DEMO_SECONDS = {"per_scene": 1.4, "per_step": 0.1, "fixed": 8.0, "busy_factor": 2.5}
+"""The demo's time model on the dev box with one core free (benchmarks/RESULTS.md, "The first
+hour"): generation, graphs and language per scene; grounding training per step (text encoding
+included); the rest (imports, the real scan and its grounding); and the slow-down seen with
+every core busy."""
+
+
+def _demo_estimate(cfg: DictConfig) -> tuple[float, bool]:
+    """(seconds the demo should take here, whether every core is busy now: load average >= cores)."""
+    seconds = (DEMO_SECONDS["fixed"] + DEMO_SECONDS["per_scene"] * cfg.num_scenes
+               + DEMO_SECONDS["per_step"] * cfg.train_steps)
+    busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+    return seconds * (DEMO_SECONDS["busy_factor"] if busy else 1.0), busy
+
+
 def cmd_demo(cfg: DictConfig) -> int:
-    from scene3d.io import import_scannet, load_scene, save_scene
-    from scene3d.synth import format_table, generate_dataset
+    from scene3d.runtime import configure_threads
 
     out = Path(cfg.out)
-    print(f"demo: generating {cfg.num_scenes} synthetic scenes (the embedded default data)")
-    summary = generate_dataset(out / "synthetic", cfg.num_scenes, seed=cfg.seed, workers=cfg.workers)
+    (estimate, busy), threads = _demo_estimate(cfg), configure_threads()
+    print(f"demo: {cfg.num_scenes} synthetic scenes, {cfg.train_steps} training steps, the real sample scan: "
+          f"about {estimate / 60:.1f} min{' (the CPU is busy)' if busy else ''}; {threads} torch "
+          f"thread{'s' if threads > 1 else ''}; stage times at the end", flush=True)
+    stages = _Stages()
+    with stages("generate"):
+        from scene3d.io import import_scannet, load_scene, save_scene
+        from scene3d.synth import format_table, generate_dataset
+
+        print(f"demo: generating {cfg.num_scenes} synthetic scenes (the embedded default data)")
+        summary = generate_dataset(out / "synthetic", cfg.num_scenes, seed=cfg.seed, workers=cfg.workers)
     print(format_table(summary))
     first = load_scene(out / "synthetic" / summary.scene_ids[0])
     print(summarize(first))
-    from scene3d.graph.batch import graph_dataset
-    from scene3d.language import format_stats
-    from scene3d.language.batch import language_dataset
+    with stages("graphs"):
+        from scene3d.graph.batch import graph_dataset
 
-    edges = graph_dataset(out / "synthetic", workers=cfg.workers, progress=False)
+        edges = graph_dataset(out / "synthetic", workers=cfg.workers, progress=False)
     print(f"demo: scene graphs written ({np.mean(list(edges.values())):.0f} relations per scene)")
-    stats = language_dataset(out / "synthetic", seed=cfg.seed, workers=cfg.workers, progress=False)
+    with stages("language"):
+        from scene3d.language import format_stats
+        from scene3d.language.batch import language_dataset
+
+        stats = language_dataset(out / "synthetic", seed=cfg.seed, workers=cfg.workers, progress=False)
     print(format_stats(stats))
-    _demo_grounding(cfg, out)
+    _demo_grounding(cfg, out, stages)
     data_root = _find_data_root(cfg)
     scan = data_root / cfg.sample_scan if data_root else None
+    code = 0
     if scan is not None and scan.is_dir():
         print(f"demo: importing the real sample scan {scan}")
-        scene, _ = import_scannet(scan)
-        back = load_scene(save_scene(scene, out / "scannet"))
+        with stages("real scan"):
+            scene, _ = import_scannet(scan)
+            back = load_scene(save_scene(scene, out / "scannet"))
         print(f"demo: round trip of the canonical folder {'exact' if back == scene else 'NOT EXACT'}")
         print(summarize(back))
         if back != scene:
-            return 1
-        _demo_real_grounding(back, scan, out)
+            code = 1
+        else:
+            with stages("real grounding"):
+                _demo_real_grounding(back, scan, out)
     else:
         print("demo: no real sample scan found (set data_root=... or SCENE3D_DATA); synthetic data only")
-    return 0
+    print(f"demo: stage times: {stages.line()} (estimate {estimate:.0f} s)")
+    return code
 
 
 def _synthetic_grounding(data: Path, val_split: str):
@@ -168,7 +221,7 @@ def _synthetic_grounding(data: Path, val_split: str):
     return scenes, read_utterances_jsonl(data / "language.jsonl"), _split_scenes(data, val_split)
 
 
-def _demo_grounding(cfg: DictConfig, out: Path) -> None:
+def _demo_grounding(cfg: DictConfig, out: Path, stages: _Stages) -> None:
     """Train a small grounding model on the demo's scenes (validation scenes held out) and
     ground five referrals of a held-out scene with it."""
     from scene3d.grounding import Grounder, GroundingDataset
@@ -183,7 +236,8 @@ def _demo_grounding(cfg: DictConfig, out: Path) -> None:
     tcfg = GroundingTrainConfig(steps=cfg.train_steps, batch_size=32, lr=5e-4, checkpoint_every=100,
                                 eval_every=cfg.train_steps, seed=cfg.seed,
                                 model=GroundingConfig(dim=cfg.dim, layers=cfg.layers))
-    train_grounding(train, out / "grounding", tcfg)
+    with stages("train"):
+        train_grounding(train, out / "grounding", tcfg)
     grounder = Grounder.from_checkpoint(out / "grounding")
     scene = scenes[sorted(held)[0]] if held else next(iter(scenes.values()))
     examples = [u for u in utts if u.scene_id == scene.scene_id and u.kind == "referral"][:5]
@@ -354,7 +408,7 @@ def cmd_eval_grounding(cfg: DictConfig) -> int:
     data = GroundingDataset.build(scenes, utts)
     if not data.examples:
         raise ConfigError(f"{path}: none of its {len(utts)} referrals has its target in the object lists")
-    grounder = Grounder.from_checkpoint(cfg.checkpoint)   # None: the packaged pretrained model
+    grounder = Grounder.from_checkpoint(cfg.checkpoint, device=str(cfg.device))   # None: the packaged model
     report = evaluate(grounder.model, grounder.cache, data, rotations=grounder.rotations)
     protocol = "scanrefer" if path.suffix == ".json" else "referit3d"
     print(f"eval-grounding: {path.name}, {protocol} protocol: {len(data.examples)} referrals "
@@ -383,19 +437,57 @@ def format_grounding(result) -> str:
     return "\n".join(rows)
 
 
+def _ground_queries(cfg: DictConfig):
+    """The sentences of ``scene3d ground``: every ``query=`` (in order), then the lines of
+    ``queries=<file>`` or, with ``queries=-``, of standard input as they arrive (an
+    interactive session: one answer per line typed; Ctrl-D ends). Blank lines are skipped."""
+    queries = cfg.query if cfg.query is not None else []
+    yield from (str(q) for q in ([queries] if isinstance(queries, str) else queries))
+    if cfg.queries == "-":
+        lines = sys.stdin
+    elif cfg.queries:
+        lines = Path(cfg.queries).read_text(encoding="utf-8").splitlines()
+    else:
+        return
+    for line in lines:
+        if line.strip():
+            yield line.strip()
+
+
 def cmd_ground(cfg: DictConfig) -> int:
+    if cfg.query is None and not cfg.queries:
+        raise ConfigError('missing required argument query="..." (repeat it for several) or queries=<file> '
+                          "(one sentence a line; - reads standard input)")
+    if cfg.queries and cfg.queries != "-" and not Path(cfg.queries).is_file():
+        raise ConfigError(f"queries={cfg.queries}: file not found")
+    if not Path(cfg.scene).is_dir():   # before importing the readers and the model: a typo answers at once
+        raise ConfigError(f"scene={cfg.scene}: scene folder not found")
     import json
 
-    from scene3d.grounding import Grounder
     from scene3d.io import load_scene
     from scene3d.io.atomic import atomic_write_text
 
-    scene = load_scene(_need(cfg, "scene"), frames=False, mesh=False)
-    grounder = Grounder.from_checkpoint(cfg.checkpoint)   # None: the packaged pretrained model
-    result = grounder.ground(scene, str(_need(cfg, "query")), top_k=cfg.top_k)
-    print(format_grounding(result))
+    scene = load_scene(cfg.scene, frames=False, mesh=False)
+    t0 = time.perf_counter()
+    from scene3d.grounding import Grounder
+
+    grounder = Grounder.from_checkpoint(cfg.checkpoint, device=str(cfg.device))   # None: the packaged model
+    load_s = time.perf_counter() - t0
+    print(f"ground: model {cfg.checkpoint or 'packaged'} loaded in {load_s:.1f} s", file=sys.stderr)
+    results = []
+    for query in _ground_queries(cfg):
+        result = grounder.ground(scene, query, top_k=cfg.top_k)
+        results.append(result)
+        print(format_grounding(result), flush=True)
+    if not results:
+        raise ConfigError(f"queries={cfg.queries}: no sentence in it (blank lines are skipped)")
+    if len(results) > 1:
+        ms = np.array([r.seconds for r in results]) * 1000
+        print(f"ground: {len(results)} queries, {np.median(ms):.0f} ms median each (first {ms[0]:.0f} ms), "
+              f"after {load_s:.1f} s of model loading", file=sys.stderr)
     if cfg.out:
-        atomic_write_text(Path(cfg.out), json.dumps(result.to_json(), indent=1))
+        record = results[0].to_json() if len(results) == 1 else [r.to_json() for r in results]
+        atomic_write_text(Path(cfg.out), json.dumps(record, indent=1))
         print(f"result: {cfg.out}")
     return 0
 
@@ -412,6 +504,10 @@ def cmd_export_grounding(cfg: DictConfig) -> int:
 
 
 def cmd_view(cfg: DictConfig) -> int:
+    need_data = ConfigError("missing required argument data=... (a folder of scenes), or index=<scene index> "
+                            "scene=<key or scene id>")
+    if not cfg.data and not (cfg.index and cfg.scene):   # before the heavy imports
+        raise need_data
     from scene3d.viewer import Viewer, load_search_callable
 
     search, data, scene_id = None, cfg.data, cfg.scene
@@ -429,11 +525,8 @@ def cmd_view(cfg: DictConfig) -> int:
     elif cfg.index:
         search = load_search_callable(str(cfg.index))
     if not data:
-        raise ConfigError("view needs data=<folder of scenes>, or index=<scene index> scene=<key or scene id>")
-    from scene3d.grounding.grounder import PRETRAINED
-
-    checkpoint = cfg.checkpoint or (PRETRAINED if (PRETRAINED / "config.json").is_file() else None)
-    viewer = Viewer(data, checkpoint=checkpoint, search=search, host=cfg.host, port=cfg.port,
+        raise need_data
+    viewer = Viewer(data, checkpoint=cfg.checkpoint, search=search, host=cfg.host, port=cfg.port,
                     out=cfg.out, max_points=cfg.max_points, point_size=cfg.point_size, top_k=cfg.top_k,
                     scene_id=scene_id)
     print(f"view: {len(viewer.state.scene_ids)} scenes of {data} at {viewer.url} (Ctrl-C stops)")
@@ -751,21 +844,71 @@ def summarize(scene, max_classes: int = 40) -> str:
 def _usage() -> str:
     width = max(len(c) for c in COMMANDS)
     rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items())
-    return f"usage: scene3d <command> [key=value ...]\n\ncommands:\n{rows}\n\nconfigs: {REPO_ROOT / 'configs'}"
+    return (f"usage: scene3d <command> [key=value ...]\n\ncommands:\n{rows}\n\n"
+            f"scene3d <command> --help lists a command's arguments; configs: {REPO_ROOT / 'configs'}")
+
+
+def _command_help(command: str) -> str:
+    """A command's one-line description and its arguments: the commented YAML of its config."""
+    try:
+        path = config_dir() / f"{command.replace('-', '_')}.yaml"
+        args = path.read_text(encoding="utf-8").rstrip() if path.is_file() else "(no arguments)"
+    except ConfigError as exc:
+        args = str(exc)
+    return (f"usage: scene3d {command} key=value ...\n{COMMANDS[command][1]}\n\n"
+            f"arguments (key: default  # meaning; ??? = required) from {command.replace('-', '_')}.yaml:\n{args}")
+
+
+HELP = ("-h", "--help", "help")
+RAW_KEYS = {"ground": ("query",)}
+"""Arguments taken as typed, not parsed by Hydra (so a sentence may hold commas, quotes or
+brackets), and repeatable: ``scene3d ground query="a, b" query="c"`` gives a list of two."""
+
+
+def _take_raw(command: str, overrides: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    keys = RAW_KEYS.get(command, ())
+    raw: dict[str, list[str]] = {}
+    rest = []
+    for arg in overrides:
+        key, eq, value = arg.partition("=")
+        if eq and key in keys:
+            raw.setdefault(key, []).append(value)
+        else:
+            rest.append(arg)
+    return rest, raw
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``scene3d`` console script; returns the exit code."""
+    """Entry point of the ``scene3d`` console script; returns the exit code.
+
+    Help and argument errors are answered before any model or heavy library is imported;
+    the thread policy (:mod:`scene3d.runtime`) is applied before torch is.
+    """
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv or argv[0] in HELP:
         print(_usage())
         return 0 if argv else 2
     command, overrides = argv[0], argv[1:]
     if command not in COMMANDS:
         print(f"scene3d: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    if any(arg in HELP for arg in overrides):
+        print(_command_help(command))
+        return 0
     try:
+        from omegaconf import OmegaConf
+
+        from scene3d.runtime import configure_threads
+
+        configure_threads()
+        overrides, raw = _take_raw(command, overrides)
         cfg = compose(command, overrides)
+        for key, values in raw.items():
+            cfg[key] = values
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise ConfigError(f"missing required argument{'s' if len(missing) > 1 else ''} "
+                              f"{' '.join(k + '=...' for k in missing)} (scene3d {command} --help)")
         return COMMANDS[command][0](cfg)
     except (Scene3DError, ValueError) as exc:  # bad input or arguments: a message, not a traceback
         print(f"scene3d {command}: error: {exc}", file=sys.stderr)

@@ -43,6 +43,9 @@ def test_demo_without_real_data(tmp_path, capsys, monkeypatch):
     assert main(["demo", f"out={tmp_path}", "num_scenes=1", "train_steps=3", "dim=32", "layers=1"]) == 0
     out = capsys.readouterr().out
     assert "synthetic data only" in out and "room types:" in out
+    first, last = out.splitlines()[0], out.splitlines()[-1]
+    assert first.startswith("demo: 1 synthetic scenes, 3 training steps") and " min" in first
+    assert last.startswith("demo: stage times: generate ") and "train " in last and "total " in last
     assert out.count("    -> object ") == 5 and "score" in out
     assert (tmp_path / "grounding" / "checkpoints" / "step_00000003").is_dir()
     assert load_scene(tmp_path / "synthetic" / "synth_00000").num_points > 1000
@@ -60,3 +63,28 @@ def test_import_scannet_console_script(shared_data, tmp_path):
     info = subprocess.run([sys.executable, "-m", "scene3d.cli", "info", f"scene={tmp_path / 'scene0000_00'}"],
                           capture_output=True, text=True, timeout=300)
     assert info.returncode == 0 and "objects: 55 in" in info.stdout
+
+
+def test_command_help_lists_its_arguments(capsys):
+    for flag in ("--help", "-h", "help"):
+        assert main(["ground", flag]) == 0
+        out = capsys.readouterr().out
+        assert "usage: scene3d ground" in out and "queries:" in out and "checkpoint:" in out
+    assert main(["info", "scene=x", "--help"]) == 0
+    assert "scene: ???" in capsys.readouterr().out
+
+
+def test_help_and_argument_errors_answer_before_heavy_imports():
+    """In a fresh process: per-command help and a missing argument import neither torch nor
+    transformers, and answer in well under the time of a model load (< 1 s asked; the bound
+    here leaves room for a loaded CI machine)."""
+    code = ("import sys, time; t = time.perf_counter(); from scene3d.cli import main; "
+            "a = main(['ground', '--help']); b = main(['ground']); c = main(['view', 'port=0']); "
+            "print('CODES', a, b, c, 'HEAVY', sorted(m for m in ('torch', 'transformers', 'viser') "
+            "if m in sys.modules), 'SECONDS', time.perf_counter() - t)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    words = run.stdout.split("CODES")[1].split()
+    assert words[:3] == ["0", "2", "2"] and words[3:5] == ["HEAVY", "[]"]
+    assert "missing required argument scene=..." in run.stderr and "missing required argument data=..." in run.stderr
+    assert float(words[-1]) < 3.0

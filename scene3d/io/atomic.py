@@ -4,6 +4,11 @@ Files are written to a temporary sibling and renamed over the target
 (``os.replace`` is atomic on POSIX within one filesystem). A folder is built
 beside its target and swapped in with two renames; the old folder is removed
 only after the new one is in place.
+
+``tempfile`` creates its files with mode 0600 and its folders with 0700; the
+results get the modes a plain ``open()`` / ``mkdir()`` would give them (0666 /
+0777 less the process umask: 0644 / 0755 under the usual 022), so other users
+and tools can read what scene3d writes.
 """
 
 from __future__ import annotations
@@ -14,6 +19,19 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def current_umask() -> int:
+    """The process umask (e.g. ``0o022``), read without changing it where Linux allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -30,6 +48,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())  # mkstemp's 0600 -> what open() would give
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
     finally:
@@ -58,6 +77,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp.chmod(0o777 & ~current_umask())
     try:
         yield tmp
         if path.exists():

@@ -7,6 +7,7 @@ scene3d): nothing is downloaded at run time. Any BERT-like model folder written 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,15 +54,21 @@ class TextEncoder(nn.Module):
     def __init__(self, path: str | Path | None = None, trainable: bool = False, max_length: int = 64):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         path = Path(path) if path is not None else default_text_model_path()
         if not path.is_dir():
             raise ConfigError(f"text model folder {path} not found")
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()   # no "Loading weights" bar on every command (restored below)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load a text model from {path}: {exc}") from None
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         self.trainable, self.max_length = trainable, max_length
         self.model.requires_grad_(trainable)
         if not trainable:
@@ -91,5 +98,17 @@ class TextEncoder(nn.Module):
 
 
 def minilm_text_encoder(trainable: bool = False, max_length: int = 64) -> TextEncoder:
-    """The packaged all-MiniLM-L6-v2 (384-d), offline."""
-    return TextEncoder(None, trainable=trainable, max_length=max_length)
+    """The packaged all-MiniLM-L6-v2 (384-d), offline.
+
+    A frozen encoder (``trainable=False``) is loaded once per process and shared: its
+    weights never change, and loading takes seconds. Do not move the shared one to another
+    device in place; a trainable encoder is always a fresh copy.
+    """
+    if trainable:
+        return TextEncoder(None, trainable=True, max_length=max_length)
+    return _frozen_minilm(max_length)
+
+
+@functools.cache
+def _frozen_minilm(max_length: int) -> TextEncoder:
+    return TextEncoder(None, trainable=False, max_length=max_length)

@@ -43,21 +43,32 @@ def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
 
 def value_noise(points: np.ndarray, cell: float, seed: int = 0) -> np.ndarray:
     """Smooth 3D value noise in [0, 1): random values on a lattice of ``cell`` metres, interpolated
-    with a smoothstep; ``points`` (N, 3) metres -> (N,). The same point always gets the same value."""
+    with a smoothstep; ``points`` (N, 3) metres -> (N,) float64. The same point always gets the
+    same value.
+
+    The lattice hash is ``(x*73856093 ^ y*19349663 ^ z*83492791 ^ seed) * 0x9E3779B97F4A7C15``
+    (uint64, wrapping), mixed by ``h ^= h >> 29``, its top 24 bits scaled to [0, 1). The
+    per-axis products are computed once for the two lattice planes of each axis, not per corner.
+    """
     q = points / cell
-    base = np.floor(q).astype(np.int64)
+    base = np.floor(q).astype(np.int64)                                    # (N, 3) lattice cell
     f = q - base
-    f = f * f * (3.0 - 2.0 * f)
+    f = f * f * (3.0 - 2.0 * f)                                            # (N, 3) smoothstep
+    primes = (np.uint64(73856093), np.uint64(19349663), np.uint64(83492791))
+    # per axis k and offset d in {0, 1}: the hashed coordinate and the interpolation weight
+    hashed = [[(base[:, k] + d).astype(np.uint64) * primes[k] for d in (0, 1)] for k in range(3)]
+    weights = [[1.0 - f[:, k], f[:, k]] for k in range(3)]
+    seed64, golden, scale = np.uint64(seed), np.uint64(0x9E3779B97F4A7C15), 1.0 / float(1 << 24)
     out = np.zeros(len(points))
-    for corner in range(8):
-        d = np.array([(corner >> k) & 1 for k in range(3)])
-        c = (base + d).astype(np.uint64)
-        h = (c[:, 0] * np.uint64(73856093)) ^ (c[:, 1] * np.uint64(19349663)) ^ (c[:, 2] * np.uint64(83492791))
-        h = (h ^ np.uint64(seed)) * np.uint64(0x9E3779B97F4A7C15)
-        h ^= h >> np.uint64(29)
-        value = (h >> np.uint64(40)).astype(np.float64) / float(1 << 24)
-        weight = np.prod(np.where(d == 1, f, 1.0 - f), axis=1)
-        out += weight * value
+    for dz in (0, 1):            # corner order x fastest, as the sum's rounding depends on it
+        for dy in (0, 1):
+            hyz = hashed[1][dy] ^ hashed[2][dz] ^ seed64
+            for dx in (0, 1):
+                h = hashed[0][dx] ^ hyz
+                h *= golden
+                h ^= h >> np.uint64(29)
+                h >>= np.uint64(40)
+                out += weights[0][dx] * weights[1][dy] * weights[2][dz] * (h.astype(np.float64) * scale)
     return out
 
 

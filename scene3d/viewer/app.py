@@ -2,17 +2,21 @@
 
 ``scene3d view data=DIR [checkpoint=RUN] [index=package.module:function] port=8080`` or::
 
-    viewer = Viewer("runs/synth", checkpoint="runs/grounding")
+    viewer = Viewer("runs/synth")      # grounds with the packaged model; checkpoint=<run> for another
     print(viewer.url)            # open it in a browser
     viewer.ground("the chair next to the table")
     viewer.state.highlighted_object_id
 
 The page shows one scene of the data folder at a time: its point cloud (coloured by
-RGB, instance, class or grounding relevancy), the object boxes (click one for its
-label), and its camera frames as frusta. Typing in the query box grounds the sentence
-with :class:`~scene3d.grounding.Grounder`: the top object is drawn as a bright box
-with its label and score, the next candidates fainter, and the ranked list is in
-the side panel; the relation anchors the model reports are drawn in blue.
+RGB, instance, class or grounding relevancy; walls, floor and ceiling in muted greys in the
+class mode), the boxes of the objects other than walls, floor and ceiling (click one for its
+label), and its camera frames as frusta.
+The first view looks down on the furniture with the ceiling and the walls nearest the camera
+cut away (:mod:`scene3d.viewer.layout`; the "Cut away" box brings them back). Typing in the
+query box grounds the sentence with :class:`~scene3d.grounding.Grounder`: the top object is
+drawn as a bright box with its label and score, the next candidates as fainter boxes (their
+scores are in the side panel's ranked list), and the relation anchors the model reports in
+blue with their labels; labels are stacked so that none covers another in the first view.
 
 Coordinates: world z up, metres; camera frames OpenCV (x right, y down, z forward),
 which is also viser's frustum convention. All clients share one view state (one user).
@@ -43,14 +47,22 @@ from scene3d.io.atomic import atomic_write_bytes, atomic_write_text
 from scene3d.structures import GroundingResult, Scene
 from scene3d.viewer.colors import COLOR_MODES, palette, point_colors
 from scene3d.viewer.export import inject_panel, result_panel_html
+from scene3d.viewer.layout import (
+    STRUCTURE_LABELS,
+    View,
+    cutaway_object_ids,
+    first_view,
+    label_extent,
+    place_labels,
+)
 from scene3d.viewer.state import SceneSearch, ViewerError, ViewerState
 
 TOP_RGB = (255, 200, 0)
 CANDIDATE_RGB = (255, 120, 0)
 ANCHOR_RGB = (0, 170, 255)     # relation anchors the model reports
 SEARCH_TOP_K = 10  # hits asked of the repository search
-NO_MODEL = ("no grounding model loaded: start the viewer with checkpoint=<grounding run folder> "
-            "(scene3d train-grounding makes one)")
+EMPTY_QUERY_HTML = ("type a sentence in <b>Query</b>, e.g. <i>the chair next to the table</i>: "
+                    "the object it means is highlighted")
 
 
 def _import_viser():
@@ -72,8 +84,9 @@ class Viewer:
     Args:
         data: a folder of canonical scene folders (``scene3d generate`` / ``import-*``).
         grounder: the grounding model; or None to load ``checkpoint``.
-        checkpoint: a grounding run folder for :meth:`Grounder.from_checkpoint`; when it cannot be
-            loaded the viewer still starts and the page says why.
+        checkpoint: a grounding run or model folder for :meth:`Grounder.from_checkpoint`; None:
+            the model packaged with scene3d. When it cannot be loaded the viewer still starts
+            and the page says why.
         search: a repository search (:class:`SceneSearch`); the repository panel is
             shown only with one.
         host: interface to bind; 127.0.0.1 (this machine only) by default.
@@ -104,7 +117,7 @@ class Viewer:
         self.search = search
         self.grounder = grounder
         self.model_error: str | None = None  # why ``checkpoint`` did not load, shown in the page
-        if grounder is None and checkpoint is not None:
+        if grounder is None:
             try:
                 self.grounder = Grounder.from_checkpoint(checkpoint)
             except Scene3DError as exc:
@@ -116,6 +129,7 @@ class Viewer:
         self._label_nodes: dict[int, object] = {}
         self._grounding_nodes: list = []
         self._points = None
+        self._view: View | None = None
         self.server = viser.ViserServer(host=host, port=port, verbose=False)
         self.server.scene.set_up_direction("+z")
         self._build_gui(point_size)
@@ -163,6 +177,7 @@ class Viewer:
         self._boxes_cb = gui.add_checkbox("Boxes", True)
         self._labels_cb = gui.add_checkbox("All labels", False, hint="click a box to show its label")
         self._cams_cb = gui.add_checkbox("Cameras", True)
+        self._cut_cb = gui.add_checkbox("Cut away", True, hint="hide the ceiling and the walls nearest the first view")
         self._info = gui.add_markdown("")
         with gui.add_folder("Grounding"):
             self._query = gui.add_text("Query", initial_value="", hint="a sentence; grounds as you type")
@@ -189,6 +204,7 @@ class Viewer:
         self._boxes_cb.on_update(self._guard(lambda _: self._set_group_visible("/scene/objects", self._boxes_cb.value)))
         self._labels_cb.on_update(self._guard(lambda _: self._refresh_labels()))
         self._cams_cb.on_update(self._guard(lambda _: self._set_group_visible("/scene/cameras", self._cams_cb.value)))
+        self._cut_cb.on_update(self._guard(lambda _: self.set_cutaway(self._cut_cb.value)))
         self._query.on_update(self._guard(self._on_query_typed))
         self._ground_btn.on_click(self._guard(lambda _: self.ground(self._query.value)))
         self._png_btn.on_click(self._guard(lambda e: self._report_saved(self.save_png(client=e.client))))
@@ -257,9 +273,6 @@ class Viewer:
             self.state.scene_id = scene_id
             self.state.result = None  # the old scene's result must not colour the new scene
             self.state.selected_object_id = None
-            n = scene.num_points
-            self._shown = (np.sort(np.random.default_rng(0).choice(n, self.max_points, replace=False))
-                           if n > self.max_points else None)
             self._draw_scene(scene)
             self._set_result(None)
             self._show_error(None)
@@ -271,6 +284,14 @@ class Viewer:
         for node in self._scene_nodes:
             node.remove()
         self._scene_nodes, self._label_nodes = [], {}
+        self._view = first_view(scene)
+        hidden = cutaway_object_ids(scene, self._view) if self._cut_cb.value else set()
+        self.state.hidden_object_ids = hidden
+        keep = ~np.isin(scene.instance_ids, sorted(hidden)) if hidden else np.ones(scene.num_points, bool)
+        kept = np.flatnonzero(keep)
+        if len(kept) > self.max_points:
+            kept = np.sort(np.random.default_rng(0).choice(kept, self.max_points, replace=False))
+        self._shown = None if len(kept) == scene.num_points else kept
         sc = self.server.scene
         pts = scene.points if self._shown is None else scene.points[self._shown]
         self._points = sc.add_point_cloud("/scene/points", pts, self._colors(), point_size=float(self._size.value),
@@ -279,6 +300,8 @@ class Viewer:
         labels = scene.label_set()
         class_rgb = palette(len(labels))
         for obj in scene.objects:
+            if obj.object_id in hidden or obj.label in STRUCTURE_LABELS:   # the room's shell: points only
+                continue
             box = obj.oriented_box
             rgb = tuple(int(c) for c in class_rgb[labels.index(obj.label)])
             node = sc.add_box(f"/scene/objects/{obj.object_id}", color=rgb, dimensions=tuple(box.size),
@@ -298,29 +321,36 @@ class Viewer:
                 image=frame.rgb[::stride, ::stride], wxyz=self._so3.from_matrix(frame.cam_to_world[:3, :3]).wxyz,
                 position=frame.cam_to_world[:3, 3], visible=bool(self._cams_cb.value))
             self._scene_nodes.append(node)
-        self._frame_camera(scene)
-        shown = min(scene.num_points, self.max_points)
+        self._frame_camera()
+        shown = len(pts)
+        cut = f"; cut away: {len(hidden)} (ceiling, near walls)" if hidden else ""
         self._info.content = (f"**{scene.scene_id}** ({scene.meta.room_type or scene.meta.source}): "
                               f"{scene.num_points:,} points ({shown:,} shown), {len(scene.objects)} objects, "
-                              f"{len(scene.frames)} cameras")
+                              f"{len(scene.frames)} cameras{cut}")
 
-    def _frame_camera(self, scene: Scene) -> None:
-        """Point the initial camera (and every open page's) at the scene from above a corner."""
-        if scene.num_points:
-            lo, hi = scene.points.min(axis=0).astype(np.float64), scene.points.max(axis=0).astype(np.float64)
-        elif scene.objects:
-            corners = np.concatenate([o.box.corners() for o in scene.objects])
-            lo, hi = corners.min(axis=0), corners.max(axis=0)
-        else:
-            lo, hi = np.zeros(3), np.ones(3)
-        center = (lo + hi) / 2.0
-        reach = float(max(hi - lo)) or 1.0
-        position = center + np.array([-0.45, -0.7, 0.8]) * reach
-        self.server.initial_camera.position = tuple(position)
-        self.server.initial_camera.look_at = tuple(center)
+    def _frame_camera(self) -> None:
+        """Point the initial camera (and every open page's) along the first view."""
+        position, look_at = (tuple(float(v) for v in x) for x in self._view)
+        self.server.initial_camera.position = position
+        self.server.initial_camera.look_at = look_at
         for client in self.server.get_clients().values():
-            client.camera.position = tuple(position)
-            client.camera.look_at = tuple(center)
+            client.camera.position = position
+            client.camera.look_at = look_at
+
+    def set_cutaway(self, on: bool) -> None:
+        """Hide (True) or show the ceiling and the walls nearest the first view; redraws the scene
+        (the grounding result stays).
+
+        Raises:
+            ViewerError: no scene shown.
+        """
+        with self._lock:
+            if self._scene is None:
+                self._fail("no scene is shown; pick one")
+            if self._cut_cb.value != bool(on):
+                self._cut_cb.value = bool(on)
+            self._draw_scene(self._scene)
+            self._set_result(self.state.result)
 
     def _colors(self) -> np.ndarray:
         colors = point_colors(self._scene, self.state.color_mode, self.state.result)
@@ -392,7 +422,7 @@ class Viewer:
                 self._fail("no scene is shown; pick one")
             if self.grounder is None:
                 self._set_result(None)
-                self._fail(self.model_error or NO_MODEL)
+                self._fail(self.model_error)
             if not query or not query.strip():
                 self._set_result(None)
                 self._fail("the query is empty: type a sentence")
@@ -410,27 +440,30 @@ class Viewer:
             node.remove()
         self._grounding_nodes = []
         sc = self.server.scene
-        for rank, r in enumerate(result.ranked if result is not None else []):
+        ranked = result.ranked if result is not None else []
+        anchors = result.anchors if result is not None else []
+        for rank, r in enumerate(ranked):
             top = rank == 0
             pad = 0.04 if top else 0.02
-            name = f"/grounding/{rank}"
             self._grounding_nodes.append(sc.add_box(
-                name + "/box", color=TOP_RGB if top else CANDIDATE_RGB, dimensions=tuple(r.box.size + pad),
+                f"/grounding/{rank}/box", color=TOP_RGB if top else CANDIDATE_RGB, dimensions=tuple(r.box.size + pad),
                 opacity=0.45 if top else 0.15, position=tuple(r.box.center), wxyz=_yaw_wxyz(r.box.yaw),
                 cast_shadow=False, receive_shadow=False))
-            self._grounding_nodes.append(sc.add_label(
-                name + "/label", f"#{rank + 1} {r.label} ({r.object_id}) {r.score:.2f}",
-                position=tuple(r.box.center + [0.0, 0.0, r.box.size[2] / 2.0 + pad]),
-                font_screen_scale=1.1 if top else 0.75, anchor="bottom-center"))
-        for k, a in enumerate(result.anchors if result is not None else []):
-            name = f"/grounding/anchor_{k}"
+        for k, a in enumerate(anchors):
             self._grounding_nodes.append(sc.add_box(
-                name + "/box", color=ANCHOR_RGB, dimensions=tuple(a.box.size + 0.03), opacity=0.3,
+                f"/grounding/anchor_{k}/box", color=ANCHOR_RGB, dimensions=tuple(a.box.size + 0.03), opacity=0.3,
                 position=tuple(a.box.center), wxyz=_yaw_wxyz(a.box.yaw), cast_shadow=False, receive_shadow=False))
-            self._grounding_nodes.append(sc.add_label(
-                name + "/label", f"anchor: {a.label} ({a.object_id}) {a.score:.2f}",
-                position=tuple(a.box.center + [0.0, 0.0, a.box.size[2] / 2.0 + 0.03]),
-                font_screen_scale=0.8, anchor="bottom-center"))
+        # labels: the top answer and the anchors only (the candidates' scores are in the side panel)
+        labelled = ([("/grounding/0/label", f"#1 {ranked[0].label} ({ranked[0].object_id}) {ranked[0].score:.2f}",
+                      ranked[0].box, 1.1)] if ranked else [])
+        labelled += [(f"/grounding/anchor_{k}/label", f"anchor: {a.label} ({a.object_id})", a.box, 0.8)
+                     for k, a in enumerate(anchors)]
+        if labelled and self._view is not None:
+            tops = np.array([box.center + [0.0, 0.0, box.size[2] / 2.0 + 0.05] for _, _, box, _ in labelled])
+            sizes = np.array([label_extent(text, self._view, scale) for _, text, _, scale in labelled])
+            for (name, text, _, scale), pos in zip(labelled, place_labels(tops, sizes, self._view)):
+                self._grounding_nodes.append(sc.add_label(name, text, position=tuple(pos), font_screen_scale=scale,
+                                                          anchor="bottom-center"))
         if self._points is not None and self.state.color_mode == "relevancy":
             self._points.colors = self._colors()
         self._highlight.content = self._highlight_html()
@@ -447,7 +480,12 @@ class Viewer:
         result = self.state.result
         best = result.best if result is not None else None
         if best is None:
-            text = "no objects in this scene" if result is not None else "no query yet"
+            if result is not None:
+                text = "this scene has no objects to ground"
+            elif self.grounder is None:
+                text = "grounding is off: no model loaded (see the error line)"
+            else:
+                text = EMPTY_QUERY_HTML
             return f'<div id="scene3d-highlight" data-object-id="">{text}</div>'
         q = html.escape(result.query)
         return (f'<div id="scene3d-highlight" data-object-id="{best.object_id}" data-label="{html.escape(best.label)}" '

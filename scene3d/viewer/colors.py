@@ -52,9 +52,21 @@ def instance_colors(scene: Scene) -> np.ndarray:
     return _lookup(keys, palette(len(ids)))
 
 
+#: Greys of the room's structure in the class mode: it is most of the points, and in palette
+#: colours it drowns the furniture.
+STRUCTURE_RGB: dict[str, tuple[int, int, int]] = {"floor": (175, 170, 165), "wall": (205, 205, 205),
+                                                   "ceiling": (230, 230, 230)}
+
+
 def class_colors(scene: Scene) -> np.ndarray:
-    """(N, 3) uint8: one colour per class of :meth:`Scene.label_set` (sorted labels)."""
-    return _lookup(scene.point_labels().astype(np.int64), palette(len(scene.label_set())))
+    """(N, 3) uint8: one colour per class of :meth:`Scene.label_set` (sorted labels); walls,
+    floor and ceiling in the muted greys of :data:`STRUCTURE_RGB`."""
+    labels = scene.label_set()
+    table = palette(len(labels))
+    for k, label in enumerate(labels):
+        if label in STRUCTURE_RGB:
+            table[k] = STRUCTURE_RGB[label]
+    return _lookup(scene.point_labels().astype(np.int64), table)
 
 
 def relevancy(scene: Scene, result: GroundingResult | None) -> np.ndarray:

@@ -63,6 +63,7 @@ class ViewerState:
         result: the last grounding result of the shown scene, or None.
         highlighted_object_id: the grounded top object (``result.best``), or None.
         selected_object_id: the object last clicked in the 3D view, or None.
+        hidden_object_ids: objects cut away from the view (ceiling, near walls), not drawn.
         search_hits: the last repository search's hits.
         error: the message shown in the page's error line, or None.
         page_grounding_s: wall time of the last grounding request as served to the page
@@ -75,6 +76,7 @@ class ViewerState:
     result: GroundingResult | None = None
     highlighted_object_id: int | None = None
     selected_object_id: int | None = None
+    hidden_object_ids: set[int] = field(default_factory=set)
     search_hits: list[SearchHit] = field(default_factory=list)
     error: str | None = None
     page_grounding_s: float | None = None

@@ -115,3 +115,40 @@ def test_generated_corpus_with_a_held_out_list_then_export(synth, tmp_path, caps
     assert main(["export-grounding", f"checkpoint={tmp_path / 'nothing'}", f"out={tmp_path / 'm2'}"]) == 2
     assert main(["export-grounding", f"checkpoint={run}", f"out={tmp_path / 'm3'}", "rotations=0"]) == 2
     assert "rotations must be >= 1" in capsys.readouterr().err and not (tmp_path / "m3").exists()
+
+
+def test_ground_many_queries_with_one_model_load(synth, tmp_path, capsys, monkeypatch):
+    import io
+    import sys
+
+    from scene3d.grounding import Grounder
+
+    _, data, scenes = synth
+    scene = data / scenes[0].scene_id
+    loads = []
+    load = Grounder.from_checkpoint
+    monkeypatch.setattr(Grounder, "from_checkpoint", classmethod(lambda cls, path=None, **kw: (loads.append(path),
+                                                                                               load(path, **kw))[1]))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.txt").write_text("the lamp\n\n  the bed [left], by the window \n")
+    assert main(["ground", f"scene={scene}", "query=the chair, left of the table", "query=a 'small' table",
+                 "queries=q.txt", "out=answers.json", "top_k=2"]) == 0
+    out, err = capsys.readouterr()
+    queries = ["the chair, left of the table", "a 'small' table", "the lamp", "the bed [left], by the window"]
+    assert [r["query"] for r in json.loads((tmp_path / "answers.json").read_text())] == queries
+    assert out.count("query: ") == 4 and len(loads) == 1
+    assert "4 queries" in err and "ms median each" in err and "loaded in" in err
+    assert main(["ground", f"scene={scene}", "query=the lamp"]) == 0   # no out=: prints, writes nothing
+    assert "query: 'the lamp'" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.json", "q.txt"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("the lamp\nthe table\n"))   # queries=-: one answer a line
+    assert main(["ground", f"scene={scene}", "queries=-"]) == 0
+    assert capsys.readouterr().out.count("query: ") == 2
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    assert main(["ground", f"scene={scene}", "queries=blank.txt", "out=x.json"]) == 2
+    assert "queries=blank.txt: no sentence in it" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+    assert main(["ground", f"scene={scene}"]) == 2
+    assert 'missing required argument query="..."' in capsys.readouterr().err
+    assert main(["ground", f"scene={scene}", "queries=nope.txt"]) == 2
+    assert "queries=nope.txt: file not found" in capsys.readouterr().err
+    assert len(loads) == 4   # one per call that got to grounding; the argument errors came before any load

@@ -39,3 +39,14 @@ def test_tiny_local_model_and_training_switch(tmp_path):
 def test_missing_model():
     with pytest.raises(ConfigError, match="not found"):
         TextEncoder("/nonexistent/model")
+
+
+def test_frozen_minilm_is_loaded_once_per_process():
+    from scene3d.grounding import Grounder
+    from scene3d.models.grounding import GroundingConfig, GroundingTransformer
+
+    frozen = minilm_text_encoder()
+    assert minilm_text_encoder() is frozen and minilm_text_encoder(max_length=32) is not frozen
+    assert Grounder(GroundingTransformer(GroundingConfig(dim=32, layers=1, heads=2))).cache.encoder is frozen
+    tuned = minilm_text_encoder(trainable=True)   # fine-tuning gets its own copy
+    assert tuned is not frozen and tuned.trainable and not frozen.trainable

@@ -243,7 +243,7 @@ def test_view_opens_a_hit_by_key(tmp_path, monkeypatch, capsys):
     assert main(["view", f"index={index}", "scene=synth_s4_00000", "port=0"]) == 2
     assert "holds no scene now: re-index its folder" in capsys.readouterr().err
     assert main(["view", "port=0"]) == 2
-    assert "view needs data=" in capsys.readouterr().err
+    assert "missing required argument data=" in capsys.readouterr().err
     # the viewer of another folder opens the index's hits from where they were indexed
     here = tmp_path / "here"
     generate_dataset(here, 1, seed=5, config=SynthConfig(num_points=2000, num_frames=0), progress=False)

@@ -76,3 +76,19 @@ def test_low_confidence_is_said_in_the_page():
     unsure = GroundingResult(query="the piano", scene_id="s", low_confidence=True, class_match=0.31)
     assert Viewer._low_confidence_html(sure) == ""
     assert "low confidence" in Viewer._low_confidence_html(unsure) and "0.31" in Viewer._low_confidence_html(unsure)
+
+
+def test_class_colours_mute_walls_floor_and_ceiling(view_data):
+    from scene3d.io import load_scene
+    from scene3d.viewer.colors import STRUCTURE_RGB
+
+    scene = load_scene(view_data / "synth_00000", frames=False, mesh=False)
+    colors = point_colors(scene, "class")
+    labels = np.array([o.label for o in scene.objects])[
+        np.searchsorted([o.object_id for o in scene.objects], scene.instance_ids)]
+    for label, rgb in STRUCTURE_RGB.items():
+        part = colors[(scene.instance_ids >= 0) & (labels == label)]
+        assert len(part) and (part == rgb).all()
+    furniture = colors[(scene.instance_ids >= 0) & ~np.isin(labels, list(STRUCTURE_RGB))]
+    spread = furniture.astype(int).max(1) - furniture.astype(int).min(1)   # saturation: furniture stays coloured
+    assert len(furniture) and np.median(spread) > 60

@@ -3,6 +3,7 @@
 import json
 import re
 
+import numpy as np
 import pytest
 
 from scene3d.cli import main
@@ -27,24 +28,34 @@ def viewer(view_data, grounder, tmp_path):
 def test_shows_first_scene_and_grounds_like_the_grounder(viewer, grounder, view_data):
     assert viewer.url.startswith("http://127.0.0.1:")
     assert viewer.state.scene_ids == ["synth_00000", "synth_00001"] and viewer.state.scene_id == "synth_00000"
-    assert viewer._points.points.shape == (load_scene(view_data / "synth_00000").num_points, 3)
-    assert len(viewer._scene_nodes) == 1 + 2 * len(viewer._scene.objects) + 2  # points, boxes+labels, 2 frusta
+    scene = load_scene(view_data / "synth_00000")
+    hidden = viewer.state.hidden_object_ids
+    labels = {o.object_id: o.label for o in scene.objects}
+    assert {labels[i] for i in hidden} == {"ceiling", "wall"}   # the first view cuts the ceiling and near walls
+    assert viewer._points.points.shape == ((~np.isin(scene.instance_ids, list(hidden))).sum(), 3)
+    assert not np.isin(scene.instance_ids[viewer._shown], list(hidden)).any()
+    boxed = [o for o in scene.objects if o.object_id not in hidden and o.label not in ("wall", "floor", "ceiling")]
+    assert len(viewer._scene_nodes) == 1 + 2 * len(boxed) + 2  # points, boxes+labels of the furniture, 2 frusta
     result = viewer.ground("the chair next to the table")
     expected = grounder.ground(load_scene(view_data / "synth_00000"), "the chair next to the table", top_k=5)
     assert [r.object_id for r in result.ranked] == [r.object_id for r in expected.ranked]
     assert viewer.state.highlighted_object_id == expected.best.object_id
     assert f'data-object-id="{expected.best.object_id}"' in viewer._highlight.content
     assert viewer._ranked.content.split("\n\n")[0].count("\n") == 1 + len(expected.ranked)
-    # box + label per candidate and per anchor the model reports
-    assert len(viewer._grounding_nodes) == 2 * (len(expected.ranked) + len(expected.anchors))
+    # a box per candidate and per anchor; labels only on the top answer and the anchors
+    assert len(viewer._grounding_nodes) == len(expected.ranked) + 2 * len(expected.anchors) + 1
+    assert sum(n.name.endswith("/label") for n in viewer._grounding_nodes) == 1 + len(expected.anchors)
     assert ("**anchors:**" in viewer._ranked.content) == bool(expected.anchors)
     viewer.set_color_mode("relevancy")
     colors = viewer._points.colors
-    top_points = viewer._scene.instance_ids == expected.best.object_id
-    assert colors.shape == (viewer._scene.num_points, 3) and colors[top_points].astype(int).sum(1).min() > 400
+    top_points = viewer._scene.instance_ids[viewer._shown] == expected.best.object_id
+    assert colors.shape == (len(viewer._shown), 3) and colors[top_points].astype(int).sum(1).min() > 400
     viewer.select_object(expected.best.object_id)
     assert viewer.state.selected_object_id == expected.best.object_id
     assert viewer._label_nodes[expected.best.object_id].visible
+    viewer.set_cutaway(False)   # everything back, the result kept
+    assert viewer._shown is None and not viewer.state.hidden_object_ids
+    assert viewer.state.highlighted_object_id == expected.best.object_id
     viewer.show_scene("synth_00001")  # a new scene clears the result
     assert viewer.state.result is None and viewer.state.highlighted_object_id is None
     assert viewer._scene_dd.value == "synth_00001" and not viewer._grounding_nodes
@@ -89,10 +100,11 @@ def test_missing_model_is_reported(view_data, tmp_path):
         assert v.search is None and not hasattr(v, "_hits")  # no repository panel without a search
     finally:
         v.close()
-    v = Viewer(view_data, port=0)
+    v = Viewer(view_data, port=0)   # no checkpoint: the packaged model, grounding on
     try:
-        with pytest.raises(ViewerError, match="checkpoint=<grounding run folder>"):
-            v.ground("the chair")
+        assert v.grounder is not None and v.state.error is None
+        assert "type a sentence" in v._highlight.content
+        assert v.ground("the chair").best is not None
     finally:
         v.close()
 
