@@ -11,7 +11,9 @@ Compared on the same held-out scenes:
     depth test, averaged over the scene's views (no learning); unseen points have no prediction;
   * student (ray-marched): trained with rendered-feature cosine + rendered-depth L1;
   * student (projection): trained with the direct point-projection cosine (OpenScene-style 3D
-    distillation), the same steps, batch, views and scenes.
+    distillation), the same steps, batch, views and scenes;
+  * "<student> + fusion ensemble": OpenScene's 2D-3D ensemble (``ensemble_features``).
+The feature loss of both students is ``--loss`` (cosine | text | batch) with ``--balance``.
 Per-view: pixel accuracy of the teacher's maps and of the student rendered back into the same
 views (GT from the instance masks), and cross-view agreement (how often two views that see the same
 point give it the same class).
