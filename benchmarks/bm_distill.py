@@ -11,7 +11,9 @@ Compared on the same held-out scenes:
     depth test, averaged over the scene's views (no learning); unseen points have no prediction;
   * student (ray-marched): trained with rendered-feature cosine + rendered-depth L1;
   * student (projection): trained with the direct point-projection cosine (OpenScene-style 3D
-    distillation), the same steps, batch, views and scenes.
+    distillation), the same steps, batch, views and scenes;
+  * "<student> + fusion ensemble": OpenScene's 2D-3D ensemble (``ensemble_features``).
+The feature loss of both students is ``--loss`` (cosine | text | batch) with ``--balance``.
 Per-view: pixel accuracy of the teacher's maps and of the student rendered back into the same
 views (GT from the instance masks), and cross-view agreement (how often two views that see the same
 point give it the same class).
@@ -35,6 +37,7 @@ from scene3d.distill import (
     StudentConfig,
     confusion_matrix,
     cross_view_agreement,
+    ensemble_features,
     frame_classes,
     fuse_views,
     point_classes,
@@ -61,7 +64,8 @@ def _scenes(first: int, n: int, points: int, frames: int) -> list:
 def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent]) -> dict:
     """Point mIoU (all points / points seen by >= 1 view) and per-view consistency for each method."""
     k = len(classes)
-    conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in ["fusion", *students]}
+    conf = {m: torch.zeros(k, k + 1, dtype=torch.long)
+            for m in ["fusion", *students, *(f"{n} + fusion ensemble" for n in students)]}
     conf_seen = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in conf}
     view_conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in ["teacher", *students]}
     agree: dict[str, list[float]] = {m: [] for m in view_conf}
@@ -82,7 +86,9 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
             with torch.no_grad():
                 x = student_input(scene, model.config.voxel_size)
                 out = model(x)
-                preds[name] = predict_classes(out.point_features(x.points), text)
+                feats = out.point_features(x.points)
+                preds[name] = predict_classes(feats, text)
+                preds[f"{name} + fusion ensemble"] = predict_classes(ensemble_features(fused.features, feats, text), text)
                 rendered = out.render(views.cameras)
             maps = rendered.features.view(len(scene.frames), views.cameras.height, views.cameras.width, -1)
             view_pred[name] = predict_classes(maps, text)
@@ -117,12 +123,13 @@ def segmentation(args) -> dict:
           f"{sum(s.num_points for s in train + test) / len(train + test):.0f} points/scene ({time.perf_counter() - t0:.1f} s)")
     loop = LoopConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, warmup=10,
                       checkpoint_every=args.steps, seed=0)
-    student_cfg = StudentConfig(voxel_size=args.voxel)
+    student_cfg = StudentConfig(voxel_size=args.voxel, hidden=args.hidden, blocks=args.blocks)
+    loss = dict(feature_loss=args.loss, temperature=args.temperature, balance=args.balance, num_anchors=args.anchors,
+                views_per_item=args.views)
     variants = {
-        "ray-marched": DistillConfig(w_feature=1.0, w_depth=0.1, w_projection=0.0, views_per_item=args.views,
-                                     num_rays=args.rays),
-        "projection": DistillConfig(w_feature=0.0, w_depth=0.0, w_projection=1.0, views_per_item=args.views,
-                                    projection_points=args.proj_points),
+        "ray-marched": DistillConfig(w_feature=1.0, w_depth=0.1, w_projection=0.0, num_rays=args.rays, **loss),
+        "projection": DistillConfig(w_feature=0.0, w_depth=0.0, w_projection=1.0, projection_points=args.proj_points,
+                                    **loss),
     }
     students, train_seconds = {}, {}
     for name, dcfg in ((n, variants[n]) for n in args.variants):
@@ -188,6 +195,13 @@ def main() -> None:
     ap.add_argument("--blur", type=float, default=1.0)
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--variants", nargs="+", choices=["ray-marched", "projection"], default=["ray-marched", "projection"])
+    ap.add_argument("--loss", choices=["cosine", "text", "batch"], default="cosine",
+                    help="feature loss (DistillConfig.feature_loss)")
+    ap.add_argument("--temperature", type=float, default=0.07)
+    ap.add_argument("--anchors", type=int, default=1024)
+    ap.add_argument("--balance", action="store_true", help="class-balanced pair weights")
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--blocks", type=int, default=1)
     ap.add_argument("--timing-steps", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/bm_distill"))

@@ -615,6 +615,40 @@ def cmd_features(cfg: DictConfig) -> int:
     return 0
 
 
+def cmd_eval_segmentation(cfg: DictConfig) -> int:
+    import json
+
+    from hydra.utils import instantiate
+
+    from scene3d.distill import evaluate_segmentation, load_student
+    from scene3d.io import list_scene_folders, load_scene
+    from scene3d.io.atomic import atomic_write_text
+
+    data = Path(_need(cfg, "data"))
+    model, state = load_student(_need(cfg, "checkpoint"))
+    teacher_cfg = cfg.teacher if cfg.teacher is not None else state.extra.get("notes", {}).get("teacher")
+    if teacher_cfg is None:
+        raise ConfigError(f"{cfg.checkpoint}: the run records no teacher; pass teacher={{_target_: ...}}")
+    folders = list_scene_folders(data)
+    if cfg.split is not None:
+        keep = _split_scenes(data, cfg.split)
+        folders = [f for f in folders if f.name in keep]
+    scenes = [load_scene(f, mesh=False) for f in folders[:cfg.limit]]
+    if not scenes:
+        raise ConfigError(f"no scene folders to evaluate in {data} (split={cfg.split})")
+    classes = list(cfg.classes) if cfg.classes is not None else sorted({o.label for s in scenes for o in s.objects})
+    t0 = time.perf_counter()
+    report = evaluate_segmentation(scenes, model, instantiate(teacher_cfg), classes, cfg.tolerance)
+    print(f"eval-segmentation: {len(scenes)} scenes, {report.n_points:,} labelled points, {len(classes)} classes, "
+          f"step {state.step}, {time.perf_counter() - t0:.0f} s")
+    for m in report.miou:
+        print(f"  {m:9s} mIoU {100 * report.miou[m]:5.1f} %  accuracy {100 * report.accuracy[m]:5.1f} %")
+    if cfg.out:
+        atomic_write_text(Path(cfg.out), json.dumps({**report.to_json(), "checkpoint": str(cfg.checkpoint),
+                                                     "step": state.step}, indent=1))
+    return 0
+
+
 def cmd_index(cfg: DictConfig) -> int:
     from tqdm import tqdm
 
@@ -802,6 +836,8 @@ COMMANDS: dict[str, tuple[Callable[[DictConfig], int], str]] = {
     "view": (cmd_view, "web viewer of scenes and grounding: data=<root> [checkpoint=<run>] port=8080"),
     "pretrain": (cmd_pretrain, "2D-3D feature distillation: data=<root> out=<run> (torchrun for DDP)"),
     "features": (cmd_features, "point features, keypoints, scene descriptor: scene=<folder> checkpoint=<run> out=<dir>"),
+    "eval-segmentation": (cmd_eval_segmentation, "zero-shot 3D segmentation of held-out scenes (fused teacher, "
+                          "student, ensemble): data=<root> checkpoint=<pretrain run> [out=metrics.json]"),
     "index": (cmd_index, "add a folder of scenes to a scene index: data=<root> index=<folder> (resumable)"),
     "search": (cmd_search, "search a scene index: index=<folder> query=\"...\" (text), image=<png/jpg> "
                            "intrinsics=<K.txt> (scenes + camera pose) or scene=<scene folder> (same place)"),

@@ -5,13 +5,18 @@ See ``docs/distill.md``.
 """
 
 from scene3d.distill.evaluate import (
+                                      METHODS,
+                                      SegmentationReport,
                                       SegmentationScores,
                                       confusion_matrix,
                                       cross_view_agreement,
+                                      ensemble_features,
+                                      evaluate_segmentation,
                                       frame_classes,
                                       point_classes,
                                       predict_classes,
                                       segmentation_scores,
+                                      zero_shot_features,
 )
 from scene3d.distill.fusion import FusedFeatures, fuse_teacher, fuse_views
 from scene3d.distill.keypoints import (
@@ -21,7 +26,9 @@ from scene3d.distill.keypoints import (
                                       scene_descriptor,
 )
 from scene3d.distill.losses import (
+                                      FeatureLoss,
                                       RenderLosses,
+                                      contrastive_loss,
                                       cosine_loss,
                                       projection_loss,
                                       ray_distance,
@@ -38,6 +45,7 @@ from scene3d.distill.student import (
 from scene3d.distill.trainer import (
                                       DistillConfig,
                                       DistillTask,
+                                      feature_loss,
                                       load_student,
                                       point_features,
                                       pretrain,
@@ -45,10 +53,13 @@ from scene3d.distill.trainer import (
 from scene3d.distill.views import DistillDataError, Views, scene_views, visible_points
 
 __all__ = [
+                                      "METHODS",
+                                      "SegmentationReport",
                                       "DistillConfig",
                                       "DistillDataError",
                                       "DistillStudent",
                                       "DistillTask",
+                                      "FeatureLoss",
                                       "FusedFeatures",
                                       "Keypoints",
                                       "RenderLosses",
@@ -58,9 +69,13 @@ __all__ = [
                                       "StudentOutput",
                                       "Views",
                                       "confusion_matrix",
+                                      "contrastive_loss",
                                       "cosine_loss",
                                       "cross_view_agreement",
                                       "detect_keypoints",
+                                      "ensemble_features",
+                                      "evaluate_segmentation",
+                                      "feature_loss",
                                       "frame_classes",
                                       "fuse_teacher",
                                       "fuse_views",
@@ -79,4 +94,5 @@ __all__ = [
                                       "segmentation_scores",
                                       "student_input",
                                       "visible_points",
+                                      "zero_shot_features",
 ]

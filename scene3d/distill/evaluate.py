@@ -13,9 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from scene3d.distill.fusion import fuse_teacher
+from scene3d.distill.student import DistillStudent
+from scene3d.distill.trainer import point_features
 from scene3d.render import PointPixelMatches
 from scene3d.structures import Scene
+from scene3d.teachers import Teacher
 
 
 def point_classes(scene: Scene, class_names: list[str]) -> torch.Tensor:
@@ -31,6 +36,26 @@ def predict_classes(features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     scores = torch.nn.functional.normalize(features.float(), dim=-1) @ text.float().T  # (..., K)
     pred = scores.argmax(dim=-1)
     return torch.where(features.abs().sum(dim=-1) > 0, pred, torch.full_like(pred, -1))
+
+
+def ensemble_features(fused: torch.Tensor, student: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """The OpenScene 2D-3D ensemble: per point, the fused teacher or the student feature, whichever
+    matches its best text class better (higher max cosine); points without a fused feature (zero: no
+    view sees them) take the student's.
+
+    Args:
+        fused: ``(N, D)`` fused teacher features, zero where unseen.
+        student: ``(N, D)`` student features.
+        text: ``(K, D)`` unit class-name embeddings.
+
+    Returns:
+        ``(N, D)`` unit features.
+    """
+    f, s = F.normalize(fused.float(), dim=-1), F.normalize(student.float(), dim=-1)
+    best_f = (f @ text.float().T).max(dim=-1).values  # (N,)
+    best_s = (s @ text.float().T).max(dim=-1).values  # (N,)
+    take_fused = (fused.abs().sum(dim=-1) > 0) & (best_f > best_s)
+    return torch.where(take_fused[:, None], f, s)
 
 
 def confusion_matrix(pred: torch.Tensor, gt: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -93,3 +118,66 @@ def cross_view_agreement(matches: PointPixelMatches, pixel_classes: torch.Tensor
     pairs = n * (n - 1) / 2
     multi = n >= 2
     return float(agree[multi].sum() / pairs[multi].sum()) if bool(multi.any()) else float("nan")
+
+
+METHODS = ("fused", "student", "ensemble")
+"""The zero-shot segmenters compared by :func:`evaluate_segmentation`."""
+
+
+def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, text: torch.Tensor, tolerance: float = 0.05) -> dict[str, torch.Tensor]:
+    """``(N, D)`` per-point features of the three segmenters of ``METHODS`` on one scene.
+
+    ``fused``: the teacher fused onto the points over all frames (zero where no view sees a point,
+    and everywhere when the scene has no frames); ``student``: the distilled model's point
+    features; ``ensemble``: :func:`ensemble_features` of the two.
+
+    Args:
+        scene: a scene (frames optional).
+        model: a :class:`~scene3d.distill.DistillStudent`.
+        teacher: the 2D teacher the student was distilled from.
+        text: ``(K, D)`` unit class-name embeddings.
+        tolerance: visibility depth-test tolerance of the fusion, metres.
+    """
+    student = point_features(model, scene)
+    fused = fuse_teacher(scene, teacher, tolerance).features if scene.frames else torch.zeros_like(student)
+    return {"fused": fused, "student": student, "ensemble": ensemble_features(fused, student, text)}
+
+
+@dataclass
+class SegmentationReport:
+    """Zero-shot segmentation of several scenes by each method of ``METHODS`` (fractions in [0, 1])."""
+
+    miou: dict[str, float]
+    accuracy: dict[str, float]
+    n_points: int
+    """Labelled points scored (of a class in ``classes``)."""
+    classes: list[str]
+    scenes: list[str]
+
+    def to_json(self) -> dict:
+        return {"miou": self.miou, "accuracy": self.accuracy, "n_points": self.n_points, "classes": self.classes,
+                "scenes": self.scenes}
+
+
+def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: Teacher, classes: list[str],
+                          tolerance: float = 0.05) -> SegmentationReport:
+    """Score the fused teacher, the student and their ensemble on ``scenes`` (one confusion matrix each).
+
+    Raises:
+        ValueError: no scenes or no classes.
+    """
+    if not scenes or not classes:
+        raise ValueError(f"evaluate_segmentation: needs scenes and classes (got {len(scenes)} scenes, "
+                         f"{len(classes)} classes)")
+    text = teacher.embed_text(classes)
+    k = len(classes)
+    conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in METHODS}
+    for scene in scenes:
+        gt = point_classes(scene, classes)
+        for m, feats in zero_shot_features(scene, model, teacher, text, tolerance).items():
+            conf[m] += confusion_matrix(predict_classes(feats, text), gt, k)
+    scores = {m: segmentation_scores(c) for m, c in conf.items()}
+    return SegmentationReport(miou={m: s.miou for m, s in scores.items()},
+                              accuracy={m: s.accuracy for m, s in scores.items()},
+                              n_points=int(conf["fused"].sum()), classes=list(classes),
+                              scenes=[s.scene_id for s in scenes])

@@ -7,10 +7,15 @@
 * projection (OpenScene-style 3D distillation): points are projected into the views, kept where a
   depth test says they are visible, and their per-point feature should point like the teacher's
   feature at their pixel (cosine). No density, no rendering.
+
+Both branches compare (student, teacher) feature pairs with a :class:`FeatureLoss`: the plain cosine,
+or a contrastive soft cross-entropy over anchors (the class-name text embeddings, or teacher features
+of the same batch) that separates classes whose embeddings lie close together.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -21,6 +26,10 @@ from scene3d.distill.views import Views, visible_points
 from scene3d.render import Cameras, composite, rays_from_pixels, sample_occupied
 
 
+FEATURE_LOSSES = ("cosine", "text", "batch")
+"""The kinds of :class:`FeatureLoss`."""
+
+
 class RenderLosses(NamedTuple):
     """Per-step losses of the ray-marched branch (scalars) and how many rays carried them."""
 
@@ -29,11 +38,88 @@ class RenderLosses(NamedTuple):
     num_rays: int
 
 
-def cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean ``1 - cos(pred_r, target_r)`` over rows of ``(R, D)`` tensors (0 for R = 0)."""
+def _weighted_mean(per_row: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    if weights is None:
+        return per_row.mean()
+    return (weights * per_row).sum() / weights.sum().clamp(min=1e-12)
+
+
+def cosine_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean ``1 - cos(pred_r, target_r)`` over rows of ``(R, D)`` tensors, weighted by ``(R,)`` ``weights``
+    if given (0 for R = 0)."""
     if pred.shape[0] == 0:
         return pred.sum() * 0.0
-    return (1.0 - F.cosine_similarity(pred, target, dim=-1, eps=1e-8)).mean()
+    return _weighted_mean(1.0 - F.cosine_similarity(pred, target, dim=-1, eps=1e-8), weights)
+
+
+def contrastive_loss(pred: torch.Tensor, target: torch.Tensor, anchors: torch.Tensor, temperature: float,
+                     weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Soft cross-entropy between the teacher's and the student's similarity distributions over anchors.
+
+    ``p_r = softmax(t_r . A^T / tau)`` (the teacher's), ``q_r = softmax(unit(s_r) . A^T / tau)`` (the
+    student's); the loss is ``sum_r w_r (-sum_k p_rk log q_rk) / sum_r w_r``. Unlike the cosine, a
+    prediction halfway between two close anchors costs much, so the student must separate them.
+
+    Args:
+        pred: ``(R, D)`` student features (any norm).
+        target: ``(R, D)`` unit teacher features.
+        anchors: ``(M, D)`` unit anchors (class-name embeddings or teacher features).
+        temperature: ``tau > 0``.
+        weights: ``(R,)`` non-negative row weights (default 1).
+
+    Returns:
+        A scalar; 0 for R = 0.
+    """
+    if pred.shape[0] == 0:
+        return pred.sum() * 0.0
+    log_q = torch.log_softmax(F.normalize(pred, dim=-1, eps=1e-8) @ anchors.T / temperature, dim=-1)  # (R, M)
+    p = torch.softmax(target @ anchors.T / temperature, dim=-1)  # (R, M)
+    return _weighted_mean(-(p * log_q).sum(dim=-1), weights)
+
+
+@dataclass
+class FeatureLoss:
+    """How a student feature is compared with the teacher feature it should match.
+
+    ``kind``: ``"cosine"`` (mean ``1 - cos``), ``"text"`` (:func:`contrastive_loss` with the
+    class-name embeddings ``classes`` as anchors) or ``"batch"`` (:func:`contrastive_loss` with
+    ``num_anchors`` teacher features of the same step as anchors). ``balance`` weights every pair by
+    the inverse frequency, among the step's pairs, of the teacher's class (its nearest row of
+    ``classes``), so small objects count as much as walls.
+    """
+
+    kind: str = "cosine"
+    """``"cosine"``, ``"text"`` or ``"batch"``."""
+    temperature: float = 0.07
+    """Softmax temperature of the contrastive kinds (cosine units)."""
+    classes: torch.Tensor | None = None
+    """``(K, D)`` unit class-name embeddings; needed by ``kind="text"`` and ``balance``."""
+    num_anchors: int = 1024
+    """Teacher features drawn as anchors per call (``kind="batch"``)."""
+    balance: bool = False
+    """Weight pairs by the inverse frequency of the teacher's class."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEATURE_LOSSES:
+            raise ValueError(f"FeatureLoss.kind must be one of {FEATURE_LOSSES}, got {self.kind!r}")
+        if (self.kind == "text" or self.balance) and self.classes is None:
+            raise ValueError(f"FeatureLoss(kind={self.kind!r}, balance={self.balance}) needs the class embeddings")
+        if not self.temperature > 0:
+            raise ValueError(f"FeatureLoss.temperature must be > 0, got {self.temperature}")
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The loss of ``(R, D)`` student features against ``(R, D)`` unit teacher features."""
+        weights = None
+        if self.balance and target.shape[0] > 0:
+            cls = (target @ self.classes.to(target.dtype).T).argmax(dim=-1)  # (R,)
+            weights = 1.0 / torch.bincount(cls, minlength=self.classes.shape[0])[cls].to(pred.dtype)
+        if self.kind == "cosine":
+            return cosine_loss(pred, target, weights)
+        if self.kind == "text":
+            anchors = self.classes.to(target.dtype)
+        else:
+            anchors = target[torch.randperm(target.shape[0], generator=generator)[:self.num_anchors]]
+        return contrastive_loss(pred, target, anchors, self.temperature, weights)
 
 
 def sample_pixels(valid: torch.Tensor, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,7 +148,7 @@ def ray_distance(cameras: Cameras, frame_indices: torch.Tensor, uv: torch.Tensor
 
 
 def render_losses(out: StudentOutput, views: Views, num_rays: int, num_samples: int,
-                  generator: torch.Generator | None = None) -> RenderLosses:
+                  generator: torch.Generator | None = None, loss: FeatureLoss | None = None) -> RenderLosses:
     """Ray-marched feature (cosine) and depth (L1, metres) losses on ``num_rays`` sampled pixels.
 
     The rendered feature is ``sum_i w_i f_i`` (its norm does not matter to the cosine); the
@@ -75,6 +161,7 @@ def render_losses(out: StudentOutput, views: Views, num_rays: int, num_samples: 
         num_rays: rays per step (over all views).
         num_samples: candidate bins per ray over the grid's box (occupied ones are kept).
         generator: for the pixel draw and the stratified jitter.
+        loss: the feature comparison (default: cosine).
     """
     frame, pix = sample_pixels(views.valid, num_rays, generator)
     uv = pix.to(views.cameras.K.dtype) + 0.5  # pixel centres
@@ -83,7 +170,7 @@ def render_losses(out: StudentOutput, views: Views, num_rays: int, num_samples: 
     samples = sample_occupied(rays, field.grid, num_samples, stratified=True, generator=generator)
     rendered = composite(samples, field(samples.positions(rays)))
     target = views.features[frame, pix[:, 1], pix[:, 0]]  # (R, D)
-    feature = cosine_loss(rendered.features, target)
+    feature = (loss or FeatureLoss())(rendered.features, target, generator)
     z = views.depth[frame, pix[:, 1], pix[:, 0]]  # (R,)
     has = z > 0
     if bool(has.any()):
@@ -95,7 +182,8 @@ def render_losses(out: StudentOutput, views: Views, num_rays: int, num_samples: 
 
 
 def projection_loss(out: StudentOutput, views: Views, points: torch.Tensor, tolerance: float,
-                    max_points: int, generator: torch.Generator | None = None) -> torch.Tensor:
+                    max_points: int, generator: torch.Generator | None = None,
+                    loss: FeatureLoss | None = None) -> torch.Tensor:
     """Cosine between the student's point features and the teacher's features where the points project.
 
     Args:
@@ -104,7 +192,8 @@ def projection_loss(out: StudentOutput, views: Views, points: torch.Tensor, tole
         points: ``(P, 3)`` the scene's points, metres.
         tolerance: visibility depth-test tolerance, metres.
         max_points: points drawn per step (all if fewer).
-        generator: for the draw.
+        generator: for the draws.
+        loss: the feature comparison (default: cosine).
     """
     pick = torch.randperm(points.shape[0], generator=generator)[:max_points]
     sub = points[pick]  # (P', 3)
@@ -112,4 +201,4 @@ def projection_loss(out: StudentOutput, views: Views, points: torch.Tensor, tole
     used, inverse = torch.unique(m.point_indices, return_inverse=True)
     feats = out.point_features(sub[used])[inverse]  # (K, D)
     target = views.features[m.frame_indices, m.pixels[:, 1], m.pixels[:, 0]]  # (K, D)
-    return cosine_loss(feats, target)
+    return (loss or FeatureLoss())(feats, target, generator)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scene3d.distill.losses import projection_loss, render_losses
+from scene3d.distill.losses import FEATURE_LOSSES, FeatureLoss, projection_loss, render_losses
 from scene3d.distill.student import (
     DistillStudent,
     StudentConfig,
@@ -50,12 +50,47 @@ class DistillConfig:
     """Points drawn per scene and step for the projection loss."""
     tolerance: float = 0.05
     """Visibility depth-test tolerance, metres."""
+    feature_loss: str = "cosine"
+    """How student and teacher features are compared (``scene3d.distill.FeatureLoss``): ``cosine``;
+    ``text``: contrastive over the class-name embeddings of ``classes``; ``batch``: contrastive over
+    teacher features of the same step."""
+    temperature: float = 0.07
+    """Temperature of the contrastive losses."""
+    num_anchors: int = 1024
+    """Teacher features drawn as anchors per loss call (``feature_loss=batch``)."""
+    balance: bool = False
+    """Weight each pair by the inverse frequency of the teacher's class (nearest of ``classes``) in the step."""
+    classes: tuple[str, ...] | None = None
+    """Class names whose text embeddings (``teacher.embed_text``) serve ``text`` and ``balance``;
+    None = every object label of the training scenes (names only: no point labels are used)."""
 
     def __post_init__(self) -> None:
+        if self.classes is not None:
+            self.classes = tuple(self.classes)
         if min(self.w_feature, self.w_depth, self.w_projection) < 0:
             raise ValueError("DistillConfig: loss weights must be >= 0")
+        if self.feature_loss not in FEATURE_LOSSES:
+            raise ValueError(f"DistillConfig.feature_loss must be one of {FEATURE_LOSSES}, got {self.feature_loss!r}")
         if self.w_feature + self.w_depth + self.w_projection == 0:
             raise ValueError("DistillConfig: every loss weight is 0; nothing to train")
+
+
+def feature_loss(config: DistillConfig, teacher: Teacher, scenes: list[Scene]) -> FeatureLoss:
+    """The :class:`FeatureLoss` of ``config``, with the class-name embeddings when it needs them.
+
+    Raises:
+        DistillDataError: the loss needs class names and neither ``config.classes`` nor the scenes have any.
+        TeacherError: the teacher has no text space (e.g. DINOv2) and the loss needs one.
+    """
+    classes = None
+    if config.feature_loss == "text" or config.balance:
+        names = config.classes or tuple(sorted({o.label for s in scenes for o in s.objects}))
+        if not names:
+            raise DistillDataError(f"feature_loss={config.feature_loss} balance={config.balance} needs class names: "
+                                   "set distill.classes=[...] (the scenes have no object labels)")
+        classes = teacher.embed_text(list(names))
+    return FeatureLoss(kind=config.feature_loss, temperature=config.temperature, classes=classes,
+                       num_anchors=config.num_anchors, balance=config.balance)
 
 
 class DistillTask:
@@ -82,6 +117,7 @@ class DistillTask:
                 raise DistillDataError(f"scene {s.scene_id} has no points")
         self.scenes, self.teacher, self.config = scenes, teacher, config
         self.inputs: list[StudentInput] = [student_input(s, voxel_size) for s in scenes]
+        self.feature_loss = feature_loss(config, teacher, scenes)
 
     def num_items(self) -> int:
         return len(self.scenes)
@@ -95,11 +131,12 @@ class DistillTask:
         parts: dict[str, torch.Tensor] = {}
         total = out.features.new_zeros(())
         if render:
-            r = render_losses(out, views, cfg.num_rays, cfg.num_samples, generator)
+            r = render_losses(out, views, cfg.num_rays, cfg.num_samples, generator, self.feature_loss)
             parts["render_feature"], parts["render_depth"] = r.feature, r.depth
             total = total + cfg.w_feature * r.feature + cfg.w_depth * r.depth
         if cfg.w_projection > 0:
-            parts["projection"] = projection_loss(out, views, x.points, cfg.tolerance, cfg.projection_points, generator)
+            parts["projection"] = projection_loss(out, views, x.points, cfg.tolerance, cfg.projection_points, generator,
+                                                  self.feature_loss)
             total = total + cfg.w_projection * parts["projection"]
         parts["loss"] = total
         return parts

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from scene3d.distill import (
+    FeatureLoss,
     StudentOutput,
     Views,
+    contrastive_loss,
     cosine_loss,
     projection_loss,
     ray_distance,
@@ -97,6 +99,77 @@ def test_visibility_and_projection_loss():
 
 def test_cosine_loss_of_nothing_is_zero():
     assert float(cosine_loss(torch.zeros(0, 3), torch.zeros(0, 3))) == 0.0
+
+
+def test_contrastive_loss_by_hand():
+    tau = 0.5
+    anchors = torch.eye(3)
+    target = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.6, 0.8]])
+    pred = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 3.0]])  # row 0 points like its target, row 1 does not
+    p = torch.softmax(target / tau, dim=-1)
+    q = torch.softmax(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]) / tau, dim=-1)
+    rows = [-(p[r] * q[r].log()).sum() for r in range(2)]
+    torch.testing.assert_close(contrastive_loss(pred, target, anchors, tau), (rows[0] + rows[1]) / 2)
+    w = torch.tensor([1.0, 3.0])
+    torch.testing.assert_close(contrastive_loss(pred, target, anchors, tau, w), (rows[0] + 3 * rows[1]) / 4)
+    # at pred = target the student's distribution is the teacher's: the loss is its entropy, and a minimum
+    x = target.clone().requires_grad_(True)
+    loss = contrastive_loss(x, target, anchors, tau)
+    torch.testing.assert_close(loss, -(p * p.log()).sum(dim=-1).mean())
+    (grad,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(grad, torch.zeros_like(grad), atol=1e-6, rtol=0)
+    assert float(contrastive_loss(torch.zeros(0, 3), torch.zeros(0, 3), anchors, tau)) == 0.0
+
+
+def test_contrastive_loss_gradcheck():
+    torch.manual_seed(0)
+    pred = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    target = torch.nn.functional.normalize(torch.randn(5, 4, dtype=torch.float64), dim=-1)
+    anchors = torch.nn.functional.normalize(torch.randn(3, 4, dtype=torch.float64), dim=-1)
+    w = torch.rand(5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: contrastive_loss(x, target, anchors, 0.1, w), (pred,))
+
+
+def test_text_loss_punishes_a_prediction_between_close_classes_more_than_cosine():
+    # two class embeddings at cosine 0.87 (like chair / office chair); the student predicts their mean
+    a = torch.tensor([1.0, 0.0])
+    b = torch.tensor([0.87, math.sqrt(1 - 0.87 ** 2)])
+    mid = torch.nn.functional.normalize(a + b, dim=0)[None]
+    cosine = FeatureLoss("cosine")
+    text = FeatureLoss("text", temperature=0.07, classes=torch.stack([a, b]))
+    # excess over the loss of the right answer
+    cos_excess = float(cosine(mid, a[None]) - cosine(a[None], a[None]))
+    text_excess = float(text(mid, a[None]) - text(a[None], a[None]))
+    assert cos_excess < 0.04 and text_excess > 5 * cos_excess  # 0.033 vs 0.30
+
+
+def test_balanced_weights_count_each_teacher_class_once():
+    classes = torch.eye(2)
+    target = torch.tensor([[1.0, 0.0]] * 3 + [[0.0, 1.0]])  # three pairs of class 0, one of class 1
+    pred = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])  # losses 0, 0, 1, 1
+    plain = FeatureLoss("cosine", classes=classes)
+    balanced = FeatureLoss("cosine", classes=classes, balance=True)
+    torch.testing.assert_close(plain(pred, target), torch.tensor(0.5))
+    torch.testing.assert_close(balanced(pred, target), torch.tensor((1 / 3 + 1) / 2))  # class means 1/3 and 1
+
+
+def test_batch_loss_uses_the_steps_teacher_features_as_anchors():
+    target = torch.eye(3)
+    batch = FeatureLoss("batch", temperature=0.2, num_anchors=3)
+    # all three targets drawn as anchors (any order): the same as contrastive_loss against them
+    torch.testing.assert_close(batch(2 * target, target, torch.Generator().manual_seed(0)),
+                               contrastive_loss(target, target, target, 0.2))
+
+
+def test_feature_loss_rejects_bad_settings():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        FeatureLoss("l2")
+    with pytest.raises(ValueError, match="needs the class embeddings"):
+        FeatureLoss("text")
+    with pytest.raises(ValueError, match="needs the class embeddings"):
+        FeatureLoss("cosine", balance=True)
+    with pytest.raises(ValueError, match="temperature"):
+        FeatureLoss("batch", temperature=0)
 
 
 @pytest.mark.parametrize("which", ["feature", "depth"])

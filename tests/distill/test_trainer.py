@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -79,6 +81,28 @@ def test_projection_only_and_bad_input(tmp_path, scenes):
         DistillTask([replace(scenes[0], frames=[])], fake_teacher(), 0.1, proj)
     with pytest.raises(ValueError, match="every loss weight is 0"):
         DistillConfig(w_feature=0, w_depth=0, w_projection=0)
+
+
+def test_contrastive_task_embeds_the_training_labels(scenes):
+    from scene3d.distill import DistillStudent
+
+    teacher = fake_teacher()
+    text = DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=1024, feature_loss="text",
+                         balance=True)
+    task = DistillTask(scenes, teacher, 0.1, text)
+    names = sorted({o.label for s in scenes for o in s.objects})
+    torch.testing.assert_close(task.feature_loss.classes, teacher.embed_text(names))
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
+    loss = task.losses(model, 0, torch.Generator().manual_seed(0))["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and model.feature_head.weight.grad.abs().sum() > 0
+    given = DistillTask(scenes, teacher, 0.1, replace(text, classes=["chair", "wall"]))
+    torch.testing.assert_close(given.feature_loss.classes, teacher.embed_text(["chair", "wall"]))
+    unlabelled = [replace(s, objects=[], instance_ids=np.full(s.num_points, -1, np.int32)) for s in scenes]
+    with pytest.raises(DistillDataError, match="distill.classes"):
+        DistillTask(unlabelled, teacher, 0.1, text)
+    with pytest.raises(ValueError, match="feature_loss must be one of"):
+        DistillConfig(feature_loss="l2")
 
 
 class _Interrupted(Exception):
@@ -173,6 +197,34 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
     assert "student" in capsys.readouterr().err
     assert main(["features", f"scene={scene}", f"checkpoint={tmp_path / 'nothing'}", f"out={tmp_path / 'g'}"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+    # the teacher recorded by pretrain is used again; fractions in [0, 1]
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
+                 f"out={tmp_path / 'metrics.json'}"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["miou"]) == set(metrics["accuracy"]) == {"fused", "student", "ensemble"}
+    assert all(0 <= v <= 1 for part in ("miou", "accuracy") for v in metrics[part].values())
+    assert metrics["n_points"] == sum(s.num_points for s in tiny_scenes())  # every tiny point is labelled
+    assert "ensemble" in capsys.readouterr().out
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}",
+                 "split=val"]) == 2
+    assert "splits/val.txt not found" in capsys.readouterr().err
+
+
+def test_ensemble_is_the_clean_teacher_where_seen_and_the_student_elsewhere(scenes):
+    from scene3d.distill import DistillStudent, fuse_teacher, zero_shot_features
+
+    clean = fake_teacher(swap_prob=0, noise=0, blur_sigma=0, dropout=0)
+    scene = scenes[0]
+    classes = sorted({o.label for o in scene.objects})
+    text = clean.embed_text(classes)
+    torch.manual_seed(0)
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=clean.dim))
+    feats = zero_shot_features(scene, model, clean, text)
+    seen = fuse_teacher(scene, clean).views_seen > 0
+    assert 0 < int(seen.sum()) < scene.num_points
+    # a clean fused feature is a class embedding (max cosine 1): it wins wherever a view sees the point
+    torch.testing.assert_close(feats["ensemble"][seen], feats["fused"][seen])
+    torch.testing.assert_close(feats["ensemble"][~seen], torch.nn.functional.normalize(feats["student"][~seen], dim=-1))
 
 
 @pytest.mark.slow
