@@ -37,16 +37,33 @@ def _port() -> int:
 
 
 def launch(code: Path, data: Path, out: Path, args: argparse.Namespace) -> list[subprocess.Popen]:
-    """Start the two node launchers; returns their processes (each leads its own process group)."""
+    """Start the two node launchers; returns their processes."""
     port = _port()
     env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1"}
     cmd = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}",
            f"--rdzv_id=bm{port}", "-m", "scene3d.cli", "train-grounding", f"data={data}", f"out={out}",
            f"steps={args.steps}", "batch_size=8", f"checkpoint_every={args.every}", f"eval_every={args.steps}",
-           "dim=32", "layers=1", "heads=2", "lr=0.002", "warmup=5"]
+           "dim=32", "layers=1", "heads=2", "lr=0.002"]
     return [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", f"--node_rank={k}", *cmd], cwd=code,
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             for k in range(2)]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), children first listed after their parents."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
 
 
 def wait(procs: list[subprocess.Popen]) -> None:
@@ -69,8 +86,10 @@ def compare(code: Path, data: Path, out: Path, args: argparse.Namespace) -> dict
         if any(p.poll() is not None for p in procs):
             raise RuntimeError("the run ended before it could be killed: raise --steps")
         time.sleep(0.02)
+    victims = [pid for p in procs for pid in descendants(p.pid)] + [p.pid for p in procs]
+    for pid in victims:               # torchrun starts its workers in sessions of their own: kill each process
+        os.kill(pid, signal.SIGKILL)
     for p in procs:
-        os.killpg(p.pid, signal.SIGKILL)
         p.wait()
     killed = int(latest.read_text().strip()[5:])
     wait(launch(code, data, out / "cut", args))

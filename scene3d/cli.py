@@ -23,14 +23,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def config_dir() -> Path:
-    """The folder of the commands' YAML configs: ``$SCENE3D_CONFIG_DIR`` or ``<repo>/configs``."""
-    path = Path(os.environ.get("SCENE3D_CONFIG_DIR", REPO_ROOT / "configs"))
-    if not path.is_dir():
-        raise ConfigError(
-            f"config folder {path} not found: install scene3d from its repository "
-            "(pip install -e .) or set SCENE3D_CONFIG_DIR"
-        )
-    return path
+    """The folder of the commands' YAML configs: ``$SCENE3D_CONFIG_DIR``, else ``configs/`` of
+    the source checkout (also an editable install), else ``<prefix>/share/scene3d/configs``
+    where a wheel installs them."""
+    import sysconfig
+
+    if "SCENE3D_CONFIG_DIR" in os.environ:
+        candidates = [Path(os.environ["SCENE3D_CONFIG_DIR"])]
+    else:
+        candidates = [REPO_ROOT / "configs", Path(sysconfig.get_path("data")) / "share" / "scene3d" / "configs"]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    raise ConfigError(f"config folder not found (looked in {', '.join(map(str, candidates))}): reinstall scene3d "
+                      "(pip install scene3d, or pip install -e . in its repository) or set SCENE3D_CONFIG_DIR")
 
 
 def compose(command: str, overrides: list[str]) -> DictConfig:
