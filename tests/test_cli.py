@@ -31,7 +31,19 @@ def test_config_errors_are_clear(tmp_path, capsys):
     assert main(["info"]) == 2
     assert "missing required argument scene=" in capsys.readouterr().err
     assert main(["info", "scene=x", "bogus=1"]) == 2
-    assert "Could not override 'bogus'" in capsys.readouterr().err
+    assert "unknown option bogus (scene3d info --help" in capsys.readouterr().err
+    for arg in ("num_scene=3", "+num_scene=3"):                     # "+" does not get around it
+        assert main(["generate", arg, f"out={tmp_path / 'g'}"]) == 2
+        assert "unknown option num_scene; did you mean num_scenes?" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+    assert main(["generate", "num_scenes=abc", f"out={tmp_path / 'g'}"]) == 2
+    assert "num_scenes='abc': expected an integer (default 20" in capsys.readouterr().err
+    assert main(["generate", "+num_scenes=0", f"out={tmp_path / 'g'}"]) == 2    # an existing key: "+" is harmless
+    assert "num_scenes must be >= 1" in capsys.readouterr().err
+    assert main(["ground", "scene=x", "query=a", "top_k=true"]) == 2
+    assert "top_k=True: expected an integer" in capsys.readouterr().err
+    assert main(["import-scannet", f"scan={tmp_path}/nonexistent", f"out={tmp_path / 's'}"]) == 2
+    assert f"{tmp_path}/nonexistent: scan folder not found" in capsys.readouterr().err
     assert main(["info", f"scene={tmp_path}/nope"]) == 2
     assert "scene folder not found" in capsys.readouterr().err
 

@@ -272,6 +272,9 @@ def import_scannet(
     scan = folder.name
     if box_mode not in ("aabb", "obb"):
         raise ValueError(f"box_mode must be 'aabb' or 'obb', got {box_mode!r}")
+    if not folder.is_dir():
+        raise SceneFormatError(folder, "scan folder not found (a ScanNet scan: <scene id>/<scene id>_vh_clean_2.ply, "
+                                       "aggregation and segmentation files)")
     ply_path = folder / f"{scan}_vh_clean_2.ply"
     data = read_ply(ply_path)
     if "vertex" not in data:
