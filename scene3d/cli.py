@@ -650,6 +650,12 @@ def cmd_pretrain(cfg: DictConfig) -> int:
         folders = [f for f in folders if f.name in keep]
     if not folders:
         raise ConfigError(f"no scene folders to train on in {data} (split={cfg.split})")
+    if _is_main_rank():
+        which = (f"the {len(folders)} scenes of split {cfg.split!r} ({data / 'splits' / f'{cfg.split}.txt'}; "
+                 f"split=null takes all {len(list_scene_folders(data))})") if cfg.split is not None \
+            else f"all {len(folders)} scenes of {data}"
+        print(f"pretrain: training on {which}; loading them, voxelising them and building the teacher "
+              "(the first step also renders its views: it takes longer than the others)", flush=True)
     scenes = [load_scene(f, mesh=False) for f in folders]
     teacher = instantiate(cfg.teacher)
     notes = {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True), "data": str(data), "split": cfg.split}

@@ -185,6 +185,7 @@ def _pretrain_args(data: Path, out: Path, steps: int, every: int) -> list[str]:
 def test_pretrain_and_features_commands(tmp_path, capsys):
     save_tiny_dataset(tmp_path / "data")
     assert main(_pretrain_args(tmp_path / "data", tmp_path / "run", 2, 1)) == 0
+    assert "pretrain: training on all 2 scenes of" in capsys.readouterr().out
     scene = tmp_path / "data" / "tiny_0"
     assert main(["features", f"scene={scene}", f"checkpoint={tmp_path / 'run'}", f"out={tmp_path / 'f'}",
                  "keypoints=8"]) == 0
