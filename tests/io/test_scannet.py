@@ -74,8 +74,11 @@ def test_import_scan_errors(tmp_path):
     (folder / "scene9999_00_vh_clean_2.0.010000.segs.json").write_text('{"segIndices": [1, 2]}')
     with pytest.raises(SceneFormatError, match="segIndices has 2 entries, the mesh has 12"):
         import_scannet(folder)
-    with pytest.raises(SceneFormatError, match="_vh_clean_2.ply: file not found"):
+    with pytest.raises(SceneFormatError, match="scene0001_00: scan folder not found"):
         import_scannet(tmp_path / "scene0001_00")
+    (tmp_path / "scene0002_00").mkdir()
+    with pytest.raises(SceneFormatError, match="_vh_clean_2.ply: file not found"):
+        import_scannet(tmp_path / "scene0002_00")
     with pytest.raises(ValueError, match="box_mode"):
         import_scannet(folder, box_mode="sphere")
 
