@@ -20,6 +20,9 @@ Layout of an index folder:
 * For image queries (scenes added with a teacher, :mod:`scene3d.repository.localize`): per frame a
   view descriptor, per scene its SIFT landmarks (in the scene's transaction), and ``views.faiss.npz``
   over the view descriptors, derived like ``scenes.faiss.npz``.
+* ``facts.npz``: an inverted index of the scenes' facts (room type, class counts, coloured classes,
+  relation triples: :func:`scene3d.repository.query.scene_tokens`) over the rows of
+  ``scenes.faiss.npz``, derived the same way; text search draws candidates from it.
 
 Embeddings live in all-MiniLM-L6-v2's sentence space (:mod:`scene3d.repository.embed`), so a
 text query is compared with them directly.
@@ -51,7 +54,7 @@ from scene3d.repository.localize import (
     scene_view_descriptors,
     view_descriptor,
 )
-from scene3d.repository.query import QueryFacts, fact_score, parse_query, scene_facts
+from scene3d.repository.query import QueryFacts, fact_score, parse_query, query_weights, scene_facts, scene_tokens
 from scene3d.repository.register import register_objects
 from scene3d.structures import Box, Frame, Scene, SceneObject, SearchHit
 
@@ -194,6 +197,8 @@ class SceneIndex:
         self.approximate_from = approximate_from
         self._faiss: dict[str, tuple[object, list[str]]] = {}  # derived FAISS indexes by table
         self._labels: tuple[int, frozenset[str]] = (-1, frozenset())  # (generation, labels)
+        # (the scene FAISS keys it is aligned with, token -> rows): the fact index, see fact_index()
+        self._postings: tuple[list[str], dict[str, np.ndarray]] | None = None
 
     @property
     def embedder(self) -> SceneEmbedder:
@@ -460,6 +465,45 @@ class SceneIndex:
         self._faiss[table] = index, keys
         return index, keys
 
+    def fact_index(self) -> dict[str, np.ndarray]:
+        """The inverted index of the scenes' facts: token (:func:`scene3d.repository.query.scene_tokens`)
+        -> (P,) int64 rows, ascending, of the scene FAISS index (:meth:`faiss_index`) whose scenes have it.
+
+        Cached in ``facts.npz`` with the generation and a digest of the FAISS keys it was built over
+        (written atomically, rebuilt when either differs), and in memory while the FAISS index is."""
+        _, keys = self.faiss_index("scenes")
+        if self._postings is not None and self._postings[0] is keys:
+            return self._postings[1]
+        gen, digest = self._generation(), hashlib.sha256("\n".join(keys).encode()).hexdigest()
+        file = self.path / "facts.npz"
+        postings = None
+        if file.is_file():
+            with np.load(file) as cached:
+                if int(cached["generation"]) == gen and str(cached["digest"]) == digest:
+                    rows = cached["rows"]
+                    bounds = cached["offsets"]
+                    postings = {t: rows[a:b] for t, a, b in zip(cached["tokens"].tolist(), bounds[:-1], bounds[1:])}
+        if postings is None:
+            row_of = {k: i for i, k in enumerate(keys)}
+            lists: dict[str, list[int]] = {}
+            for key, meta in self.db.execute("SELECT key, meta FROM scenes"):
+                if key in row_of:
+                    m = json.loads(meta)
+                    for token in scene_tokens(m.get("facts", {}), m.get("room_type")):
+                        lists.setdefault(token, []).append(row_of[key])
+            tokens = sorted(lists)
+            sizes = [len(lists[t]) for t in tokens]
+            rows = np.concatenate([np.sort(lists[t]) for t in tokens]).astype(np.int64) if tokens \
+                else np.zeros(0, np.int64)
+            bounds = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+            buf = io.BytesIO()
+            np.savez(buf, generation=np.int64(gen), digest=np.array(digest), tokens=np.array(tokens, dtype=str),
+                     offsets=bounds, rows=rows)
+            atomic_write_bytes(file, buf.getvalue())
+            postings = {t: rows[a:b] for t, a, b in zip(tokens, bounds[:-1], bounds[1:])}
+        self._postings = keys, postings
+        return postings
+
     def landmarks(self, key: str) -> Landmarks:
         """A scene's stored landmarks.
 
@@ -546,14 +590,17 @@ class SceneIndex:
         return self._labels[1]
 
     def search_text(self, query: str, top_k: int = 10, shortlist: int = 100, object_weight: float = 0.5,
-                    fact_weight: float = 1.0) -> list[SearchHit]:
+                    fact_weight: float = 1.0, fact_shortlist: int = 100) -> list[SearchHit]:
         """Scenes for a sentence, best first.
 
-        A FAISS shortlist of ``shortlist`` scenes by the cosine between the query and each scene's
-        embedding; each is then scored by that cosine, plus ``object_weight`` times the best cosine
-        between the query and one of its objects, plus ``fact_weight`` times the share of the query's
-        facts (room type, counts, colours, relations: :mod:`scene3d.repository.query`) the scene
-        satisfies. Each hit lists its best-matching objects (at most 3).
+        Candidates: a FAISS shortlist of ``shortlist`` scenes by the cosine between the query and each
+        scene's embedding, and, when the query states facts (room type, counts, colours, relations:
+        :mod:`scene3d.repository.query`), the ``fact_shortlist`` best scenes by cosine plus
+        ``fact_weight`` times the share of the facts they satisfy, drawn from the fact index
+        (:meth:`_fact_candidates`). Among near-identical rooms the embedding shortlist alone misses
+        the one described; the facts find it. Each candidate is then scored by its cosine, plus
+        ``object_weight`` times the best cosine between the query and one of its objects, plus
+        ``fact_weight`` times its share of the facts. Each hit lists its best-matching objects (at most 3).
 
         Raises:
             ValueError: an empty query.
@@ -565,6 +612,8 @@ class SceneIndex:
         q = self.embedder.embed_texts([query.strip()])[0]
         found = dict(self._shortlist(q[None], shortlist)[0])
         asked = parse_query(query, self.labels()) if fact_weight else QueryFacts()
+        if len(asked) and fact_shortlist > 0:
+            found.update(self._fact_candidates(q, asked, fact_shortlist, fact_weight))
         marks = ",".join("?" * len(found))
         metas = {key: json.loads(meta) for key, meta in self.db.execute(
             f"SELECT key, meta FROM scenes WHERE key IN ({marks})", list(found))}
@@ -584,6 +633,32 @@ class SceneIndex:
             scored.append((score + object_weight * evidence + fact_weight * facts, key, best))
         scored = sorted(scored, key=lambda t: -t[0])[:top_k]
         return self._hits(scored)
+
+    def _fact_candidates(self, q: np.ndarray, asked: QueryFacts, count: int, fact_weight: float,
+                         max_cosines: int = 5000) -> dict[str, float]:
+        """The ``count`` scenes with the best cosine + ``fact_weight`` x fact share (:func:`fact_score`) for
+        the query embedding ``q`` (D,) and its facts, by key, with their cosines.
+
+        Every scene's fact share comes from the fact index (:meth:`fact_index`); cosines are computed
+        for the scenes whose share is at least the ``count``-th best (all ties of it, at most
+        ``max_cosines``, chosen arbitrarily among equal shares beyond that)."""
+        import faiss
+
+        index, keys = self.faiss_index("scenes")
+        postings = self.fact_index()
+        share = np.zeros(len(keys), np.float32)
+        for token, w in query_weights(asked).items():
+            if token in postings:
+                share[postings[token]] += w / len(asked)
+        count = min(count, len(keys))
+        rows = np.flatnonzero(share >= np.partition(share, len(keys) - count)[len(keys) - count])
+        if len(rows) > max_cosines:
+            rows = rows[np.argpartition(-share[rows], max_cosines - 1)[:max_cosines]]
+        if isinstance(index, faiss.IndexIVF) and index.direct_map.type == faiss.DirectMap.NoMap:
+            index.make_direct_map()  # IVF: look vectors up by row
+        cos = index.reconstruct_batch(rows) @ q
+        best = np.argsort(-(cos + fact_weight * share[rows]), kind="stable")[:count]
+        return {keys[rows[i]]: float(cos[i]) for i in best}
 
     def _hits(self, scored: list[tuple[float, str, list[tuple[int, str]]]]) -> list[SearchHit]:
         """SearchHits, with identity, provenance and metadata, of (score, key, [(object id, label), ...]) triples."""
