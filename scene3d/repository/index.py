@@ -58,7 +58,7 @@ from scene3d.repository.query import QueryFacts, fact_score, parse_query, query_
 from scene3d.repository.register import register_objects
 from scene3d.structures import Box, Frame, Scene, SceneObject, SearchHit
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: compact landmarks (Landmarks.to_bytes)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scenes (key TEXT PRIMARY KEY, scene_id TEXT NOT NULL, source TEXT NOT NULL, path TEXT,
                                    hash TEXT NOT NULL, embedding BLOB NOT NULL, meta TEXT NOT NULL);
@@ -192,7 +192,14 @@ class SceneIndex:
             raise IndexFormatError(f"{self.path}: an index of an older scene3d (scenes without keys, sources or "
                                    "paths); rebuild it: scene3d index data=<scenes> index=<a new folder>")
         self.db.executescript(SCHEMA)  # idempotent (IF NOT EXISTS)
-        self.set_info("schema", SCHEMA_VERSION, replace=False)
+        stored = self.set_info("schema", SCHEMA_VERSION, replace=False)
+        if stored == "2" and self.db.execute("SELECT 1 FROM landmarks LIMIT 1").fetchone() is None:
+            stored = self.set_info("schema", SCHEMA_VERSION)  # 2 -> 3 changed the landmarks only
+        if stored != SCHEMA_VERSION:
+            self.db.close()
+            raise IndexFormatError(f"{self.path}: an index of schema {stored} (this scene3d reads {SCHEMA_VERSION}: "
+                                   "its image-query landmarks are stored differently); rebuild it: "
+                                   "scene3d index data=<scenes> index=<a new folder> images=true")
         self._embedder = embedder
         self.approximate_from = approximate_from
         self._faiss: dict[str, tuple[object, list[str]]] = {}  # derived FAISS indexes by table
@@ -349,8 +356,7 @@ class SceneIndex:
             names, views, landmarks = image
             self.db.executemany("INSERT INTO views VALUES (?, ?, ?)", [
                 (key, n, np.asarray(v, np.float32).tobytes()) for n, v in zip(names, views)])
-            self.db.execute("INSERT INTO landmarks VALUES (?, ?, ?)", (
-                key, landmarks.xyz.astype(np.float32).tobytes(), landmarks.descriptors.tobytes()))
+            self.db.execute("INSERT INTO landmarks VALUES (?, ?, ?)", (key, *landmarks.to_bytes()))
         self._bump()
 
     def _delete_rows(self, key: str) -> int:
@@ -513,8 +519,7 @@ class SceneIndex:
         row = self.db.execute("SELECT xyz, descriptors FROM landmarks WHERE key = ?", (key,)).fetchone()
         if row is None:
             raise LocalizationError(f"scene {key} has no landmarks: index it with a teacher (images=true)")
-        return Landmarks(xyz=np.frombuffer(row[0], dtype=np.float32).reshape(-1, 3),
-                         descriptors=np.frombuffer(row[1], dtype=np.uint8).reshape(-1, 128))
+        return Landmarks.from_bytes(*row)
 
     def stored_scene(self, key: str) -> Scene:
         """The indexed objects of a scene as an object-only Scene (labels and boxes; its scene id is the key)."""
@@ -672,13 +677,16 @@ class SceneIndex:
         return hits
 
     def search_image(self, frame: Frame, teacher, context: Scene | None = None, top_k: int = 5,
-                     shortlist: int = 50, candidates: int = 5, min_inliers: int = 12) -> list[ImageHit]:
+                     shortlist: int = 50, candidates: int = 5, min_inliers: int = 12,
+                     stop_inliers: int = 30) -> list[ImageHit]:
         """The indexed scenes an image was taken in, with the camera pose, most inliers first.
 
         The view descriptor of the image shortlists ``shortlist`` indexed views; their first
-        ``candidates`` distinct scenes are verified by SIFT matching + PnP RANSAC
+        ``candidates`` distinct scenes are verified in that order by SIFT matching + PnP RANSAC
         (:func:`scene3d.repository.localize.estimate_pose`); a scene is a hit with at least
-        ``min_inliers`` inliers. An image that matches no scene gives ``[]``.
+        ``min_inliers`` inliers. Verification stops at the first scene with ``stop_inliers`` inliers
+        (0: verify all ``candidates``): wrong rooms rarely reach ``min_inliers``, and each costs a
+        full RANSAC run. An image that matches no scene gives ``[]``.
 
         Args:
             frame: the query: ``rgb`` and ``K`` (its ``cam_to_world`` is not used).
@@ -704,6 +712,8 @@ class SceneIndex:
             pose = estimate_pose(uv, keys, self.landmarks(sid), frame.K, min_inliers=min_inliers)
             if pose is not None:
                 hits.append(ImageHit(sid, score, pose.inliers, pose.matches, pose.cam_to_world))
+                if stop_inliers and pose.inliers >= stop_inliers:
+                    break
         return sorted(hits, key=lambda h: (-h.inliers, -h.score))[:top_k]
 
 

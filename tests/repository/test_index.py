@@ -181,6 +181,18 @@ def test_an_index_of_the_old_schema_is_refused(tmp_path):
     con.close()
     with pytest.raises(IndexFormatError, match="older scene3d.*rebuild"):
         SceneIndex(tmp_path / "old")
+    # schema 2 stored landmarks as float32 + uint8: refused when it has any, upgraded when it has none
+    for name, landmarks in (("text_only", False), ("with_images", True)):
+        SceneIndex(tmp_path / name).close()
+        con = sqlite3.connect(tmp_path / name / "index.sqlite")
+        con.execute("UPDATE info SET value = '2' WHERE key = 'schema'")
+        if landmarks:
+            con.execute("INSERT INTO landmarks VALUES ('k', ?, ?)", (bytes(12), bytes(128)))
+        con.commit()
+        con.close()
+    assert SceneIndex(tmp_path / "text_only").get_info("schema") == "3"
+    with pytest.raises(IndexFormatError, match="schema 2.*images=true"):
+        SceneIndex(tmp_path / "with_images")
 
 
 def _index_cmd(data, index, *extra):
