@@ -98,7 +98,7 @@ def main() -> None:
           f"indexing {t_index / args.rooms:.2f} s per room (10 views); index on disk "
           f"{sum(f.stat().st_size for f in (args.out / 'index').iterdir()) / 2**20:.1f} MiB")
     stored = index.db.execute("SELECT AVG(LENGTH(xyz) + LENGTH(descriptors)) FROM landmarks").fetchone()[0]
-    print(f"  landmarks per room: {np.mean([len(index.landmarks(k)) for k in index.keys()]):.0f}, "
+    print(f"  landmarks per room: {np.mean([len(index.landmarks(k)) for k in np.unique(view_ids)]):.0f}, "
           f"stored {stored / 1000:.1f} kB per room (positions + descriptors)")
 
 

@@ -54,7 +54,14 @@ from scene3d.repository.localize import (
     scene_view_descriptors,
     view_descriptor,
 )
-from scene3d.repository.query import QueryFacts, fact_score, parse_query, query_weights, scene_facts, scene_tokens
+from scene3d.repository.query import (
+    QueryFacts,
+    fact_score,
+    parse_query,
+    query_weights,
+    scene_facts,
+    scene_tokens,
+)
 from scene3d.repository.register import register_objects
 from scene3d.structures import Box, Frame, Scene, SceneObject, SearchHit
 
@@ -646,7 +653,7 @@ class SceneIndex:
 
         Every scene's fact share comes from the fact index (:meth:`fact_index`); cosines are computed
         for the scenes whose share is at least the ``count``-th best (all ties of it, at most
-        ``max_cosines``, chosen arbitrarily among equal shares beyond that)."""
+        ``max_cosines``, chosen arbitrarily among equal shares beyond that; none when no scene meets a fact)."""
         import faiss
 
         index, keys = self.faiss_index("scenes")
@@ -656,7 +663,10 @@ class SceneIndex:
             if token in postings:
                 share[postings[token]] += w / len(asked)
         count = min(count, len(keys))
-        rows = np.flatnonzero(share >= np.partition(share, len(keys) - count)[len(keys) - count])
+        kth = np.partition(share, len(keys) - count)[len(keys) - count]
+        rows = np.flatnonzero((share >= kth) & (share > 0))  # a scene that meets no fact gains nothing here
+        if not len(rows):
+            return {}
         if len(rows) > max_cosines:
             rows = rows[np.argpartition(-share[rows], max_cosines - 1)[:max_cosines]]
         if isinstance(index, faiss.IndexIVF) and index.direct_map.type == faiss.DirectMap.NoMap:
