@@ -20,6 +20,9 @@ Layout of an index folder:
 * For image queries (scenes added with a teacher, :mod:`scene3d.repository.localize`): per frame a
   view descriptor, per scene its SIFT landmarks (in the scene's transaction), and ``views.faiss.npz``
   over the view descriptors, derived like ``scenes.faiss.npz``.
+* ``facts.npz``: an inverted index of the scenes' facts (room type, class counts, coloured classes,
+  relation triples: :func:`scene3d.repository.query.scene_tokens`) over the rows of
+  ``scenes.faiss.npz``, derived the same way; text search draws candidates from it.
 
 Embeddings live in all-MiniLM-L6-v2's sentence space (:mod:`scene3d.repository.embed`), so a
 text query is compared with them directly.
@@ -51,11 +54,18 @@ from scene3d.repository.localize import (
     scene_view_descriptors,
     view_descriptor,
 )
-from scene3d.repository.query import QueryFacts, fact_score, parse_query, scene_facts
+from scene3d.repository.query import (
+    QueryFacts,
+    fact_score,
+    parse_query,
+    query_weights,
+    scene_facts,
+    scene_tokens,
+)
 from scene3d.repository.register import register_objects
 from scene3d.structures import Box, Frame, Scene, SceneObject, SearchHit
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: compact landmarks (Landmarks.to_bytes)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scenes (key TEXT PRIMARY KEY, scene_id TEXT NOT NULL, source TEXT NOT NULL, path TEXT,
                                    hash TEXT NOT NULL, embedding BLOB NOT NULL, meta TEXT NOT NULL);
@@ -189,11 +199,20 @@ class SceneIndex:
             raise IndexFormatError(f"{self.path}: an index of an older scene3d (scenes without keys, sources or "
                                    "paths); rebuild it: scene3d index data=<scenes> index=<a new folder>")
         self.db.executescript(SCHEMA)  # idempotent (IF NOT EXISTS)
-        self.set_info("schema", SCHEMA_VERSION, replace=False)
+        stored = self.set_info("schema", SCHEMA_VERSION, replace=False)
+        if stored == "2" and self.db.execute("SELECT 1 FROM landmarks LIMIT 1").fetchone() is None:
+            stored = self.set_info("schema", SCHEMA_VERSION)  # 2 -> 3 changed the landmarks only
+        if stored != SCHEMA_VERSION:
+            self.db.close()
+            raise IndexFormatError(f"{self.path}: an index of schema {stored} (this scene3d reads {SCHEMA_VERSION}: "
+                                   "its image-query landmarks are stored differently); rebuild it: "
+                                   "scene3d index data=<scenes> index=<a new folder> images=true")
         self._embedder = embedder
         self.approximate_from = approximate_from
         self._faiss: dict[str, tuple[object, list[str]]] = {}  # derived FAISS indexes by table
         self._labels: tuple[int, frozenset[str]] = (-1, frozenset())  # (generation, labels)
+        # (the scene FAISS keys it is aligned with, token -> rows): the fact index, see fact_index()
+        self._postings: tuple[list[str], dict[str, np.ndarray]] | None = None
 
     @property
     def embedder(self) -> SceneEmbedder:
@@ -344,8 +363,7 @@ class SceneIndex:
             names, views, landmarks = image
             self.db.executemany("INSERT INTO views VALUES (?, ?, ?)", [
                 (key, n, np.asarray(v, np.float32).tobytes()) for n, v in zip(names, views)])
-            self.db.execute("INSERT INTO landmarks VALUES (?, ?, ?)", (
-                key, landmarks.xyz.astype(np.float32).tobytes(), landmarks.descriptors.tobytes()))
+            self.db.execute("INSERT INTO landmarks VALUES (?, ?, ?)", (key, *landmarks.to_bytes()))
         self._bump()
 
     def _delete_rows(self, key: str) -> int:
@@ -460,6 +478,45 @@ class SceneIndex:
         self._faiss[table] = index, keys
         return index, keys
 
+    def fact_index(self) -> dict[str, np.ndarray]:
+        """The inverted index of the scenes' facts: token (:func:`scene3d.repository.query.scene_tokens`)
+        -> (P,) int64 rows, ascending, of the scene FAISS index (:meth:`faiss_index`) whose scenes have it.
+
+        Cached in ``facts.npz`` with the generation and a digest of the FAISS keys it was built over
+        (written atomically, rebuilt when either differs), and in memory while the FAISS index is."""
+        _, keys = self.faiss_index("scenes")
+        if self._postings is not None and self._postings[0] is keys:
+            return self._postings[1]
+        gen, digest = self._generation(), hashlib.sha256("\n".join(keys).encode()).hexdigest()
+        file = self.path / "facts.npz"
+        postings = None
+        if file.is_file():
+            with np.load(file) as cached:
+                if int(cached["generation"]) == gen and str(cached["digest"]) == digest:
+                    rows = cached["rows"]
+                    bounds = cached["offsets"]
+                    postings = {t: rows[a:b] for t, a, b in zip(cached["tokens"].tolist(), bounds[:-1], bounds[1:])}
+        if postings is None:
+            row_of = {k: i for i, k in enumerate(keys)}
+            lists: dict[str, list[int]] = {}
+            for key, meta in self.db.execute("SELECT key, meta FROM scenes"):
+                if key in row_of:
+                    m = json.loads(meta)
+                    for token in scene_tokens(m.get("facts", {}), m.get("room_type")):
+                        lists.setdefault(token, []).append(row_of[key])
+            tokens = sorted(lists)
+            sizes = [len(lists[t]) for t in tokens]
+            rows = np.concatenate([np.sort(lists[t]) for t in tokens]).astype(np.int64) if tokens \
+                else np.zeros(0, np.int64)
+            bounds = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+            buf = io.BytesIO()
+            np.savez(buf, generation=np.int64(gen), digest=np.array(digest), tokens=np.array(tokens, dtype=str),
+                     offsets=bounds, rows=rows)
+            atomic_write_bytes(file, buf.getvalue())
+            postings = {t: rows[a:b] for t, a, b in zip(tokens, bounds[:-1], bounds[1:])}
+        self._postings = keys, postings
+        return postings
+
     def landmarks(self, key: str) -> Landmarks:
         """A scene's stored landmarks.
 
@@ -469,8 +526,7 @@ class SceneIndex:
         row = self.db.execute("SELECT xyz, descriptors FROM landmarks WHERE key = ?", (key,)).fetchone()
         if row is None:
             raise LocalizationError(f"scene {key} has no landmarks: index it with a teacher (images=true)")
-        return Landmarks(xyz=np.frombuffer(row[0], dtype=np.float32).reshape(-1, 3),
-                         descriptors=np.frombuffer(row[1], dtype=np.uint8).reshape(-1, 128))
+        return Landmarks.from_bytes(*row)
 
     def stored_scene(self, key: str) -> Scene:
         """The indexed objects of a scene as an object-only Scene (labels and boxes; its scene id is the key)."""
@@ -546,14 +602,17 @@ class SceneIndex:
         return self._labels[1]
 
     def search_text(self, query: str, top_k: int = 10, shortlist: int = 100, object_weight: float = 0.5,
-                    fact_weight: float = 1.0) -> list[SearchHit]:
+                    fact_weight: float = 1.0, fact_shortlist: int = 100) -> list[SearchHit]:
         """Scenes for a sentence, best first.
 
-        A FAISS shortlist of ``shortlist`` scenes by the cosine between the query and each scene's
-        embedding; each is then scored by that cosine, plus ``object_weight`` times the best cosine
-        between the query and one of its objects, plus ``fact_weight`` times the share of the query's
-        facts (room type, counts, colours, relations: :mod:`scene3d.repository.query`) the scene
-        satisfies. Each hit lists its best-matching objects (at most 3).
+        Candidates: a FAISS shortlist of ``shortlist`` scenes by the cosine between the query and each
+        scene's embedding, and, when the query states facts (room type, counts, colours, relations:
+        :mod:`scene3d.repository.query`), the ``fact_shortlist`` best scenes by cosine plus
+        ``fact_weight`` times the share of the facts they satisfy, drawn from the fact index
+        (:meth:`_fact_candidates`). Among near-identical rooms the embedding shortlist alone misses
+        the one described; the facts find it. Each candidate is then scored by its cosine, plus
+        ``object_weight`` times the best cosine between the query and one of its objects, plus
+        ``fact_weight`` times its share of the facts. Each hit lists its best-matching objects (at most 3).
 
         Raises:
             ValueError: an empty query.
@@ -565,6 +624,8 @@ class SceneIndex:
         q = self.embedder.embed_texts([query.strip()])[0]
         found = dict(self._shortlist(q[None], shortlist)[0])
         asked = parse_query(query, self.labels()) if fact_weight else QueryFacts()
+        if len(asked) and fact_shortlist > 0:
+            found.update(self._fact_candidates(q, asked, fact_shortlist, fact_weight))
         marks = ",".join("?" * len(found))
         metas = {key: json.loads(meta) for key, meta in self.db.execute(
             f"SELECT key, meta FROM scenes WHERE key IN ({marks})", list(found))}
@@ -585,6 +646,35 @@ class SceneIndex:
         scored = sorted(scored, key=lambda t: -t[0])[:top_k]
         return self._hits(scored)
 
+    def _fact_candidates(self, q: np.ndarray, asked: QueryFacts, count: int, fact_weight: float,
+                         max_cosines: int = 5000) -> dict[str, float]:
+        """The ``count`` scenes with the best cosine + ``fact_weight`` x fact share (:func:`fact_score`) for
+        the query embedding ``q`` (D,) and its facts, by key, with their cosines.
+
+        Every scene's fact share comes from the fact index (:meth:`fact_index`); cosines are computed
+        for the scenes whose share is at least the ``count``-th best (all ties of it, at most
+        ``max_cosines``, chosen arbitrarily among equal shares beyond that; none when no scene meets a fact)."""
+        import faiss
+
+        index, keys = self.faiss_index("scenes")
+        postings = self.fact_index()
+        share = np.zeros(len(keys), np.float32)
+        for token, w in query_weights(asked).items():
+            if token in postings:
+                share[postings[token]] += w / len(asked)
+        count = min(count, len(keys))
+        kth = np.partition(share, len(keys) - count)[len(keys) - count]
+        rows = np.flatnonzero((share >= kth) & (share > 0))  # a scene that meets no fact gains nothing here
+        if not len(rows):
+            return {}
+        if len(rows) > max_cosines:
+            rows = rows[np.argpartition(-share[rows], max_cosines - 1)[:max_cosines]]
+        if isinstance(index, faiss.IndexIVF) and index.direct_map.type == faiss.DirectMap.NoMap:
+            index.make_direct_map()  # IVF: look vectors up by row
+        cos = index.reconstruct_batch(rows) @ q
+        best = np.argsort(-(cos + fact_weight * share[rows]), kind="stable")[:count]
+        return {keys[rows[i]]: float(cos[i]) for i in best}
+
     def _hits(self, scored: list[tuple[float, str, list[tuple[int, str]]]]) -> list[SearchHit]:
         """SearchHits, with identity, provenance and metadata, of (score, key, [(object id, label), ...]) triples."""
         records = self.records([key for _, key, _ in scored])
@@ -597,13 +687,16 @@ class SceneIndex:
         return hits
 
     def search_image(self, frame: Frame, teacher, context: Scene | None = None, top_k: int = 5,
-                     shortlist: int = 50, candidates: int = 5, min_inliers: int = 12) -> list[ImageHit]:
+                     shortlist: int = 50, candidates: int = 5, min_inliers: int = 12,
+                     stop_inliers: int = 30) -> list[ImageHit]:
         """The indexed scenes an image was taken in, with the camera pose, most inliers first.
 
         The view descriptor of the image shortlists ``shortlist`` indexed views; their first
-        ``candidates`` distinct scenes are verified by SIFT matching + PnP RANSAC
+        ``candidates`` distinct scenes are verified in that order by SIFT matching + PnP RANSAC
         (:func:`scene3d.repository.localize.estimate_pose`); a scene is a hit with at least
-        ``min_inliers`` inliers. An image that matches no scene gives ``[]``.
+        ``min_inliers`` inliers. Verification stops at the first scene with ``stop_inliers`` inliers
+        (0: verify all ``candidates``): wrong rooms rarely reach ``min_inliers``, and each costs a
+        full RANSAC run. An image that matches no scene gives ``[]``.
 
         Args:
             frame: the query: ``rgb`` and ``K`` (its ``cam_to_world`` is not used).
@@ -629,6 +722,8 @@ class SceneIndex:
             pose = estimate_pose(uv, keys, self.landmarks(sid), frame.K, min_inliers=min_inliers)
             if pose is not None:
                 hits.append(ImageHit(sid, score, pose.inliers, pose.matches, pose.cam_to_world))
+                if stop_inliers and pose.inliers >= stop_inliers:
+                    break
         return sorted(hits, key=lambda h: (-h.inliers, -h.score))[:top_k]
 
 

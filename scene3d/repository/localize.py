@@ -8,6 +8,12 @@ candidate scenes; its SIFT keypoints are matched to each candidate's landmarks (
 and the camera pose is solved by PnP RANSAC (OpenCV's SQPnP on minimal sets, then Levenberg-Marquardt
 on the inliers). Candidates are ranked by their inlier count.
 
+Landmarks are compact (about 70 bytes each, some 40 KB per room of 10 views): keypoints of different
+frames that lie within 3 cm of each other with similar descriptors are merged into one landmark
+(a track, as structure-from-motion keeps one 3D point per track), only tracks seen from at least
+two frames are kept (a keypoint that one view alone found is rarely found by a query), and they are
+stored with millimetre int16 positions and 4-bit descriptor components (:meth:`Landmarks.to_bytes`).
+
 Why SIFT and not the teacher for the 2D-3D matches: the teacher's features say *what* a pixel shows,
 not *where* on the object it is (the label teacher's feature is constant over an object; DINOv2 patch
 features are 14 px wide), so they shortlist the scenes and SIFT localises.
@@ -28,6 +34,9 @@ from scene3d.teachers.base import TeacherMap
 
 HUE_BINS, SAT_BINS = 16, 4
 """The colour part of a view descriptor: a hue x saturation histogram (shading changes value, not hue)."""
+DESCRIPTOR_LEVELS, DESCRIPTOR_CLIP = 15, 0.5
+"""Landmark descriptors keep 4 bits per component: level ``round(min(c, 0.5) / 0.5 * 15)`` of each unit
+RootSIFT component ``c`` (larger components are rare and clipped)."""
 
 
 class LocalizationError(Scene3DError, ValueError):
@@ -40,7 +49,8 @@ class Landmarks:
 
     Attributes:
         xyz: ``(K, 3)`` float32 world points, metres.
-        descriptors: ``(K, 128)`` uint8 RootSIFT descriptors (unit vectors times 255, rounded).
+        descriptors: ``(K, 128)`` uint8 quantised RootSIFT descriptors: per component a level in
+            ``[0, DESCRIPTOR_LEVELS]`` (see :data:`DESCRIPTOR_CLIP`; :meth:`quantise` makes them).
     """
 
     xyz: np.ndarray
@@ -49,10 +59,42 @@ class Landmarks:
     def __len__(self) -> int:
         return len(self.xyz)
 
+    @classmethod
+    def quantise(cls, xyz: np.ndarray, unit: np.ndarray) -> Landmarks:
+        """Landmarks of ``(K, 3)`` world points (metres) and their ``(K, 128)`` unit RootSIFT descriptors."""
+        levels = np.round(np.minimum(unit, DESCRIPTOR_CLIP) / DESCRIPTOR_CLIP * DESCRIPTOR_LEVELS)
+        return cls(np.asarray(xyz, np.float32).reshape(-1, 3), levels.clip(0, DESCRIPTOR_LEVELS).astype(np.uint8))
+
     def unit_descriptors(self) -> np.ndarray:
         """``(K, 128)`` float32 L2-normalised descriptors."""
         d = self.descriptors.astype(np.float32)
         return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
+
+    def to_bytes(self) -> tuple[bytes, bytes]:
+        """``(positions, descriptors)`` as stored: an origin (3 float32, metres) and per landmark 3 int16
+        millimetre offsets from it (12 + 6 K bytes); two 4-bit levels per byte (64 K bytes).
+
+        Raises:
+            LocalizationError: the landmarks span more than 65 m (int16 millimetres around their centre).
+        """
+        xyz = np.asarray(self.xyz, np.float64).reshape(-1, 3)
+        origin = (xyz.min(axis=0) + xyz.max(axis=0)) / 2 if len(xyz) else np.zeros(3)
+        mm = np.round((xyz - origin) * 1000.0)
+        if len(mm) and np.abs(mm).max() > np.iinfo(np.int16).max:
+            raise LocalizationError(f"landmarks span {np.ptp(xyz, axis=0).max():.1f} m; at most 65 m is stored")
+        d = self.descriptors.astype(np.uint8)
+        return (origin.astype(np.float32).tobytes() + mm.astype(np.int16).tobytes(),
+                ((d[:, 0::2] << 4) | d[:, 1::2]).tobytes())
+
+    @classmethod
+    def from_bytes(cls, positions: bytes, descriptors: bytes) -> Landmarks:
+        """The landmarks that :meth:`to_bytes` stored (positions within 0.5 mm)."""
+        origin = np.frombuffer(positions[:12], dtype=np.float32).astype(np.float64)
+        xyz = np.frombuffer(positions[12:], dtype=np.int16).reshape(-1, 3) / 1000.0 + origin
+        packed = np.frombuffer(descriptors, dtype=np.uint8).reshape(-1, 64)
+        d = np.empty((len(packed), 128), np.uint8)
+        d[:, 0::2], d[:, 1::2] = packed >> 4, packed & 0x0F
+        return cls(xyz.astype(np.float32), d)
 
 
 @dataclass(frozen=True)
@@ -127,12 +169,20 @@ def view_descriptor(teacher_map: TeacherMap, rgb: np.ndarray) -> np.ndarray:
     return (np.concatenate([mean, colour_histogram(rgb)]) / np.sqrt(2.0)).astype(np.float32)
 
 
-def scene_landmarks(scene: Scene, max_per_frame: int = 300) -> Landmarks:
-    """SIFT keypoints of every frame with depth, lifted to world points by the depth at the keypoint.
+def scene_landmarks(scene: Scene, max_per_frame: int = 300, radius: float = 0.03, max_distance: float = 0.8,
+                    min_views: int = 2) -> Landmarks:
+    """SIFT keypoints of every frame with depth, lifted to world points by the depth at the keypoint and
+    merged into tracks (see the module doc).
+
+    Two keypoints of different frames join one track when they lie within ``radius`` and their unit
+    descriptors within ``max_distance`` (Euclidean) of each other (and transitively); a track's landmark
+    is the mean position and the renormalised mean descriptor of its keypoints. Tracks seen from fewer
+    than ``min_views`` frames are dropped (all are kept for a scene with fewer frames with depth).
 
     Args:
         scene: a scene with posed frames (``Frame.depth`` in metres, 0 = invalid).
-        max_per_frame: SIFT keypoints kept per frame (strongest first).
+        max_per_frame: SIFT keypoints taken per frame (strongest first).
+        radius: metres.
 
     Raises:
         LocalizationError: no frame of the scene has a depth map.
@@ -141,8 +191,8 @@ def scene_landmarks(scene: Scene, max_per_frame: int = 300) -> Landmarks:
     if not frames:
         raise LocalizationError(f"scene {scene.scene_id}: image queries need frames with depth "
                                 f"({len(scene.frames)} frames, none with depth)")
-    xyz, desc = [], []
-    for f in frames:
+    xyz, desc, views = [], [], []
+    for k, f in enumerate(frames):
         uv, d = local_features(f.rgb, max_per_frame)
         cols = np.clip(uv[:, 0].astype(np.int64), 0, f.width - 1)
         rows = np.clip(uv[:, 1].astype(np.int64), 0, f.height - 1)
@@ -153,8 +203,35 @@ def scene_landmarks(scene: Scene, max_per_frame: int = 300) -> Landmarks:
                         z[ok]], axis=1)
         xyz.append(cam @ f.cam_to_world[:3, :3].T + f.cam_to_world[:3, 3])
         desc.append(d[ok])
-    return Landmarks(xyz=np.concatenate(xyz).astype(np.float32),
-                     descriptors=np.round(np.concatenate(desc) * 255.0).clip(0, 255).astype(np.uint8))
+        views.append(np.full(int(ok.sum()), k))
+    return _tracks(np.concatenate(xyz), np.concatenate(desc), np.concatenate(views), radius, max_distance,
+                   min(min_views, len(frames)))
+
+
+def _tracks(xyz: np.ndarray, unit: np.ndarray, view: np.ndarray, radius: float, max_distance: float,
+            min_views: int) -> Landmarks:
+    """Landmarks of the tracks of keypoints ``xyz`` (N, 3) metres with unit descriptors (N, 128) from
+    frames ``view`` (N,) (see :func:`scene_landmarks`)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    n = len(xyz)
+    pairs = cKDTree(xyz).query_pairs(radius, output_type="ndarray") if n else np.zeros((0, 2), np.int64)
+    a, b = pairs[:, 0], pairs[:, 1]
+    same = (view[a] != view[b]) & (np.linalg.norm(unit[a] - unit[b], axis=1) < max_distance)
+    graph = coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(n, n))
+    count, track = connected_components(graph, directed=False)
+    frames = int(view.max(initial=0)) + 1
+    seen_in = np.bincount(np.unique(track * frames + view) // frames, minlength=count)  # distinct frames per track
+    size = np.bincount(track, minlength=count).astype(np.float64)[:, None]
+    points = np.zeros((count, 3))
+    np.add.at(points, track, xyz)
+    descriptors = np.zeros((count, unit.shape[1]))
+    np.add.at(descriptors, track, unit)
+    keep = seen_in >= min_views
+    descriptors = descriptors[keep] / np.maximum(np.linalg.norm(descriptors[keep], axis=1, keepdims=True), 1e-9)
+    return Landmarks.quantise(points[keep] / size[keep], descriptors)
 
 
 def scene_view_descriptors(scene: Scene, teacher) -> tuple[list[str], np.ndarray]:

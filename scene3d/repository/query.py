@@ -7,7 +7,9 @@ chair"), and a relation between two classes ("a cup on the nightstand", "a plant
 window", "a nightstand supporting a vase"). Each scene's facts (its label counts, coloured labels and
 relation triples from its scene graph) are stored at indexing (:func:`scene_facts`), and
 :func:`fact_score` gives the share of the query's facts a scene satisfies, which
-``SceneIndex.search_text`` adds to the embedding score.
+``SceneIndex.search_text`` adds to the embedding score. The same score is a weighted sum over
+tokens (:func:`scene_tokens`, :func:`query_weights`), which is how the index's inverted fact
+index scores every scene at once to draw candidates the embedding shortlist misses.
 
 Class names are matched with their plurals and the synonyms of
 :data:`scene3d.language.vocab.HAND_SYNONYMS` ("fridge" = "refrigerator", "bedside tables" =
@@ -154,12 +156,57 @@ def parse_query(text: str, labels: frozenset[str]) -> QueryFacts:
     return facts
 
 
+def scene_tokens(facts: dict, room_type: str | None) -> set[str]:
+    """A scene's facts as the tokens of the fact index: ``room:<type>``, ``has:<label>``,
+    ``n:<label>=<count>``, ``color:<colour> <label>`` and ``rel:<label>|<group>|<label>``.
+
+    Args:
+        facts: the scene's :func:`scene_facts`.
+        room_type: the scene's room type (None: no room token).
+    """
+    counts = facts.get("counts", {})
+    tokens = {f"has:{label}" for label, n in counts.items() if n}
+    tokens |= {f"n:{label}={n}" for label, n in counts.items() if n}
+    tokens |= {f"color:{c}" for c in facts.get("colors", ())}
+    tokens |= {f"rel:{r}" for r in facts.get("relations", ())}
+    if room_type:
+        tokens.add(f"room:{room_type}")
+    return tokens
+
+
+def query_weights(query: QueryFacts) -> dict[str, float]:
+    """The query's facts as weighted :func:`scene_tokens`: a scene's :func:`fact_score` is the sum of
+    the weights of the tokens it has, over ``len(query)``.
+
+    A count weighs 0.7 on its exact count and 0.3 on the class being there, so that a scene with the
+    class in another number scores 0.3; a colour likewise (0.7 on the coloured class, 0.3 on the
+    class); a room type, a presence and a relation 1 on their token."""
+    weights: dict[str, float] = {}
+
+    def put(token: str, w: float) -> None:
+        weights[token] = weights.get(token, 0.0) + w
+
+    if query.room is not None:
+        put(f"room:{query.room}", 1.0)
+    for label, n in query.counts.items():
+        put(f"n:{label}={n}", 0.7)
+        put(f"has:{label}", 0.3)
+    for label in query.present:
+        put(f"has:{label}", 1.0)
+    for colour, label in query.colors:
+        put(f"color:{colour} {label}", 0.7)
+        put(f"has:{label}", 0.3)
+    for a, g, b in query.relations:
+        put(f"rel:{a}|{g}|{b}", 1.0)
+    return weights
+
+
 def fact_score(query: QueryFacts, facts: dict, room_type: str | None) -> float:
     """The share of the query's facts that a scene satisfies, in [0, 1] (0 when the query states none).
 
     A count scores 1 when equal, 0.3 when the class is there in another number; a colour 1 when an
     object of that class has it, 0.3 when the class is there in another colour; a room type, a
-    presence and a relation 1 or 0.
+    presence and a relation 1 or 0 (the weights of :func:`query_weights`).
 
     Args:
         query: :func:`parse_query`'s facts.
@@ -168,11 +215,5 @@ def fact_score(query: QueryFacts, facts: dict, room_type: str | None) -> float:
     """
     if not len(query):
         return 0.0
-    counts, colors, relations = facts.get("counts", {}), set(facts.get("colors", ())), set(facts.get("relations", ()))
-    total = float(query.room is not None and query.room == room_type)
-    total += sum(1.0 if counts.get(label) == n else 0.3 if counts.get(label) else 0.0
-                 for label, n in query.counts.items())
-    total += sum(1.0 for label in query.present if counts.get(label))
-    total += sum(1.0 if f"{c} {label}" in colors else 0.3 if counts.get(label) else 0.0 for c, label in query.colors)
-    total += sum(1.0 for a, g, b in query.relations if f"{a}|{g}|{b}" in relations)
-    return total / len(query)
+    tokens = scene_tokens(facts, room_type)
+    return sum(w for token, w in query_weights(query).items() if token in tokens) / len(query)

@@ -17,7 +17,7 @@ from scene3d.repository import (
     estimate_pose,
     pose_error,
 )
-from scene3d.repository.localize import colour_histogram, scene_landmarks
+from scene3d.repository.localize import _tracks, colour_histogram, scene_landmarks
 from scene3d.structures import Frame
 from scene3d.synth import SynthConfig, generate_dataset, generate_scene
 from scene3d.synth.raycast import intrinsics, look_at
@@ -37,7 +37,7 @@ def test_pnp_recovers_a_known_pose_among_outliers():
     world = cam @ pose[:3, :3].T + pose[:3, 3]
     uv = (cam[:, :2] / cam[:, 2:]) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
     desc = _unit(rng.random((120, 128)))
-    landmarks = Landmarks(world.astype(np.float32), np.round(desc * 255).astype(np.uint8))
+    landmarks = Landmarks.quantise(world, desc)
     # 40 % of the image keypoints are elsewhere (outliers that still match their landmark)
     uv[:48] = rng.uniform([0, 0], [320, 240], (48, 2))
     est = estimate_pose(uv, _unit(desc + 0.01 * rng.standard_normal(desc.shape)), landmarks, K)
@@ -50,6 +50,27 @@ def test_pnp_recovers_a_known_pose_among_outliers():
     for xyz in (np.linspace([0, 0, 3], [1, 2, 3], 120), np.tile([0.0, 0.0, 3.0], (120, 1))):
         flat = Landmarks(xyz.astype(np.float32), landmarks.descriptors)
         assert estimate_pose(rng.uniform([0, 0], [320, 240], (120, 2)), desc, flat, K) is None
+
+
+def test_landmarks_are_stored_compactly_and_tracks_merge_views():
+    rng = np.random.default_rng(1)
+    xyz = rng.uniform([-3, -4, 0], [3, 4, 2.5], (50, 3))
+    lm = Landmarks.quantise(xyz, _unit(rng.random((50, 128))))
+    positions, descriptors = lm.to_bytes()
+    assert len(positions) == 12 + 6 * 50 and len(descriptors) == 64 * 50  # 70 bytes a landmark
+    back = Landmarks.from_bytes(positions, descriptors)
+    assert np.abs(back.xyz - xyz).max() <= 0.0005 + 1e-6 and np.array_equal(back.descriptors, lm.descriptors)
+    assert lm.descriptors.max() <= 15
+    with pytest.raises(LocalizationError, match="65 m"):
+        Landmarks.quantise(np.array([[0.0, 0, 0], [70.0, 0, 0]]), _unit(rng.random((2, 128)))).to_bytes()
+    # a point seen by views 0, 1 and 2 (1 cm apart, close descriptors) is one landmark at their mean;
+    # a point seen by view 0 alone, and a neighbour of the first with another descriptor, are dropped
+    d = _unit(rng.random((2, 128)) * np.repeat(np.eye(2), 64, axis=1))  # disjoint supports: distance sqrt(2)
+    pts = np.array([[1.0, 1, 1], [1.01, 1, 1], [1.0, 1.01, 1], [2.0, 2, 2], [1.0, 1, 1.01]])
+    unit = np.stack([d[0], _unit(d[:1] + 0.02)[0], d[0], d[0], d[1]])
+    tracks = _tracks(pts, unit, np.array([0, 1, 2, 0, 1]), radius=0.03, max_distance=0.8, min_views=2)
+    assert len(tracks) == 1 and np.allclose(tracks.xyz[0], [1.0033, 1.0033, 1.0], atol=1e-3)
+    assert len(_tracks(pts, unit, np.array([0, 1, 2, 0, 1]), radius=0.03, max_distance=0.8, min_views=1)) == 3
 
 
 def test_colour_histogram_ignores_shading():
@@ -88,6 +109,21 @@ def test_held_out_frames_find_their_room_and_pose(image_index):
     assert index.search_image(scenes[2].frames[0], teacher, context=scenes[2]) == []
     grey = Frame("grey", np.full((240, 320, 3), 128, np.uint8), K, np.eye(4), instance=np.full((240, 320), -1, np.int32))
     assert index.search_image(grey, teacher) == []
+
+
+def test_verification_stops_at_a_confident_hit(image_index, monkeypatch):
+    import scene3d.repository.index as index_module
+
+    index, scenes, teacher = image_index
+    calls = []
+    real = index_module.estimate_pose
+    monkeypatch.setattr(index_module, "estimate_pose", lambda *a, **k: calls.append(1) or real(*a, **k))
+    frame = scenes[0].frames[0]
+    hit = index.search_image(frame, teacher, context=scenes[0])[0]
+    assert hit.key == "room0" and hit.inliers >= 30 and len(calls) == 1
+    calls.clear()
+    assert index.search_image(frame, teacher, context=scenes[0], stop_inliers=0)[0].key == "room0"
+    assert len(calls) == 2  # both indexed rooms verified
 
 
 def test_image_part_errors_and_delete(image_index, tmp_path):

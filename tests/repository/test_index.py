@@ -181,6 +181,18 @@ def test_an_index_of_the_old_schema_is_refused(tmp_path):
     con.close()
     with pytest.raises(IndexFormatError, match="older scene3d.*rebuild"):
         SceneIndex(tmp_path / "old")
+    # schema 2 stored landmarks as float32 + uint8: refused when it has any, upgraded when it has none
+    for name, landmarks in (("text_only", False), ("with_images", True)):
+        SceneIndex(tmp_path / name).close()
+        con = sqlite3.connect(tmp_path / name / "index.sqlite")
+        con.execute("UPDATE info SET value = '2' WHERE key = 'schema'")
+        if landmarks:
+            con.execute("INSERT INTO landmarks VALUES ('k', ?, ?)", (bytes(12), bytes(128)))
+        con.commit()
+        con.close()
+    assert SceneIndex(tmp_path / "text_only").get_info("schema") == "3"
+    with pytest.raises(IndexFormatError, match="schema 2.*images=true"):
+        SceneIndex(tmp_path / "with_images")
 
 
 def _index_cmd(data, index, *extra):
@@ -268,3 +280,26 @@ def test_counts_in_the_query_pick_the_room(tmp_path):
         # without the query facts the embedding alone does not tell the counts apart
     assert {index.search_text(f"a bedroom with {sid} lamps", top_k=1, fact_weight=0)[0].key
             for sid in ("one", "two", "three")} != {"one", "two", "three"}
+
+
+def test_fact_index_finds_the_room_the_embedding_shortlist_misses(tmp_path):
+    index = SceneIndex(tmp_path / "idx")
+    index.add(_room("target", "bedroom", ["bed", "wardrobe", "lamp", "lamp"]))
+    query = "a bedroom with two lamps"
+    q = index.embedder.embed_texts([query])
+    # 30 descriptor-only rooms that sit closer to the query than the target (cosine 1) but have no lamps
+    index.add_descriptors([f"copy{i:02d}" for i in range(30)], np.repeat(q, 30, axis=0),
+                          metas=[{"room_type": "bedroom", "facts": {"counts": {"bed": 1, "wardrobe": 1}}}] * 30)
+    assert "target" not in [k for k, _ in index._shortlist(q, 10)[0]]
+    assert "target" not in [h.key for h in index.search_text(query, top_k=5, shortlist=10, fact_shortlist=0)]
+    assert index.search_text(query, top_k=1, shortlist=10, fact_shortlist=10)[0].key == "target"
+    postings = index.fact_index()
+    assert set(postings) >= {"room:bedroom", "has:lamp", "n:lamp=2", "has:bed"}
+    _, keys = index.faiss_index()
+    assert [keys[r] for r in postings["n:lamp=2"]] == ["target"] and len(postings["has:bed"]) == 31
+    # derived from the database: a new scene is in it, and a reopened index reads the cached file
+    index.add(_room("other", "bedroom", ["bed", "lamp", "lamp", "desk"]))
+    assert sorted(index.faiss_index()[1][r] for r in index.fact_index()["n:lamp=2"]) == ["other", "target"]
+    again = SceneIndex(tmp_path / "idx")
+    assert {t: r.tolist() for t, r in again.fact_index().items()} == \
+        {t: r.tolist() for t, r in index.fact_index().items()}
