@@ -5,6 +5,7 @@ See ``docs/distill.md``.
 """
 
 from scene3d.distill.evaluate import (
+                                      ENSEMBLE_RULES,
                                       METHODS,
                                       SegmentationReport,
                                       SegmentationScores,
@@ -53,6 +54,7 @@ from scene3d.distill.trainer import (
 from scene3d.distill.views import DistillDataError, Views, scene_views, visible_points
 
 __all__ = [
+                                      "ENSEMBLE_RULES",
                                       "METHODS",
                                       "SegmentationReport",
                                       "DistillConfig",

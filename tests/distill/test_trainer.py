@@ -205,6 +205,13 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
     assert all(0 <= v <= 1 for part in ("miou", "accuracy") for v in metrics[part].values())
     assert metrics["n_points"] == sum(s.num_points for s in tiny_scenes())  # every tiny point is labelled
     assert "ensemble" in capsys.readouterr().out
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
+                 "ensemble=confidence", f"out={tmp_path / 'conf.json'}"]) == 0
+    conf = json.loads((tmp_path / "conf.json").read_text())
+    assert conf["ensemble_rule"] == "confidence" and conf["miou"]["fused"] == metrics["miou"]["fused"]
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
+                 "ensemble=vote"]) == 2
+    assert "ensemble=vote is not one of cosine, confidence, product" in capsys.readouterr().err
     assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}",
                  "split=val"]) == 2
     assert "splits/val.txt not found" in capsys.readouterr().err
