@@ -88,7 +88,7 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
         view_pred = {"teacher": predict_classes(views.features, text)}
         for name, model in students.items():
             with torch.no_grad():
-                x = student_input(scene, model.config.voxel_size)
+                x = student_input(scene, model.config.voxel_size, model.config.normals)
                 out = model(x)
                 feats = out.point_features(x.points)
                 preds[name] = predict_classes(feats, text)
@@ -129,7 +129,7 @@ def segmentation(args) -> dict:
           f"{sum(s.num_points for s in train + test) / len(train + test):.0f} points/scene ({time.perf_counter() - t0:.1f} s)")
     loop = LoopConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, warmup=10,
                       checkpoint_every=args.steps, seed=0)
-    student_cfg = StudentConfig(voxel_size=args.voxel, hidden=args.hidden, blocks=args.blocks)
+    student_cfg = StudentConfig(voxel_size=args.voxel, hidden=args.hidden, blocks=args.blocks, normals=args.normals)
     loss = dict(feature_loss=args.loss, temperature=args.temperature, balance=args.balance, num_anchors=args.anchors,
                 views_per_item=args.views)
     variants = {
@@ -212,6 +212,7 @@ def main() -> None:
     ap.add_argument("--balance", action="store_true", help="class-balanced pair weights")
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=1)
+    ap.add_argument("--normals", action="store_true", help="feed point normals to the student")
     ap.add_argument("--reuse", action="store_true", help="evaluate the students already trained in --out (no training)")
     ap.add_argument("--timing-steps", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)

@@ -101,12 +101,14 @@ class DistillTask:
         teacher: the 2D teacher.
         voxel_size: the student's voxel edge, metres.
         config: the losses.
+        normals: feed point normals to the student (``StudentConfig.normals``).
 
     Raises:
-        DistillDataError: no scenes, or a scene without frames or points.
+        DistillDataError: no scenes, or a scene without frames or points (or normals, if ``normals``).
     """
 
-    def __init__(self, scenes: list[Scene], teacher: Teacher, voxel_size: float, config: DistillConfig):
+    def __init__(self, scenes: list[Scene], teacher: Teacher, voxel_size: float, config: DistillConfig,
+                 normals: bool = False):
         if not scenes:
             raise DistillDataError("no training scenes")
         for s in scenes:
@@ -115,8 +117,11 @@ class DistillTask:
                                        "(scene3d generate num_frames>0, or import-scannet with_frames=true)")
             if s.num_points == 0:
                 raise DistillDataError(f"scene {s.scene_id} has no points")
+            if normals and s.normals is None:
+                raise DistillDataError(f"scene {s.scene_id} has no point normals, but the student takes them "
+                                       "(student.normals=true)")
         self.scenes, self.teacher, self.config = scenes, teacher, config
-        self.inputs: list[StudentInput] = [student_input(s, voxel_size) for s in scenes]
+        self.inputs: list[StudentInput] = [student_input(s, voxel_size, normals) for s in scenes]
         self.feature_loss = feature_loss(config, teacher, scenes)
 
     def num_items(self) -> int:
@@ -161,7 +166,7 @@ def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student
     student = student or StudentConfig()
     student = StudentConfig(**{**asdict(student), "feature_dim": teacher.dim})
     distill, loop = distill or DistillConfig(), loop or LoopConfig()
-    task = DistillTask(scenes, teacher, student.voxel_size, distill)
+    task = DistillTask(scenes, teacher, student.voxel_size, distill, student.normals)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {"student": asdict(student), "distill": asdict(distill), "loop": asdict(loop), "notes": notes or {}}
@@ -202,5 +207,5 @@ def load_student(path: str | Path) -> tuple[DistillStudent, TrainState]:
 def point_features(model: DistillStudent, scene: Scene) -> torch.Tensor:
     """``(N, D)`` student features at every point of ``scene`` (frames not needed), eval mode."""
     model.eval()
-    x = student_input(scene, model.config.voxel_size)
+    x = student_input(scene, model.config.voxel_size, model.config.normals)
     return model(x, density=False).point_features(x.points)

@@ -83,6 +83,30 @@ def test_projection_only_and_bad_input(tmp_path, scenes):
         DistillConfig(w_feature=0, w_depth=0, w_projection=0)
 
 
+def test_normals_input_is_the_voxel_mean_normal_and_trains(tmp_path, scenes):
+    from scene3d.distill import student_input
+    from scene3d.structures import Scene
+
+    # two points in one 1 m voxel, one in another: the normal channels are the per-voxel means
+    pts = np.array([[0.1, 0.1, 0.1], [0.2, 0.3, 0.4], [1.5, 0.5, 0.5]], dtype=np.float32)
+    nrm = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    scene = Scene("n", points=pts, colors=np.zeros((3, 3), np.uint8), instance_ids=np.full(3, -1, np.int32), normals=nrm)
+    x = student_input(scene, 1.0, normals=True)
+    f = x.voxels.features  # (2, 7): RGB, height, normal; order the voxels by their mean height (0.15 m, 0.4 m)
+    f = f[torch.argsort(f[:, 3])]
+    torch.testing.assert_close(f[:, 3:], torch.tensor([[0.15, 0.5, 0.5, 0.0], [0.4, 0.0, 0.0, 1.0]]))
+    assert student_input(scene, 1.0).voxels.features.shape == (2, 4)
+    with pytest.raises(ValueError, match="no point normals"):
+        student_input(replace(scene, normals=None), 1.0, normals=True)
+    with pytest.raises(DistillDataError, match="no point normals"):
+        DistillTask([replace(scenes[0], normals=None)], fake_teacher(), 0.1, FAST, normals=True)
+    cfg = replace(TINY_STUDENT, normals=True)
+    pretrain(scenes, fake_teacher(), tmp_path / "run", cfg, FAST, LoopConfig(steps=1, batch_size=1), progress=False)
+    model, _ = load_student(tmp_path / "run")
+    assert model.config.normals and model.config.in_channels == 7
+    assert torch.isfinite(point_features(model, scenes[0])).all()
+
+
 def test_contrastive_task_embeds_the_training_labels(scenes):
     from scene3d.distill import DistillStudent
 
