@@ -48,6 +48,7 @@ from scene3d.distill.trainer import (
                                       DistillTask,
                                       feature_loss,
                                       load_student,
+                                      plane_symmetry,
                                       point_features,
                                       pretrain,
 )
@@ -82,6 +83,7 @@ __all__ = [
                                       "fuse_teacher",
                                       "fuse_views",
                                       "load_student",
+                                      "plane_symmetry",
                                       "point_classes",
                                       "point_features",
                                       "predict_classes",

@@ -107,6 +107,46 @@ def test_normals_input_is_the_voxel_mean_normal_and_trains(tmp_path, scenes):
     assert torch.isfinite(point_features(model, scenes[0])).all()
 
 
+def test_plane_symmetries_are_the_eight_of_the_square():
+    from scene3d.distill import plane_symmetry
+
+    mats = [plane_symmetry(i) for i in range(8)]
+    assert len({m.tobytes() for m in mats}) == 8
+    for m in mats:
+        np.testing.assert_array_equal(m @ m.T, np.eye(2))
+    np.testing.assert_array_equal(mats[1] @ [1, 0], [0, 1])  # +90 degrees
+    assert [round(float(np.linalg.det(m))) for m in mats] == [1, 1, 1, 1, -1, -1, -1, -1]
+    with pytest.raises(ValueError, match="0..7"):
+        plane_symmetry(8)
+
+
+def test_augmented_projection_loss_reads_the_student_on_the_turned_room(scenes):
+    from scene3d.distill import DistillStudent, plane_symmetry, projection_loss, scene_views
+
+    cfg = DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=1024, augment=True)
+    task = DistillTask(scenes, fake_teacher(), 0.1, cfg)
+    torch.manual_seed(0)
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
+    got = task.losses(model, 0, torch.Generator().manual_seed(5))["loss"]
+    # reference: the same draws by hand
+    g = torch.Generator().manual_seed(5)
+    k = int(torch.randint(8, (1,), generator=g))
+    assert k != 0  # a real turn (seed 5)
+    frames = sorted(torch.randperm(len(scenes[0].frames), generator=g)[:cfg.views_per_item].tolist())
+    x = task.augmented_input(0, k)
+    xy = scenes[0].points[:, :2]
+    centre = (xy.min(axis=0) + xy.max(axis=0)) / 2
+    turned = torch.from_numpy((xy - centre) @ plane_symmetry(k).T + centre)
+    torch.testing.assert_close(x.points[:, :2], turned)
+    torch.testing.assert_close(x.points[:, 2], task.inputs[0].points[:, 2])
+    want = projection_loss(model(x, density=False), scene_views(scenes[0], task.teacher, frames), task.inputs[0].points,
+                           cfg.tolerance, cfg.projection_points, g, task.feature_loss, x.points)
+    torch.testing.assert_close(got, want)
+    assert task.augmented_input(0, 0) is task.inputs[0] and task.augmented_input(0, k) is x  # cached
+    with pytest.raises(ValueError, match="projection loss only"):
+        DistillConfig(augment=True)
+
+
 def test_contrastive_task_embeds_the_training_labels(scenes):
     from scene3d.distill import DistillStudent
 
