@@ -42,18 +42,19 @@ ENSEMBLE_RULES = ("cosine", "confidence", "product")
 """How :func:`ensemble_features` combines the fused teacher and the student on a seen point."""
 
 
-def ensemble_features(fused: torch.Tensor, student: torch.Tensor, text: torch.Tensor, rule: str = "cosine",
+def ensemble_features(fused: torch.Tensor, student: torch.Tensor, text: torch.Tensor, rule: str = "product",
                       temperature: float = 0.07) -> torch.Tensor:
     """The 2D-3D ensemble: per point, combine the fused teacher feature and the student's; points
     without a fused feature (zero: no view sees them) take the student's.
 
     Rules for a seen point (``ENSEMBLE_RULES``):
 
-    * ``"cosine"`` (OpenScene): the feature whose best class cosine is higher;
+    * ``"cosine"`` (OpenScene's rule): the feature whose best class cosine is higher;
     * ``"confidence"``: the feature whose best class probability ``max_k softmax(unit(f) . T^T / tau)_k``
       is higher (calibrated at the distillation temperature rather than on raw cosines, which differ
       in scale between the averaged teacher and a contrastively trained student);
-    * ``"product"``: the product of the two class distributions at any common ``tau``; since
+    * ``"product"`` (the default; best measured, ``benchmarks/RESULTS.md``): the product of the two
+      class distributions at any common ``tau``; since
       ``log softmax`` is linear in the unit feature up to a per-point constant, its argmax class is
       the argmax cosine of ``unit(f) + unit(s)``, which is returned normalised (zero in the
       measure-zero case ``unit(f) = -unit(s)``).
@@ -155,7 +156,7 @@ METHODS = ("fused", "student", "ensemble")
 
 
 def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, text: torch.Tensor, tolerance: float = 0.05,
-                       rule: str = "cosine", temperature: float = 0.07) -> dict[str, torch.Tensor]:
+                       rule: str = "product", temperature: float = 0.07) -> dict[str, torch.Tensor]:
     """``(N, D)`` per-point features of the three segmenters of ``METHODS`` on one scene.
 
     ``fused``: the teacher fused onto the points over all frames (zero where no view sees a point,
@@ -192,7 +193,7 @@ class SegmentationReport:
 
 
 def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: Teacher, classes: list[str],
-                          tolerance: float = 0.05, rule: str = "cosine", temperature: float = 0.07) -> SegmentationReport:
+                          tolerance: float = 0.05, rule: str = "product", temperature: float = 0.07) -> SegmentationReport:
     """Score the fused teacher, the student and their ensemble on ``scenes`` (one confusion matrix each;
     the ensemble by :func:`ensemble_features` with ``rule`` and ``temperature``).
 

@@ -106,7 +106,7 @@ def test_ensemble_takes_the_more_confident_feature_and_the_student_where_unseen(
     text = torch.eye(3)
     fused = torch.tensor([[0.9, 0.1, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 0.0]])  # point 2 seen by no view
     student = torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 2.0], [0.6, 0.8, 0.0]])
-    ens = ensemble_features(fused, student, text)
+    ens = ensemble_features(fused, student, text, "cosine")
     unit = torch.nn.functional.normalize
     # point 0: fused max cos 0.994 > student 0.707; point 1: student 1.0 > fused 0.707; point 2: student
     torch.testing.assert_close(ens, torch.stack([unit(fused[0], dim=0), unit(student[1], dim=0), student[2]]))

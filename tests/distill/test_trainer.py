@@ -290,12 +290,17 @@ def test_ensemble_is_the_clean_teacher_where_seen_and_the_student_elsewhere(scen
     text = clean.embed_text(classes)
     torch.manual_seed(0)
     model = DistillStudent(replace(TINY_STUDENT, feature_dim=clean.dim))
-    feats = zero_shot_features(scene, model, clean, text)
+    feats = zero_shot_features(scene, model, clean, text, rule="cosine")
     seen = fuse_teacher(scene, clean).views_seen > 0
     assert 0 < int(seen.sum()) < scene.num_points
     # a clean fused feature is a class embedding (max cosine 1): it wins wherever a view sees the point
     torch.testing.assert_close(feats["ensemble"][seen], feats["fused"][seen])
-    torch.testing.assert_close(feats["ensemble"][~seen], torch.nn.functional.normalize(feats["student"][~seen], dim=-1))
+    unit = torch.nn.functional.normalize
+    torch.testing.assert_close(feats["ensemble"][~seen], unit(feats["student"][~seen], dim=-1))
+    product = zero_shot_features(scene, model, clean, text)["ensemble"]  # the default rule
+    torch.testing.assert_close(product[seen], unit(unit(feats["fused"][seen], dim=-1) + unit(feats["student"][seen], dim=-1),
+                                                   dim=-1))
+    torch.testing.assert_close(product[~seen], feats["ensemble"][~seen])
 
 
 @pytest.mark.slow
