@@ -12,7 +12,8 @@ Compared on the same held-out scenes:
   * student (ray-marched): trained with rendered-feature cosine + rendered-depth L1;
   * student (projection): trained with the direct point-projection cosine (OpenScene-style 3D
     distillation), the same steps, batch, views and scenes;
-  * "<student> + fusion ensemble": OpenScene's 2D-3D ensemble (``ensemble_features``).
+  * "<student> + fusion ensemble (<rule>)": the 2D-3D ensemble (``ensemble_features``) with each rule of
+    ``ENSEMBLE_RULES`` (``cosine`` = OpenScene's; ``confidence`` at ``--temperature``).
 The feature loss of both students is ``--loss`` (cosine | text | batch) with ``--balance``.
 Per-view: pixel accuracy of the teacher's maps and of the student rendered back into the same
 views (GT from the instance masks), and cross-view agreement (how often two views that see the same
@@ -31,6 +32,7 @@ from pathlib import Path
 import torch
 
 from scene3d.distill import (
+    ENSEMBLE_RULES,
     DistillConfig,
     DistillStudent,
     DistillTask,
@@ -40,6 +42,7 @@ from scene3d.distill import (
     ensemble_features,
     frame_classes,
     fuse_views,
+    load_student,
     point_classes,
     predict_classes,
     pretrain,
@@ -61,11 +64,12 @@ def _scenes(first: int, n: int, points: int, frames: int) -> list:
     return [generate_scene(f"bm_{i:04d}", 1000 + i, config=cfg) for i in range(first, first + n)]
 
 
-def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent]) -> dict:
-    """Point mIoU (all points / points seen by >= 1 view) and per-view consistency for each method."""
+def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent], temperature: float) -> dict:
+    """Point mIoU (all points / points seen by >= 1 view) and per-view consistency for each method
+    (the ensembles with every rule of ``ENSEMBLE_RULES``, ``confidence`` at ``temperature``)."""
     k = len(classes)
     conf = {m: torch.zeros(k, k + 1, dtype=torch.long)
-            for m in ["fusion", *students, *(f"{n} + fusion ensemble" for n in students)]}
+            for m in ["fusion", *students, *(f"{n} + fusion ensemble ({r})" for n in students for r in ENSEMBLE_RULES)]}
     conf_seen = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in conf}
     view_conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in ["teacher", *students]}
     agree: dict[str, list[float]] = {m: [] for m in view_conf}
@@ -84,11 +88,13 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
         view_pred = {"teacher": predict_classes(views.features, text)}
         for name, model in students.items():
             with torch.no_grad():
-                x = student_input(scene, model.config.voxel_size)
+                x = student_input(scene, model.config.voxel_size, model.config.normals)
                 out = model(x)
                 feats = out.point_features(x.points)
                 preds[name] = predict_classes(feats, text)
-                preds[f"{name} + fusion ensemble"] = predict_classes(ensemble_features(fused.features, feats, text), text)
+                for rule in ENSEMBLE_RULES:
+                    ens = ensemble_features(fused.features, feats, text, rule, temperature)
+                    preds[f"{name} + fusion ensemble ({rule})"] = predict_classes(ens, text)
                 rendered = out.render(views.cameras)
             maps = rendered.features.view(len(scene.frames), views.cameras.height, views.cameras.width, -1)
             view_pred[name] = predict_classes(maps, text)
@@ -123,16 +129,20 @@ def segmentation(args) -> dict:
           f"{sum(s.num_points for s in train + test) / len(train + test):.0f} points/scene ({time.perf_counter() - t0:.1f} s)")
     loop = LoopConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, warmup=10,
                       checkpoint_every=args.steps, seed=0)
-    student_cfg = StudentConfig(voxel_size=args.voxel, hidden=args.hidden, blocks=args.blocks)
+    student_cfg = StudentConfig(voxel_size=args.voxel, hidden=args.hidden, blocks=args.blocks, normals=args.normals)
     loss = dict(feature_loss=args.loss, temperature=args.temperature, balance=args.balance, num_anchors=args.anchors,
                 views_per_item=args.views)
     variants = {
         "ray-marched": DistillConfig(w_feature=1.0, w_depth=0.1, w_projection=0.0, num_rays=args.rays, **loss),
         "projection": DistillConfig(w_feature=0.0, w_depth=0.0, w_projection=1.0, projection_points=args.proj_points,
-                                    **loss),
+                                    augment=args.augment, **loss),
     }
     students, train_seconds = {}, {}
     for name, dcfg in ((n, variants[n]) for n in args.variants):
+        if args.reuse:
+            students[name], state = load_student(args.out / name)
+            print(f"loaded {name} from {args.out / name} (step {state.step})")
+            continue
         t = time.perf_counter()
         students[name] = pretrain(train, teacher, args.out / name, student_cfg, dcfg, loop, progress=False)
         train_seconds[name] = time.perf_counter() - t
@@ -140,9 +150,9 @@ def segmentation(args) -> dict:
     result = {
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "classes": len(classes), "train_seconds": train_seconds,
-        "test": _evaluate(test, classes, text, teacher, students),
-        "train_scenes": _evaluate(train[: args.test], classes, text, teacher, students),
-        "clean_teacher_test": _evaluate(test, classes, text, clean, {})["fusion"],
+        "test": _evaluate(test, classes, text, teacher, students, args.temperature),
+        "train_scenes": _evaluate(train[: args.test], classes, text, teacher, students, args.temperature),
+        "clean_teacher_test": _evaluate(test, classes, text, clean, {}, args.temperature)["fusion"],
     }
     return result
 
@@ -202,6 +212,9 @@ def main() -> None:
     ap.add_argument("--balance", action="store_true", help="class-balanced pair weights")
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=1)
+    ap.add_argument("--normals", action="store_true", help="feed point normals to the student")
+    ap.add_argument("--augment", action="store_true", help="floor-plane symmetries of the rooms (projection student)")
+    ap.add_argument("--reuse", action="store_true", help="evaluate the students already trained in --out (no training)")
     ap.add_argument("--timing-steps", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/bm_distill"))

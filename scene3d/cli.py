@@ -718,11 +718,13 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
 
     from hydra.utils import instantiate
 
-    from scene3d.distill import evaluate_segmentation, load_student
+    from scene3d.distill import ENSEMBLE_RULES, evaluate_segmentation, load_student
     from scene3d.io import list_scene_folders, load_scene
     from scene3d.io.atomic import atomic_write_text
 
     data = Path(_need(cfg, "data"))
+    if cfg.ensemble not in ENSEMBLE_RULES:
+        raise ConfigError(f"eval-segmentation: ensemble={cfg.ensemble} is not one of {', '.join(ENSEMBLE_RULES)}")
     model, state = load_student(_need(cfg, "checkpoint"))
     teacher_cfg = cfg.teacher if cfg.teacher is not None else state.extra.get("notes", {}).get("teacher")
     if teacher_cfg is None:
@@ -736,14 +738,15 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
         raise ConfigError(f"no scene folders to evaluate in {data} (split={cfg.split})")
     classes = list(cfg.classes) if cfg.classes is not None else sorted({o.label for s in scenes for o in s.objects})
     t0 = time.perf_counter()
-    report = evaluate_segmentation(scenes, model, instantiate(teacher_cfg), classes, cfg.tolerance)
+    report = evaluate_segmentation(scenes, model, instantiate(teacher_cfg), classes, cfg.tolerance, cfg.ensemble,
+                                   cfg.temperature)
     print(f"eval-segmentation: {len(scenes)} scenes, {report.n_points:,} labelled points, {len(classes)} classes, "
           f"step {state.step}, {time.perf_counter() - t0:.0f} s")
     for m in report.miou:
         print(f"  {m:9s} mIoU {100 * report.miou[m]:5.1f} %  accuracy {100 * report.accuracy[m]:5.1f} %")
     if cfg.out:
         atomic_write_text(Path(cfg.out), json.dumps({**report.to_json(), "checkpoint": str(cfg.checkpoint),
-                                                     "step": state.step}, indent=1))
+                                                     "step": state.step, "ensemble_rule": cfg.ensemble}, indent=1))
     return 0
 
 

@@ -5,6 +5,7 @@ See ``docs/distill.md``.
 """
 
 from scene3d.distill.evaluate import (
+                                      ENSEMBLE_RULES,
                                       METHODS,
                                       SegmentationReport,
                                       SegmentationScores,
@@ -47,12 +48,14 @@ from scene3d.distill.trainer import (
                                       DistillTask,
                                       feature_loss,
                                       load_student,
+                                      plane_symmetry,
                                       point_features,
                                       pretrain,
 )
 from scene3d.distill.views import DistillDataError, Views, scene_views, visible_points
 
 __all__ = [
+                                      "ENSEMBLE_RULES",
                                       "METHODS",
                                       "SegmentationReport",
                                       "DistillConfig",
@@ -80,6 +83,7 @@ __all__ = [
                                       "fuse_teacher",
                                       "fuse_views",
                                       "load_student",
+                                      "plane_symmetry",
                                       "point_classes",
                                       "point_features",
                                       "predict_classes",

@@ -38,24 +38,55 @@ def predict_classes(features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     return torch.where(features.abs().sum(dim=-1) > 0, pred, torch.full_like(pred, -1))
 
 
-def ensemble_features(fused: torch.Tensor, student: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-    """The OpenScene 2D-3D ensemble: per point, the fused teacher or the student feature, whichever
-    matches its best text class better (higher max cosine); points without a fused feature (zero: no
-    view sees them) take the student's.
+ENSEMBLE_RULES = ("cosine", "confidence", "product")
+"""How :func:`ensemble_features` combines the fused teacher and the student on a seen point."""
+
+
+def ensemble_features(fused: torch.Tensor, student: torch.Tensor, text: torch.Tensor, rule: str = "product",
+                      temperature: float = 0.07) -> torch.Tensor:
+    """The 2D-3D ensemble: per point, combine the fused teacher feature and the student's; points
+    without a fused feature (zero: no view sees them) take the student's.
+
+    Rules for a seen point (``ENSEMBLE_RULES``):
+
+    * ``"cosine"`` (OpenScene's rule): the feature whose best class cosine is higher;
+    * ``"confidence"``: the feature whose best class probability ``max_k softmax(unit(f) . T^T / tau)_k``
+      is higher (calibrated at the distillation temperature rather than on raw cosines, which differ
+      in scale between the averaged teacher and a contrastively trained student);
+    * ``"product"`` (the default; best measured, ``benchmarks/RESULTS.md``): the product of the two
+      class distributions at any common ``tau``; since
+      ``log softmax`` is linear in the unit feature up to a per-point constant, its argmax class is
+      the argmax cosine of ``unit(f) + unit(s)``, which is returned normalised (zero in the
+      measure-zero case ``unit(f) = -unit(s)``).
 
     Args:
         fused: ``(N, D)`` fused teacher features, zero where unseen.
         student: ``(N, D)`` student features.
         text: ``(K, D)`` unit class-name embeddings.
+        rule: one of ``ENSEMBLE_RULES``.
+        temperature: ``tau > 0`` of ``"confidence"`` (cosine units).
 
     Returns:
         ``(N, D)`` unit features.
+
+    Raises:
+        ValueError: unknown rule or ``temperature <= 0``.
     """
+    if rule not in ENSEMBLE_RULES:
+        raise ValueError(f"ensemble_features: rule must be one of {ENSEMBLE_RULES}, got {rule!r}")
+    if not temperature > 0:
+        raise ValueError(f"ensemble_features: temperature must be > 0, got {temperature}")
     f, s = F.normalize(fused.float(), dim=-1), F.normalize(student.float(), dim=-1)
-    best_f = (f @ text.float().T).max(dim=-1).values  # (N,)
-    best_s = (s @ text.float().T).max(dim=-1).values  # (N,)
-    take_fused = (fused.abs().sum(dim=-1) > 0) & (best_f > best_s)
-    return torch.where(take_fused[:, None], f, s)
+    seen = fused.abs().sum(dim=-1) > 0  # (N,)
+    if rule == "product":
+        return torch.where(seen[:, None], F.normalize(f + s, dim=-1), s)
+    t = text.float()
+    if rule == "cosine":
+        best_f, best_s = (f @ t.T).max(dim=-1).values, (s @ t.T).max(dim=-1).values  # (N,)
+    else:
+        best_f = torch.softmax(f @ t.T / temperature, dim=-1).max(dim=-1).values  # (N,)
+        best_s = torch.softmax(s @ t.T / temperature, dim=-1).max(dim=-1).values  # (N,)
+    return torch.where((seen & (best_f > best_s))[:, None], f, s)
 
 
 def confusion_matrix(pred: torch.Tensor, gt: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -124,12 +155,13 @@ METHODS = ("fused", "student", "ensemble")
 """The zero-shot segmenters compared by :func:`evaluate_segmentation`."""
 
 
-def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, text: torch.Tensor, tolerance: float = 0.05) -> dict[str, torch.Tensor]:
+def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, text: torch.Tensor, tolerance: float = 0.05,
+                       rule: str = "product", temperature: float = 0.07) -> dict[str, torch.Tensor]:
     """``(N, D)`` per-point features of the three segmenters of ``METHODS`` on one scene.
 
     ``fused``: the teacher fused onto the points over all frames (zero where no view sees a point,
     and everywhere when the scene has no frames); ``student``: the distilled model's point
-    features; ``ensemble``: :func:`ensemble_features` of the two.
+    features; ``ensemble``: :func:`ensemble_features` of the two with ``rule`` and ``temperature``.
 
     Args:
         scene: a scene (frames optional).
@@ -137,10 +169,11 @@ def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, te
         teacher: the 2D teacher the student was distilled from.
         text: ``(K, D)`` unit class-name embeddings.
         tolerance: visibility depth-test tolerance of the fusion, metres.
+        rule / temperature: the ensemble rule (``ENSEMBLE_RULES``) and its temperature.
     """
     student = point_features(model, scene)
     fused = fuse_teacher(scene, teacher, tolerance).features if scene.frames else torch.zeros_like(student)
-    return {"fused": fused, "student": student, "ensemble": ensemble_features(fused, student, text)}
+    return {"fused": fused, "student": student, "ensemble": ensemble_features(fused, student, text, rule, temperature)}
 
 
 @dataclass
@@ -160,8 +193,9 @@ class SegmentationReport:
 
 
 def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: Teacher, classes: list[str],
-                          tolerance: float = 0.05) -> SegmentationReport:
-    """Score the fused teacher, the student and their ensemble on ``scenes`` (one confusion matrix each).
+                          tolerance: float = 0.05, rule: str = "product", temperature: float = 0.07) -> SegmentationReport:
+    """Score the fused teacher, the student and their ensemble on ``scenes`` (one confusion matrix each;
+    the ensemble by :func:`ensemble_features` with ``rule`` and ``temperature``).
 
     Raises:
         ValueError: no scenes or no classes.
@@ -174,7 +208,7 @@ def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: T
     conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in METHODS}
     for scene in scenes:
         gt = point_classes(scene, classes)
-        for m, feats in zero_shot_features(scene, model, teacher, text, tolerance).items():
+        for m, feats in zero_shot_features(scene, model, teacher, text, tolerance, rule, temperature).items():
             conf[m] += confusion_matrix(predict_classes(feats, text), gt, k)
     scores = {m: segmentation_scores(c) for m, c in conf.items()}
     return SegmentationReport(miou={m: s.miou for m, s in scores.items()},

@@ -183,7 +183,7 @@ def render_losses(out: StudentOutput, views: Views, num_rays: int, num_samples: 
 
 def projection_loss(out: StudentOutput, views: Views, points: torch.Tensor, tolerance: float,
                     max_points: int, generator: torch.Generator | None = None,
-                    loss: FeatureLoss | None = None) -> torch.Tensor:
+                    loss: FeatureLoss | None = None, student_points: torch.Tensor | None = None) -> torch.Tensor:
     """Cosine between the student's point features and the teacher's features where the points project.
 
     Args:
@@ -194,11 +194,14 @@ def projection_loss(out: StudentOutput, views: Views, points: torch.Tensor, tole
         max_points: points drawn per step (all if fewer).
         generator: for the draws.
         loss: the feature comparison (default: cosine).
+        student_points: ``(P, 3)`` the same points where the student sees them (an augmented copy of
+            the room), default ``points``.
     """
     pick = torch.randperm(points.shape[0], generator=generator)[:max_points]
     sub = points[pick]  # (P', 3)
     m = visible_points(views, sub, tolerance)
     used, inverse = torch.unique(m.point_indices, return_inverse=True)
-    feats = out.point_features(sub[used])[inverse]  # (K, D)
+    query = sub if student_points is None else student_points[pick]  # (P', 3)
+    feats = out.point_features(query[used])[inverse]  # (K, D)
     target = views.features[m.frame_indices, m.pixels[:, 1], m.pixels[:, 0]]  # (K, D)
     return (loss or FeatureLoss())(feats, target, generator)

@@ -47,6 +47,8 @@ class StudentConfig:
     """Width per decoder level (back to stride 1)."""
     blocks: int = 1
     """Residual blocks per level."""
+    normals: bool = False
+    """Also feed each voxel's mean point normal (3 more input channels; the scenes must carry normals)."""
     density_bias: float = 2.0
     """Initial raw density: density = softplus(raw + bias) / voxel_size (about 43/m at 5 cm)."""
 
@@ -56,9 +58,14 @@ class StudentConfig:
         if not self.voxel_size > 0:
             raise ValueError(f"StudentConfig.voxel_size must be > 0 metres, got {self.voxel_size}")
 
+    @property
+    def in_channels(self) -> int:
+        """Input channels per voxel: RGB, height, and the normal if ``normals``."""
+        return 7 if self.normals else 4
+
     def unet(self) -> SparseUNetConfig:
         levels = len(self.encoder_channels)
-        return SparseUNetConfig(in_channels=4, out_channels=self.hidden, stem_channels=self.stem_channels,
+        return SparseUNetConfig(in_channels=self.in_channels, out_channels=self.hidden, stem_channels=self.stem_channels,
                                 stem_kernel_size=3, encoder_channels=self.encoder_channels,
                                 encoder_blocks=(self.blocks,) * levels, decoder_channels=self.decoder_channels,
                                 decoder_blocks=(self.blocks,) * levels)
@@ -128,18 +135,23 @@ class StudentOutput:
         return devoxelize(self.voxels.replace_features(self.features), points, mode="trilinear")
 
 
-def student_input(scene: Scene, voxel_size: float) -> StudentInput:
-    """Voxelise a scene's points with colour and height features.
+def student_input(scene: Scene, voxel_size: float, normals: bool = False) -> StudentInput:
+    """Voxelise a scene's points with input features: mean RGB in [0, 1], height above the lowest point
+    (metres) and, if ``normals``, the mean of the points' unit normals (not renormalised: its length
+    drops where a voxel straddles an edge) -> ``(N, 4)`` or ``(N, 7)`` voxel features.
 
     Raises:
-        ValueError: the scene has no points.
+        ValueError: the scene has no points, or ``normals`` and the scene carries none.
     """
     if scene.num_points == 0:
         raise ValueError(f"scene {scene.scene_id} has no points to voxelise")
+    if normals and scene.normals is None:
+        raise ValueError(f"scene {scene.scene_id} has no point normals (the student was configured with normals=true)")
     points = torch.from_numpy(np.ascontiguousarray(scene.points, dtype=np.float32))
     colors = torch.from_numpy(scene.colors.astype(np.float32) / 255.0)
     height = points[:, 2:3] - points[:, 2].min()
-    voxels, _ = voxelize(points, voxel_size, torch.cat([colors, height], dim=1))
+    feats = [colors, height] + ([torch.from_numpy(np.ascontiguousarray(scene.normals, dtype=np.float32))] if normals else [])
+    voxels, _ = voxelize(points, voxel_size, torch.cat(feats, dim=1))
     return StudentInput(voxels=voxels, points=points)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -63,6 +64,11 @@ class DistillConfig:
     classes: tuple[str, ...] | None = None
     """Class names whose text embeddings (``teacher.embed_text``) serve ``text`` and ``balance``;
     None = every object label of the training scenes (names only: no point labels are used)."""
+    augment: bool = False
+    """Show the student one of the room's 8 symmetries of the floor plane per step (rotations by
+    multiples of 90 degrees about the vertical axis through the centre of the points' xy box, each
+    with or without a mirror), drawn from the step's generator; the teacher side stays in the world
+    frame. Projection loss only (a mirrored camera is not a camera)."""
 
     def __post_init__(self) -> None:
         if self.classes is not None:
@@ -73,6 +79,8 @@ class DistillConfig:
             raise ValueError(f"DistillConfig.feature_loss must be one of {FEATURE_LOSSES}, got {self.feature_loss!r}")
         if self.w_feature + self.w_depth + self.w_projection == 0:
             raise ValueError("DistillConfig: every loss weight is 0; nothing to train")
+        if self.augment and self.w_feature + self.w_depth > 0:
+            raise ValueError("DistillConfig: augment=true works with the projection loss only (w_feature=w_depth=0)")
 
 
 def feature_loss(config: DistillConfig, teacher: Teacher, scenes: list[Scene]) -> FeatureLoss:
@@ -93,6 +101,15 @@ def feature_loss(config: DistillConfig, teacher: Teacher, scenes: list[Scene]) -
                        num_anchors=config.num_anchors, balance=config.balance)
 
 
+def plane_symmetry(index: int) -> np.ndarray:
+    """``(2, 2)`` float32 matrix of symmetry ``index`` in ``0..7`` of the square in the floor plane:
+    a rotation by ``(index % 4) * 90`` degrees, after a mirror ``x -> -x`` when ``index >= 4``."""
+    if not 0 <= index < 8:
+        raise ValueError(f"plane_symmetry: index must be in 0..7, got {index}")
+    rot = np.linalg.matrix_power(np.array([[0, -1], [1, 0]], dtype=np.float32), index % 4)
+    return rot @ np.diag([-1, 1]).astype(np.float32) if index >= 4 else rot
+
+
 class DistillTask:
     """The training task (``scene3d.train.TrainTask``): item = scene; voxelised once, views drawn per step.
 
@@ -101,12 +118,14 @@ class DistillTask:
         teacher: the 2D teacher.
         voxel_size: the student's voxel edge, metres.
         config: the losses.
+        normals: feed point normals to the student (``StudentConfig.normals``).
 
     Raises:
-        DistillDataError: no scenes, or a scene without frames or points.
+        DistillDataError: no scenes, or a scene without frames or points (or normals, if ``normals``).
     """
 
-    def __init__(self, scenes: list[Scene], teacher: Teacher, voxel_size: float, config: DistillConfig):
+    def __init__(self, scenes: list[Scene], teacher: Teacher, voxel_size: float, config: DistillConfig,
+                 normals: bool = False):
         if not scenes:
             raise DistillDataError("no training scenes")
         for s in scenes:
@@ -115,15 +134,43 @@ class DistillTask:
                                        "(scene3d generate num_frames>0, or import-scannet with_frames=true)")
             if s.num_points == 0:
                 raise DistillDataError(f"scene {s.scene_id} has no points")
+            if normals and s.normals is None:
+                raise DistillDataError(f"scene {s.scene_id} has no point normals, but the student takes them "
+                                       "(student.normals=true)")
         self.scenes, self.teacher, self.config = scenes, teacher, config
-        self.inputs: list[StudentInput] = [student_input(s, voxel_size) for s in scenes]
+        self.inputs: list[StudentInput] = [student_input(s, voxel_size, normals) for s in scenes]
+        self.voxel_size, self.normals = voxel_size, normals
+        self._augmented: dict[tuple[int, int], StudentInput] = {}
         self.feature_loss = feature_loss(config, teacher, scenes)
 
     def num_items(self) -> int:
         return len(self.scenes)
 
+    def augmented_input(self, item: int, symmetry: int) -> StudentInput:
+        """The student's input for scene ``item`` seen through floor-plane symmetry ``symmetry`` in
+        ``0..7`` (:func:`plane_symmetry`; 0 = as is), voxelised on first use and cached."""
+        if symmetry == 0:
+            return self.inputs[item]
+        key = (item, symmetry)
+        if key not in self._augmented:
+            scene = self.scenes[item]
+            xy = scene.points[:, :2]
+            centre = (xy.min(axis=0) + xy.max(axis=0)) / 2
+            m = plane_symmetry(symmetry)  # (2, 2)
+            points = scene.points.copy()
+            points[:, :2] = (xy - centre) @ m.T + centre
+            normals = None
+            if scene.normals is not None:
+                normals = scene.normals.copy()
+                normals[:, :2] = scene.normals[:, :2] @ m.T
+            self._augmented[key] = student_input(replace(scene, points=points, normals=normals), self.voxel_size,
+                                                 self.normals)
+        return self._augmented[key]
+
     def losses(self, model: nn.Module, item: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cfg, scene, x = self.config, self.scenes[item], self.inputs[item]
+        if cfg.augment:
+            x = self.augmented_input(item, int(torch.randint(8, (1,), generator=generator)))
         frames = sorted(torch.randperm(len(scene.frames), generator=generator)[:cfg.views_per_item].tolist())
         views = scene_views(scene, self.teacher, frames)
         render = cfg.w_feature > 0 or cfg.w_depth > 0
@@ -135,8 +182,8 @@ class DistillTask:
             parts["render_feature"], parts["render_depth"] = r.feature, r.depth
             total = total + cfg.w_feature * r.feature + cfg.w_depth * r.depth
         if cfg.w_projection > 0:
-            parts["projection"] = projection_loss(out, views, x.points, cfg.tolerance, cfg.projection_points, generator,
-                                                  self.feature_loss)
+            parts["projection"] = projection_loss(out, views, self.inputs[item].points, cfg.tolerance,
+                                                  cfg.projection_points, generator, self.feature_loss, x.points)
             total = total + cfg.w_projection * parts["projection"]
         parts["loss"] = total
         return parts
@@ -161,7 +208,7 @@ def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student
     student = student or StudentConfig()
     student = StudentConfig(**{**asdict(student), "feature_dim": teacher.dim})
     distill, loop = distill or DistillConfig(), loop or LoopConfig()
-    task = DistillTask(scenes, teacher, student.voxel_size, distill)
+    task = DistillTask(scenes, teacher, student.voxel_size, distill, student.normals)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {"student": asdict(student), "distill": asdict(distill), "loop": asdict(loop), "notes": notes or {}}
@@ -202,5 +249,5 @@ def load_student(path: str | Path) -> tuple[DistillStudent, TrainState]:
 def point_features(model: DistillStudent, scene: Scene) -> torch.Tensor:
     """``(N, D)`` student features at every point of ``scene`` (frames not needed), eval mode."""
     model.eval()
-    x = student_input(scene, model.config.voxel_size)
+    x = student_input(scene, model.config.voxel_size, model.config.normals)
     return model(x, density=False).point_features(x.points)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from scene3d.distill import (
@@ -105,8 +106,53 @@ def test_ensemble_takes_the_more_confident_feature_and_the_student_where_unseen(
     text = torch.eye(3)
     fused = torch.tensor([[0.9, 0.1, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 0.0]])  # point 2 seen by no view
     student = torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 2.0], [0.6, 0.8, 0.0]])
-    ens = ensemble_features(fused, student, text)
+    ens = ensemble_features(fused, student, text, "cosine")
     unit = torch.nn.functional.normalize
     # point 0: fused max cos 0.994 > student 0.707; point 1: student 1.0 > fused 0.707; point 2: student
     torch.testing.assert_close(ens, torch.stack([unit(fused[0], dim=0), unit(student[1], dim=0), student[2]]))
     assert predict_classes(ens, text).tolist() == [0, 2, 1]
+
+
+def test_confidence_ensemble_prefers_the_sharper_distribution_not_the_higher_cosine():
+    text = torch.eye(3)
+    fused = torch.tensor([[0.8, 0.6, 0.0], [0.0, 0.0, 0.0]])  # best cosine 0.8, but a close runner-up
+    student = torch.tensor([[0.7, -0.5, -0.5], [0.0, 1.0, 0.0]])  # best cosine 0.70, the others far below
+    unit = torch.nn.functional.normalize
+    s0 = unit(student[0], dim=0)
+    tau = 0.07
+    # max softmax probability in closed form: 1 / sum_k exp((c_k - c_max) / tau)
+    p_fused = 1 / (1 + math.exp(-0.2 / tau) + math.exp(-0.8 / tau))
+    p_student = 1 / (1 + 2 * math.exp(float(s0[1] - s0[0]) / tau))
+    assert float(s0[0]) < 0.8 and p_student > p_fused  # the two rules disagree on point 0
+    cos = ensemble_features(fused, student, text, "cosine")
+    conf = ensemble_features(fused, student, text, "confidence", tau)
+    torch.testing.assert_close(cos, torch.stack([unit(fused[0], dim=0), student[1]]))
+    torch.testing.assert_close(conf, torch.stack([s0, student[1]]))
+    # at a temperature where the fused margin is wide enough, confidence follows the cosine again
+    hot = ensemble_features(fused, student, text, "confidence", 10.0)
+    p_hot = [torch.softmax(unit(v, dim=0) @ text.T / 10.0, 0).max() for v in (fused[0], student[0])]
+    torch.testing.assert_close(hot[0], unit(fused[0], dim=0) if p_hot[0] > p_hot[1] else s0)
+
+
+def test_product_ensemble_is_the_argmax_of_the_summed_log_probabilities():
+    g = torch.Generator().manual_seed(3)
+    text = torch.nn.functional.normalize(torch.randn(7, 16, generator=g, dtype=torch.float64), dim=-1)
+    fused = torch.randn(400, 16, generator=g, dtype=torch.float64)
+    fused[:50] = 0  # unseen points
+    student = torch.randn(400, 16, generator=g, dtype=torch.float64)
+    ens = ensemble_features(fused, student, text, "product")
+    unit = torch.nn.functional.normalize
+    for tau in (0.07, 1.0):
+        log_p = (torch.log_softmax(unit(fused, dim=-1) @ text.T / tau, -1)
+                 + torch.log_softmax(unit(student, dim=-1) @ text.T / tau, -1))
+        assert torch.equal(predict_classes(ens[50:], text.float()), log_p[50:].argmax(-1))
+    torch.testing.assert_close(ens[:50], unit(student[:50], dim=-1).float())
+    torch.testing.assert_close(ens.norm(dim=-1), torch.ones(400))
+
+
+def test_ensemble_rejects_unknown_rules_and_temperatures():
+    x = torch.ones(2, 3)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        ensemble_features(x, x, torch.eye(3), "vote")
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        ensemble_features(x, x, torch.eye(3), "confidence", 0.0)

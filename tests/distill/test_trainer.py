@@ -83,6 +83,70 @@ def test_projection_only_and_bad_input(tmp_path, scenes):
         DistillConfig(w_feature=0, w_depth=0, w_projection=0)
 
 
+def test_normals_input_is_the_voxel_mean_normal_and_trains(tmp_path, scenes):
+    from scene3d.distill import student_input
+    from scene3d.structures import Scene
+
+    # two points in one 1 m voxel, one in another: the normal channels are the per-voxel means
+    pts = np.array([[0.1, 0.1, 0.1], [0.2, 0.3, 0.4], [1.5, 0.5, 0.5]], dtype=np.float32)
+    nrm = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    scene = Scene("n", points=pts, colors=np.zeros((3, 3), np.uint8), instance_ids=np.full(3, -1, np.int32), normals=nrm)
+    x = student_input(scene, 1.0, normals=True)
+    f = x.voxels.features  # (2, 7): RGB, height, normal; order the voxels by their mean height (0.15 m, 0.4 m)
+    f = f[torch.argsort(f[:, 3])]
+    torch.testing.assert_close(f[:, 3:], torch.tensor([[0.15, 0.5, 0.5, 0.0], [0.4, 0.0, 0.0, 1.0]]))
+    assert student_input(scene, 1.0).voxels.features.shape == (2, 4)
+    with pytest.raises(ValueError, match="no point normals"):
+        student_input(replace(scene, normals=None), 1.0, normals=True)
+    with pytest.raises(DistillDataError, match="no point normals"):
+        DistillTask([replace(scenes[0], normals=None)], fake_teacher(), 0.1, FAST, normals=True)
+    cfg = replace(TINY_STUDENT, normals=True)
+    pretrain(scenes, fake_teacher(), tmp_path / "run", cfg, FAST, LoopConfig(steps=1, batch_size=1), progress=False)
+    model, _ = load_student(tmp_path / "run")
+    assert model.config.normals and model.config.in_channels == 7
+    assert torch.isfinite(point_features(model, scenes[0])).all()
+
+
+def test_plane_symmetries_are_the_eight_of_the_square():
+    from scene3d.distill import plane_symmetry
+
+    mats = [plane_symmetry(i) for i in range(8)]
+    assert len({m.tobytes() for m in mats}) == 8
+    for m in mats:
+        np.testing.assert_array_equal(m @ m.T, np.eye(2))
+    np.testing.assert_array_equal(mats[1] @ [1, 0], [0, 1])  # +90 degrees
+    assert [round(float(np.linalg.det(m))) for m in mats] == [1, 1, 1, 1, -1, -1, -1, -1]
+    with pytest.raises(ValueError, match="0..7"):
+        plane_symmetry(8)
+
+
+def test_augmented_projection_loss_reads_the_student_on_the_turned_room(scenes):
+    from scene3d.distill import DistillStudent, plane_symmetry, projection_loss, scene_views
+
+    cfg = DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=1024, augment=True)
+    task = DistillTask(scenes, fake_teacher(), 0.1, cfg)
+    torch.manual_seed(0)
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
+    got = task.losses(model, 0, torch.Generator().manual_seed(5))["loss"]
+    # reference: the same draws by hand
+    g = torch.Generator().manual_seed(5)
+    k = int(torch.randint(8, (1,), generator=g))
+    assert k != 0  # a real turn (seed 5)
+    frames = sorted(torch.randperm(len(scenes[0].frames), generator=g)[:cfg.views_per_item].tolist())
+    x = task.augmented_input(0, k)
+    xy = scenes[0].points[:, :2]
+    centre = (xy.min(axis=0) + xy.max(axis=0)) / 2
+    turned = torch.from_numpy((xy - centre) @ plane_symmetry(k).T + centre)
+    torch.testing.assert_close(x.points[:, :2], turned)
+    torch.testing.assert_close(x.points[:, 2], task.inputs[0].points[:, 2])
+    want = projection_loss(model(x, density=False), scene_views(scenes[0], task.teacher, frames), task.inputs[0].points,
+                           cfg.tolerance, cfg.projection_points, g, task.feature_loss, x.points)
+    torch.testing.assert_close(got, want)
+    assert task.augmented_input(0, 0) is task.inputs[0] and task.augmented_input(0, k) is x  # cached
+    with pytest.raises(ValueError, match="projection loss only"):
+        DistillConfig(augment=True)
+
+
 def test_contrastive_task_embeds_the_training_labels(scenes):
     from scene3d.distill import DistillStudent
 
@@ -206,6 +270,13 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
     assert all(0 <= v <= 1 for part in ("miou", "accuracy") for v in metrics[part].values())
     assert metrics["n_points"] == sum(s.num_points for s in tiny_scenes())  # every tiny point is labelled
     assert "ensemble" in capsys.readouterr().out
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
+                 "ensemble=confidence", f"out={tmp_path / 'conf.json'}"]) == 0
+    conf = json.loads((tmp_path / "conf.json").read_text())
+    assert conf["ensemble_rule"] == "confidence" and conf["miou"]["fused"] == metrics["miou"]["fused"]
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
+                 "ensemble=vote"]) == 2
+    assert "ensemble=vote is not one of cosine, confidence, product" in capsys.readouterr().err
     assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}",
                  "split=val"]) == 2
     assert "splits/val.txt not found" in capsys.readouterr().err
@@ -220,12 +291,17 @@ def test_ensemble_is_the_clean_teacher_where_seen_and_the_student_elsewhere(scen
     text = clean.embed_text(classes)
     torch.manual_seed(0)
     model = DistillStudent(replace(TINY_STUDENT, feature_dim=clean.dim))
-    feats = zero_shot_features(scene, model, clean, text)
+    feats = zero_shot_features(scene, model, clean, text, rule="cosine")
     seen = fuse_teacher(scene, clean).views_seen > 0
     assert 0 < int(seen.sum()) < scene.num_points
     # a clean fused feature is a class embedding (max cosine 1): it wins wherever a view sees the point
     torch.testing.assert_close(feats["ensemble"][seen], feats["fused"][seen])
-    torch.testing.assert_close(feats["ensemble"][~seen], torch.nn.functional.normalize(feats["student"][~seen], dim=-1))
+    unit = torch.nn.functional.normalize
+    torch.testing.assert_close(feats["ensemble"][~seen], unit(feats["student"][~seen], dim=-1))
+    product = zero_shot_features(scene, model, clean, text)["ensemble"]  # the default rule
+    torch.testing.assert_close(product[seen], unit(unit(feats["fused"][seen], dim=-1) + unit(feats["student"][seen], dim=-1),
+                                                   dim=-1))
+    torch.testing.assert_close(product[~seen], feats["ensemble"][~seen])
 
 
 @pytest.mark.slow
