@@ -49,8 +49,6 @@ _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a s
 def _default_of(defaults: DictConfig, key: str) -> tuple[bool, object]:
     """(whether the dotted option exists, its default: None when required (???), null or
     inside an open map)."""
-    from omegaconf import OmegaConf
-
     node: object = defaults
     parts = key.split(".")
     for i, part in enumerate(parts):
@@ -98,8 +96,6 @@ def _check_kinds(command: str, defaults: DictConfig, cfg: DictConfig, overrides:
     Raises:
         ConfigError: naming the option, the value and the kind expected.
     """
-    from omegaconf import OmegaConf
-
     for arg in overrides:
         key = arg.partition("=")[0].lstrip("+~")
         default = _default_of(defaults, key)[1]
@@ -112,6 +108,15 @@ def _check_kinds(command: str, defaults: DictConfig, cfg: DictConfig, overrides:
         if not ok:
             raise ConfigError(f"{key}={value!r}: expected {_KINDS[expected]} (default {default!r}; "
                               f"scene3d {command} --help)")
+
+
+def _hydra_form(override: str, known: set[str]) -> str:
+    """A checked override in Hydra's syntax: an existing key without "+", a new key (inside an
+    open map) with it; deletions ("~key") as given."""
+    if override.startswith("~"):
+        return override
+    body = override.lstrip("+")
+    return body if body.partition("=")[0] in known else "+" + body
 
 
 def compose(command: str, overrides: list[str]) -> DictConfig:
@@ -129,10 +134,7 @@ def compose(command: str, overrides: list[str]) -> DictConfig:
             defaults = hydra_compose(config_name=name)
             _check_options(command, defaults, overrides)
             known = set(_flat_keys(defaults))
-            plain = [o if o.startswith("~") else
-                     (o.lstrip("+") if o.lstrip("+").partition("=")[0] in known else "+" + o.lstrip("+"))
-                     for o in overrides]
-            cfg = hydra_compose(config_name=name, overrides=plain)
+            cfg = hydra_compose(config_name=name, overrides=[_hydra_form(o, known) for o in overrides])
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"{command}: {exc}") from None
     _check_kinds(command, defaults, cfg, overrides)
@@ -596,14 +598,14 @@ def cmd_export_grounding(cfg: DictConfig) -> int:
 
 
 def cmd_view(cfg: DictConfig) -> int:
-    need_data = ConfigError("missing required argument data=... (a folder of scenes), or index=<scene index> "
-                            "scene=<key or scene id>")
-    if not cfg.data and not (cfg.index and cfg.scene):   # before the heavy imports
-        raise need_data
+    scene_index = bool(cfg.index) and (Path(str(cfg.index)) / "index.sqlite").is_file()
+    if not cfg.data and not (scene_index and cfg.scene):   # before the heavy imports
+        raise ConfigError("missing required argument data=... (a folder of scenes), or index=<scene index> "
+                          "scene=<key or scene id>")
     from scene3d.viewer import Viewer, load_search_callable
 
     search, data, scene_id = None, cfg.data, cfg.scene
-    if cfg.index and (Path(str(cfg.index)) / "index.sqlite").is_file():  # a scene index folder
+    if scene_index:
         from scene3d.repository import SceneIndex
 
         index = SceneIndex(str(cfg.index))
@@ -616,8 +618,6 @@ def cmd_view(cfg: DictConfig) -> int:
             data, scene_id = Path(record.path).parent, Path(record.path).name
     elif cfg.index:
         search = load_search_callable(str(cfg.index))
-    if not data:
-        raise need_data
     viewer = Viewer(data, checkpoint=cfg.checkpoint, search=search, host=cfg.host, port=cfg.port,
                     out=cfg.out, max_points=cfg.max_points, point_size=cfg.point_size, top_k=cfg.top_k,
                     scene_id=scene_id)
@@ -1033,8 +1033,6 @@ def main(argv: list[str] | None = None) -> int:
         print(_command_help(command))
         return 0
     try:
-        from omegaconf import OmegaConf
-
         from scene3d.runtime import configure_threads
 
         configure_threads()

@@ -45,5 +45,8 @@ def test_seed_step_makes_in_step_draws_a_function_of_the_step():
     assert not torch.equal(torch.rand(4), a)     # another rank (or position) draws differently
 
 
-def test_agree_on_step_is_a_no_op_for_one_process():
-    agree_on_step(7, DistInfo())
+def test_agree_on_step_is_a_no_op_for_one_process(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.distributed, "all_reduce", lambda *a, **k: calls.append(a))
+    assert agree_on_step(7, DistInfo()) is None
+    assert calls == []                              # one process: no collective is called
