@@ -49,9 +49,9 @@ def test_config_errors_are_clear(tmp_path, capsys):
 
 
 def test_demo_without_real_data(tmp_path, capsys, monkeypatch):
-    import scene3d.cli as cli
+    import scene3d.commands.demo as demo
 
-    monkeypatch.setattr(cli, "_find_data_root", lambda cfg: None)
+    monkeypatch.setattr(demo, "_find_data_root", lambda cfg: None)
     assert main(["demo", f"out={tmp_path}", "num_scenes=1", "train_steps=3", "dim=32", "layers=1"]) == 0
     out = capsys.readouterr().out
     assert "synthetic data only" in out and "room types:" in out
