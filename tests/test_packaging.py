@@ -24,9 +24,9 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     env_dir = tmp_path / "env"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}   # the installed wheel, not a checkout
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+                   check=True, capture_output=True, timeout=300, env=env)
     run = lambda *args: subprocess.run([str(python), *args], cwd=tmp_path, capture_output=True,  # noqa: E731
                                        text=True, timeout=300, env=env)
     where = run("-c", "import scene3d, scene3d.config as c; print(scene3d.__file__); print(c.config_dir())")
