@@ -13,7 +13,7 @@ import sys
 
 from omegaconf import OmegaConf
 
-from scene3d.config import config_dir, compose
+from scene3d.config import command_help, compose, config_dir
 from scene3d.errors import ConfigError, Scene3DError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -68,17 +68,6 @@ def _usage() -> str:
             f"scene3d <command> --help lists a command's arguments; configs: {where}")
 
 
-def _command_help(command: str) -> str:
-    """A command's one-line description and its arguments: the commented YAML of its config."""
-    try:
-        path = config_dir() / f"{command.replace('-', '_')}.yaml"
-        args = path.read_text(encoding="utf-8").rstrip() if path.is_file() else "(no arguments)"
-    except ConfigError as exc:
-        args = str(exc)
-    return (f"usage: scene3d {command} key=value ...\n{COMMANDS[command][1]}\n\n"
-            f"arguments (key: default  # meaning; ??? = required) from {command.replace('-', '_')}.yaml:\n{args}")
-
-
 HELP = ("-h", "--help", "help")
 
 
@@ -115,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scene3d: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     if any(arg in HELP for arg in overrides):
-        print(_command_help(command))
+        print(command_help(command, COMMANDS[command][1]))
         return 0
     try:
         from scene3d.runtime import configure_threads

@@ -8,13 +8,14 @@ Each command has ``configs/<command with _>.yaml``; its comments are the command
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from scene3d.errors import ConfigError
-
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -147,3 +148,99 @@ def need(cfg: DictConfig, key: str):
         return cfg[key]
     except MissingMandatoryValue:
         raise ConfigError(f"missing required argument {key}=...") from None
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a command, as its help lists it.
+
+    Attributes:
+        key: dotted name (``loop.steps``).
+        kind: ``int``, ``float``, ``bool``, ``str``, ``list``, ``required`` (``???``) or ``null``
+            (no default; the meaning says what it takes).
+        default: the default as written in the config (``???`` when required).
+        meaning: the option's comment in the config (continuation lines joined).
+    """
+
+    key: str
+    kind: str
+    default: str
+    meaning: str
+
+
+_LINE = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z_]\w*):(?P<value>[^#]*)(#\s?(?P<comment>.*))?$")
+
+
+def options(command: str) -> tuple[str, list[Option]]:
+    """The options of ``command`` with their kinds, defaults and meanings, read from its YAML
+    config (the comment after each key; a comment-only line below a key continues it).
+
+    Returns:
+        (the config's leading comment lines joined, the options in file order; a map's
+        options are listed by their dotted leaf keys, the map's own comment goes to its first).
+
+    Raises:
+        ConfigError: the config folder or the command's config is missing.
+    """
+    path = config_dir() / f"{command.replace('-', '_')}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config")
+    text = path.read_text(encoding="utf-8")
+    defaults = OmegaConf.create(text)
+    head, rows, parents, last = [], [], [], None      # parents: (indent, key) of the open maps
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            comment = line.strip().lstrip("#").strip()
+            if last is None:
+                head.append(comment)
+            elif line[:1].isspace() and rows:    # an indented comment line continues the option above
+                rows[-1][2] = f"{rows[-1][2]} {comment}".strip()
+            continue
+        m = _LINE.match(line)
+        if not m:
+            continue
+        indent = len(m["indent"])
+        parents = [(i, k) for i, k in parents if i < indent]
+        key = ".".join([k for _, k in parents] + [m["key"]])
+        last = key
+        if not m["value"].strip():              # a map: its options follow, indented
+            parents.append((indent, m["key"]))
+        rows.append([key, m["value"].strip(), (m["comment"] or "").strip()])
+    out, pending = [], ""
+    for key, value, comment in rows:
+        node = OmegaConf.select(defaults, key, default=None, throw_on_missing=False)
+        if isinstance(node, DictConfig):        # a map's comment introduces its first option
+            pending = f"{pending} {comment}".strip()
+            continue
+        if value == "???":
+            kind = "required"
+        elif node is None:
+            kind = "null"
+        else:
+            kind = "list" if OmegaConf.is_list(node) else type(node).__name__
+        meaning = f"({pending}) {comment}".strip() if pending and comment else (pending or comment)
+        pending = ""
+        out.append(Option(key, kind, value, meaning))
+    return " ".join(head), out
+
+
+def _kind_default(option: Option) -> str:
+    if option.kind == "required":
+        return "required"
+    return f"= {option.default}" if option.kind == "null" else f"{option.kind} = {option.default}"
+
+
+def command_help(command: str, summary: str) -> str:
+    """The text of ``scene3d <command> --help``: usage, ``summary``, then one line per option
+    (key, kind, default, meaning), required options first."""
+    try:
+        head, opts = options(command)
+    except ConfigError as exc:
+        return f"usage: scene3d {command} key=value ...\n{summary}\n\n{exc}"
+    opts = sorted(opts, key=lambda o: o.kind != "required")
+    kw = max((len(o.key) for o in opts), default=0)
+    dw = min(max((len(_kind_default(o)) for o in opts), default=0), 30)
+    lines = [f"  {o.key:<{kw}}  {_kind_default(o):<{dw}}  {o.meaning}" for o in opts]
+    return (f"usage: scene3d {command} key=value ...\n{summary}\n{head}\n\n"
+            f"options (key  kind = default  meaning), from {config_dir() / (command.replace('-', '_') + '.yaml')}:\n"
+            + ("\n".join(lines) if lines else "  (none)"))
