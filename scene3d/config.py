@@ -143,6 +143,30 @@ def compose(command: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def dataclass_from(cls, node: DictConfig, name: str, *, group: bool = True, **given):
+    """``cls(**...)`` from a config node, with ``given`` fields set as passed.
+
+    Args:
+        group: the node is the dataclass's own group (``loop:``, ``model:``): every key must be
+            a field. False: the node also holds the command's own options; the keys named like
+            fields are taken.
+
+    Raises:
+        ConfigError: a key that is no field of a group, or a value the dataclass refuses (its
+            message, prefixed by ``name``).
+    """
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    if group and set(node.keys()) - names:
+        raise ConfigError(f"{name}: {', '.join(sorted(set(node.keys()) - names))} is no field of {cls.__name__}")
+    values = {k: node[k] for k in names if k in node and k not in given}
+    try:
+        return cls(**OmegaConf.to_container(OmegaConf.create(values), resolve=True), **given)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 def need(cfg: DictConfig, key: str):
     try:
         return cfg[key]

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from scene3d.config import REPO_ROOT
 from scene3d.commands.grounding import synthetic_grounding
+from scene3d.config import REPO_ROOT
 from scene3d.structures.summary import summarize
 
 

@@ -8,18 +8,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from scene3d.config import need
+from scene3d.config import dataclass_from, need
 from scene3d.errors import ConfigError
 from scene3d.io.scene_folder import read_split
 from scene3d.runtime import is_main_process
-
-
-def _dataclass_from(cls, node, name: str):
-
-    try:
-        return cls(**OmegaConf.to_container(node, resolve=True))
-    except TypeError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
 
 
 def cmd_pretrain(cfg: DictConfig) -> int:
@@ -46,8 +38,8 @@ def cmd_pretrain(cfg: DictConfig) -> int:
     teacher = instantiate(cfg.teacher)
     notes = {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True), "data": str(data), "split": cfg.split}
     t0 = time.perf_counter()
-    pretrain(scenes, teacher, need(cfg, "out"), _dataclass_from(StudentConfig, cfg.student, "student"),
-             _dataclass_from(DistillConfig, cfg.distill, "distill"), _dataclass_from(LoopConfig, cfg.loop, "loop"),
+    pretrain(scenes, teacher, need(cfg, "out"), dataclass_from(StudentConfig, cfg.student, "student"),
+             dataclass_from(DistillConfig, cfg.distill, "distill"), dataclass_from(LoopConfig, cfg.loop, "loop"),
              progress=cfg.progress, notes=notes)
     import torch.distributed as dist
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from scene3d.config import need
+from scene3d.config import dataclass_from, need
 from scene3d.errors import ConfigError
 from scene3d.io.scene_folder import read_split
 from scene3d.runtime import is_main_process
@@ -71,13 +71,9 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
         print(f"train-grounding: {len(train.examples)} referrals in {len(train.scenes)} scenes "
               f"({', '.join(f'{k} {v}' for k, v in sorted(sources.items()))}); "
               f"validation {len(val.examples)} in {len(val.scenes)}")
-    tcfg = GroundingTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-                                checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
-                                source_weights=dict(cfg.source_weights), text_lr=cfg.text_lr,
-                                buckets=cfg.buckets, init=cfg.init, warmup=cfg.warmup, device=str(cfg.device),
-                                dist_timeout_s=cfg.dist_timeout_s, model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads,
-                                                      pair_dim=cfg.pair_dim, points=cfg.points,
-                                                      text_finetune=cfg.text_finetune))
+    model = dataclass_from(GroundingConfig, cfg.model, "model")
+    tcfg = dataclass_from(GroundingTrainConfig, cfg, "train-grounding", group=False, model=model,
+                          source_weights=dict(cfg.source_weights), device=str(cfg.device))
     cache = TextCache(minilm_text_encoder(), folder=cfg.text_cache or Path(cfg.out) / "text_cache")
     model = train_grounding(train, need(cfg, "out"), tcfg, val=val, cache=cache)
     if not is_main_process():  # torchrun: rank 0 reports

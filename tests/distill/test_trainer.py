@@ -279,7 +279,7 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
     assert "ensemble=vote is not one of cosine, confidence, product" in capsys.readouterr().err
     assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}",
                  "split=val"]) == 2
-    assert "splits/val.txt not found" in capsys.readouterr().err
+    assert "splits/val.txt: not found" in capsys.readouterr().err
 
 
 def test_ensemble_is_the_clean_teacher_where_seen_and_the_student_elsewhere(scenes):
