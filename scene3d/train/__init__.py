@@ -12,10 +12,9 @@ from scene3d.train.log import MetricLog
 from scene3d.train.loop import (
            LoopConfig,
            TrainTask,
-           batch_items,
            item_generator,
            run_training,
 )
 
 __all__ = ["Checkpointer", "DistInfo", "LoopConfig", "MetricLog", "ResumeMismatchError", "TrainState", "TrainTask",
-           "batch_items", "init_from_env", "item_generator", "mean_over_ranks", "resolve_device", "run_training"]
+           "init_from_env", "item_generator", "mean_over_ranks", "resolve_device", "run_training"]
