@@ -140,8 +140,8 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     groups = param_groups if param_groups is not None else [{"params": list(model.parameters())}]
-    opt = torch.optim.AdamW([{**g, "peak_lr": g.get("lr", cfg.lr)} for g in groups], lr=cfg.lr,
-                            weight_decay=cfg.weight_decay)
+    peaks = [g.get("lr", cfg.lr) for g in groups]        # settings, not state: kept over a resume
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt = Checkpointer(out_dir / "checkpoints")
     state = TrainState(extra=dict(extra_state or {}))
     if ckpt.latest() is not None:
@@ -157,8 +157,8 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
     while state.step < cfg.steps:
         t0 = time.perf_counter()
         model.train()
-        for group in opt.param_groups:
-            group["lr"] = group["peak_lr"] * cfg.lr_factor(state.step)
+        for group, peak in zip(opt.param_groups, peaks):
+            group["lr"] = peak * cfg.lr_factor(state.step)
         batch = task.draw(np.random.default_rng([cfg.seed, state.step]), cfg.batch_size)
         opt.zero_grad(set_to_none=True)
         sums: dict[str, float] = {}
