@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from scene3d.geometry.camera import backproject, camera_directions, intrinsics, look_at, project
+from scene3d.geometry.camera import (
+    backproject,
+    camera_directions,
+    intrinsics,
+    look_at,
+    project,
+)
 from scene3d.render import camera_directions as torch_camera_directions
 
 
