@@ -26,10 +26,6 @@ from scene3d.io._json import read_json
 
 GRAPH_FILE = "graph.json"
 
-#: The reasons :func:`read_current_graph` gives for not using a stored graph.
-STALE_REASONS = ("no graph.json", "unreadable graph.json", "older graph.json format", "no build record",
-                 "other scene3d version", "other graph settings", "scene files changed")
-
 
 def graph_inputs(folder: str | Path, viewpoint: str) -> dict:
     """The ``built_from`` record of a graph of the scene in ``folder`` built with ``viewpoint``
@@ -40,7 +36,9 @@ def graph_inputs(folder: str | Path, viewpoint: str) -> dict:
 
 def read_current_graph(folder: str | Path, config: RelationConfig, viewpoint: str) -> tuple[SceneGraph | None, str]:
     """``(graph, "current")`` when ``<folder>/graph.json`` is current for ``(config, viewpoint)``
-    (see the module doc), else ``(None, reason)`` with a reason of :data:`STALE_REASONS`."""
+    (see the module doc), else ``(None, reason)``, the reason one of "no graph.json", "unreadable
+    graph.json", "older graph.json format", "no build record" (saved without ``built_from``),
+    "other scene3d version", "other graph settings", "scene files changed"."""
     path = Path(folder) / GRAPH_FILE
     if not path.is_file():
         return None, "no graph.json"
