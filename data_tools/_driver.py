@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 from scene3d.errors import Scene3DError
@@ -33,6 +34,17 @@ def run_items(fn: Callable[[T], str], items: Sequence[T], workers: int, desc: st
         else:
             print(f"error: {line}", file=sys.stderr)
     return done
+
+
+#: ScanNet's label map, looked for beside an object-list file when none is given.
+LABEL_MAP_NAME = "scannetv2-labels.combined.tsv"
+
+
+def label_map_for(objects: Path, given: Path | None) -> Path | None:
+    """``given``, else the :data:`LABEL_MAP_NAME` beside the ``objects`` file when there is one."""
+    if given is None and (objects.parent / LABEL_MAP_NAME).is_file():
+        return objects.parent / LABEL_MAP_NAME
+    return given
 
 
 def one_line_errors(main: Callable[[], int]) -> int:

@@ -16,13 +16,11 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from _driver import one_line_errors, run_items
+from _driver import LABEL_MAP_NAME, label_map_for, one_line_errors, run_items
 
 from scene3d.io import LabelMap, load_gt_object_scenes, save_scene
 from scene3d.language.corpus import read_scene_list
 from scene3d.structures import Scene
-
-LABEL_MAP_NAME = "scannetv2-labels.combined.tsv"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body() -> int:
-        label_map = args.label_map
-        if label_map is None and (args.objects.parent / LABEL_MAP_NAME).is_file():
-            label_map = args.objects.parent / LABEL_MAP_NAME
+        label_map = label_map_for(args.objects, args.label_map)
         wanted = set(read_scene_list(args.list)) if args.list is not None else None
         scenes = load_gt_object_scenes(args.objects, label_map=None if label_map is None else LabelMap.read(label_map),
                                        scene_ids=wanted)
