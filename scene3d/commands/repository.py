@@ -147,10 +147,10 @@ def _record_json(record) -> dict:
 
 def _query_frame(cfg: DictConfig):
     """The query image of ``scene3d search image=...`` as a Frame, with ``intrinsics=`` or ``hfov=``."""
+    from scene3d.geometry.camera import intrinsics
     from scene3d.io import read_intrinsics
     from scene3d.io.images import read_image
     from scene3d.structures import Frame
-    from scene3d.synth.raycast import intrinsics
 
     rgb = read_image(Path(cfg.image), mode="rgb")
     h, w = rgb.shape[:2]

@@ -23,8 +23,13 @@ import torch.nn.functional as F
 
 from scene3d.distill.student import StudentOutput
 from scene3d.distill.views import Views, visible_points
-from scene3d.render import Cameras, composite, rays_from_pixels, sample_occupied
-
+from scene3d.render import (
+    Cameras,
+    camera_directions,
+    composite,
+    rays_from_pixels,
+    sample_occupied,
+)
 
 FEATURE_LOSSES = ("cosine", "text", "batch")
 """The kinds of :class:`FeatureLoss`."""
@@ -141,9 +146,7 @@ def ray_distance(cameras: Cameras, frame_indices: torch.Tensor, uv: torch.Tensor
     Args:
         cameras: B cameras; frame_indices: (R,); uv: (R, 2) continuous pixels; z: (R,) metres.
     """
-    K = cameras.K[frame_indices]  # (R, 3, 3)
-    homog = torch.cat([uv.to(K.dtype), torch.ones_like(uv[:, :1], dtype=K.dtype)], dim=1)  # (R, 3)
-    d = torch.linalg.solve(K, homog.unsqueeze(-1)).squeeze(-1)  # (R, 3)
+    d = camera_directions(cameras.K[frame_indices], uv)  # (R, 3)
     return z * torch.linalg.norm(d, dim=-1).to(z.dtype)
 
 
