@@ -241,8 +241,9 @@ def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student
     return model.eval()
 
 
-def load_student(path: str | Path) -> tuple[DistillStudent, TrainState]:
-    """A trained student from a run folder (its latest checkpoint) or one checkpoint folder (``step_*``).
+def load_student(path: str | Path, device: torch.device | str = "cpu") -> tuple[DistillStudent, TrainState]:
+    """A trained student, on ``device`` (a torch device) in eval mode, from a run folder (its latest
+    checkpoint) or one checkpoint folder (``step_*``).
 
     Raises:
         SceneFormatError: no checkpoint there, or one without a student config.
@@ -261,7 +262,7 @@ def load_student(path: str | Path) -> tuple[DistillStudent, TrainState]:
         raise SceneFormatError(folder / "state.json", f"not a distillation checkpoint ({exc})") from None
     model = DistillStudent(config)
     state = Checkpointer(folder.parent).load(model, path=folder, restore_rng=False)
-    return model.eval(), state
+    return model.to(device).eval(), state
 
 
 @torch.no_grad()
