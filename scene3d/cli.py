@@ -457,7 +457,9 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
     from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
     from scene3d.models.grounding import GroundingConfig
     from scene3d.models.text_encoder import minilm_text_encoder
+    from scene3d.train import resolve_device, resolve_precision
 
+    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
     train, val = _grounding_data(cfg)
     sources = Counter(ex.utterance.source for ex in train.examples)
     if _is_main_rank():
@@ -642,8 +644,9 @@ def cmd_pretrain(cfg: DictConfig) -> int:
 
     from scene3d.distill import DistillConfig, StudentConfig, pretrain
     from scene3d.io import list_scene_folders, load_scene
-    from scene3d.train import LoopConfig
+    from scene3d.train import LoopConfig, resolve_device, resolve_precision
 
+    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
     data = Path(_need(cfg, "data"))
     folders = list_scene_folders(data)
     if cfg.split is not None:
