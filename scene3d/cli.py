@@ -457,7 +457,9 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
     from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
     from scene3d.models.grounding import GroundingConfig
     from scene3d.models.text_encoder import minilm_text_encoder
+    from scene3d.train import resolve_device, resolve_precision
 
+    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
     train, val = _grounding_data(cfg)
     sources = Counter(ex.utterance.source for ex in train.examples)
     if _is_main_rank():
@@ -468,6 +470,7 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
                                 checkpoint_every=cfg.checkpoint_every, eval_every=cfg.eval_every,
                                 source_weights=dict(cfg.source_weights), text_lr=cfg.text_lr,
                                 buckets=cfg.buckets, init=cfg.init, warmup=cfg.warmup, device=str(cfg.device),
+                                precision=str(cfg.precision),
                                 dist_timeout_s=cfg.dist_timeout_s, model=GroundingConfig(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads,
                                                       pair_dim=cfg.pair_dim, points=cfg.points,
                                                       text_finetune=cfg.text_finetune))
@@ -641,8 +644,9 @@ def cmd_pretrain(cfg: DictConfig) -> int:
 
     from scene3d.distill import DistillConfig, StudentConfig, pretrain
     from scene3d.io import list_scene_folders, load_scene
-    from scene3d.train import LoopConfig
+    from scene3d.train import LoopConfig, resolve_device, resolve_precision
 
+    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
     data = Path(_need(cfg, "data"))
     folders = list_scene_folders(data)
     if cfg.split is not None:
@@ -662,7 +666,7 @@ def cmd_pretrain(cfg: DictConfig) -> int:
     t0 = time.perf_counter()
     pretrain(scenes, teacher, _need(cfg, "out"), _dataclass_from(StudentConfig, cfg.student, "student"),
              _dataclass_from(DistillConfig, cfg.distill, "distill"), _dataclass_from(LoopConfig, cfg.loop, "loop"),
-             progress=cfg.progress, notes=notes)
+             progress=cfg.progress, notes=notes, device=str(cfg.device), precision=str(cfg.precision))
     import torch.distributed as dist
 
     if dist.is_initialized():  # launched by torchrun
@@ -687,11 +691,13 @@ def cmd_features(cfg: DictConfig) -> int:
     )
     from scene3d.io import load_scene
     from scene3d.io.atomic import atomic_path, atomic_write_text
+    from scene3d.train import resolve_device
 
     if cfg.dtype not in ("float16", "float32"):
         raise ConfigError(f"dtype must be float16 or float32, got {cfg.dtype}")
+    device = resolve_device(cfg.device)
     scene = load_scene(_need(cfg, "scene"), frames=False, mesh=False)
-    model, state = load_student(_need(cfg, "checkpoint"))
+    model, state = load_student(_need(cfg, "checkpoint"), device=device)
     t0 = time.perf_counter()
     feats = point_features(model, scene)  # (N, D)
     points = torch.from_numpy(scene.points).float()
@@ -721,11 +727,12 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
     from scene3d.distill import ENSEMBLE_RULES, evaluate_segmentation, load_student
     from scene3d.io import list_scene_folders, load_scene
     from scene3d.io.atomic import atomic_write_text
+    from scene3d.train import resolve_device
 
     data = Path(_need(cfg, "data"))
     if cfg.ensemble not in ENSEMBLE_RULES:
         raise ConfigError(f"eval-segmentation: ensemble={cfg.ensemble} is not one of {', '.join(ENSEMBLE_RULES)}")
-    model, state = load_student(_need(cfg, "checkpoint"))
+    model, state = load_student(_need(cfg, "checkpoint"), device=resolve_device(cfg.device))
     teacher_cfg = cfg.teacher if cfg.teacher is not None else state.extra.get("notes", {}).get("teacher")
     if teacher_cfg is None:
         raise ConfigError(f"{cfg.checkpoint}: the run records no teacher; pass teacher={{_target_: ...}}")
@@ -755,6 +762,7 @@ def cmd_index(cfg: DictConfig) -> int:
 
     from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
     from scene3d.repository import AddOutcome, SceneIndex, dataset_collection
+    from scene3d.train import resolve_device
 
     data = Path(_need(cfg, "data"))
     collection = str(cfg.collection) if cfg.collection else dataset_collection(data)
@@ -763,7 +771,7 @@ def cmd_index(cfg: DictConfig) -> int:
     if cfg.captions and (data / "language.jsonl").is_file():
         captions = {u.scene_id: u.text for u in read_utterances_jsonl(data / "language.jsonl")
                     if u.kind == "scene_caption"}
-    index = SceneIndex(_need(cfg, "index"))
+    index = SceneIndex(_need(cfg, "index"), device=resolve_device(cfg.device))
     images = cfg.images if cfg.images is not None else index.get_info("image_teacher") is not None
     teacher = _image_teacher(cfg, index, create=True) if images else None
     t0 = time.perf_counter()
@@ -810,13 +818,14 @@ def _image_teacher(cfg: DictConfig, index, create: bool):
     return instantiate(json.loads(stored))
 
 
-def _open_index(cfg: DictConfig):
+def _open_index(cfg: DictConfig, device: str = "cpu"):
     from scene3d.repository import SceneIndex
+    from scene3d.train import resolve_device
 
     path = Path(_need(cfg, "index"))
     if not (path / "index.sqlite").is_file():
         raise ConfigError(f"{path} is not a scene index (no index.sqlite); build one with scene3d index")
-    return SceneIndex(path)
+    return SceneIndex(path, device=resolve_device(device))
 
 
 def cmd_search(cfg: DictConfig) -> int:
@@ -826,7 +835,7 @@ def cmd_search(cfg: DictConfig) -> int:
     from scene3d.io import load_scene
     from scene3d.io.atomic import atomic_write_text
 
-    index = _open_index(cfg)
+    index = _open_index(cfg, device=str(cfg.device))
     t0 = time.perf_counter()
     if cfg.image:  # an RGB image: view-descriptor shortlist + SIFT matching + PnP RANSAC
         frame = _query_frame(cfg)

@@ -33,6 +33,7 @@ from scene3d.train.distributed import (
     resolve_device,
     seed_step,
 )
+from scene3d.train.precision import for_training, resolve_precision
 
 CALIBRATION = "calibration.json"  # in the run folder: the low-confidence threshold (see calibrate_confidence)
 VOCABULARY = "vocabulary.json"    # in the run folder: the class names it trained on (the Grounder's target-class lexicon)
@@ -62,6 +63,9 @@ class GroundingTrainConfig:
         seed: everything random follows from it.
         device: "auto" (the GPU when CUDA is available), "cpu", "cuda" or "cuda:N"
             (:func:`scene3d.train.distributed.resolve_device`).
+        precision: "auto" (bf16 autocast on a GPU with bf16, fp32 on the CPU), "fp32", "bf16"
+            or "fp16" (loss-scaled; the scaler's state is checkpointed): the model's forward
+            pass runs under autocast, the losses in fp32 (:mod:`scene3d.train.precision`).
         dist_timeout_s: under torchrun, how long a rank waits for the others (rank 0
             validates alone) before the run fails.
         model: the network's sizes.
@@ -86,6 +90,7 @@ class GroundingTrainConfig:
     init: str | None = None
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
     dist_timeout_s: float = 1800.0
     model: GroundingConfig = field(default_factory=GroundingConfig)
 
@@ -195,6 +200,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     if not train.examples:
         raise ValueError("no training referrals")
     device = resolve_device(cfg.device)
+    amp = resolve_precision(cfg.precision, device)
     info = init_from_env(device, cfg.dist_timeout_s)
     if cfg.batch_size % info.world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} processes")
@@ -218,10 +224,11 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup)
                                               * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    scaler = amp.grad_scaler()
     ckpt = Checkpointer(out_dir / "checkpoints")
     state = TrainState()
     if ckpt.latest() is not None:
-        state = ckpt.load(model, opt)
+        state = ckpt.load(model, opt, scaler=scaler)
         sched.last_epoch = state.step   # the optimiser's restored lr is the one of this step
     elif cfg.init:
         load_weights(model, cfg.init, fresh_text_encoder=True)
@@ -242,6 +249,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                               find_unused_parameters=model.text_encoder is not None) \
         if info.world_size > 1 else model
+    net = for_training(net, amp)   # autocast around the forward pass; outputs (and so the losses) in fp32
     log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
     mine = list(range(info.rank, cfg.batch_size, info.world_size))
     groups = _buckets(train, weights, cfg.buckets)
@@ -268,9 +276,17 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
         loss = (cfg.w_referral * parts["referral"] + cfg.w_class * parts["class"] + cfg.w_anchor * parts["anchor"]
                 + cfg.w_object * parts["object"] + cfg.w_scene * parts["scene"])
         opt.zero_grad()
-        loss.backward()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)                          # clip the true gradients
+        else:
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        if scaler is not None:
+            scaler.step(opt)                              # skipped when a gradient overflowed
+            scaler.update()
+        else:
+            opt.step()
         sched.step()
         state.step += 1
         bar.update()
@@ -284,7 +300,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
             log.log(state.step, **values)
         if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
             if info.is_main:
-                ckpt.save(model, opt, state)
+                ckpt.save(model, opt, state, scaler=scaler)
             barrier(info)
     bar.close()
     if info.is_main:

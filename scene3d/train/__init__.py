@@ -9,6 +9,7 @@ from scene3d.train.distributed import (
            resolve_device,
 )
 from scene3d.train.log import MetricLog
+from scene3d.train.precision import PRECISIONS, Precision, resolve_precision
 from scene3d.train.loop import (
            LoopConfig,
            TrainTask,
@@ -17,5 +18,6 @@ from scene3d.train.loop import (
            run_training,
 )
 
-__all__ = ["Checkpointer", "DistInfo", "LoopConfig", "MetricLog", "ResumeMismatchError", "TrainState", "TrainTask",
-           "batch_items", "init_from_env", "item_generator", "mean_over_ranks", "resolve_device", "run_training"]
+__all__ = ["PRECISIONS", "Checkpointer", "DistInfo", "LoopConfig", "MetricLog", "Precision", "ResumeMismatchError",
+           "TrainState", "TrainTask", "batch_items", "init_from_env", "item_generator", "mean_over_ranks",
+           "resolve_device", "resolve_precision", "run_training"]

@@ -5,7 +5,9 @@ rest: a global batch of ``batch_size`` items per step drawn from a generator see
 ``(seed, step)``, split over the ranks (rank ``r`` takes positions ``r, r + W, ...``); each item's
 losses come with a generator seeded by ``(seed, step, position)`` (and torch's global generator, for dropout, is seeded
 from the same triple), so a step does the same work however many processes share it and after
-any resume. Gradients are the mean over the global
+any resume. The network's forward passes run in the run's precision (:mod:`scene3d.train.precision`:
+fp32, or bf16 / fp16 autocast with everything after the forward in fp32; fp16 scales the loss with a
+``GradScaler`` checkpointed with the rest). Gradients are the mean over the global
 batch (DDP averages the ranks' means), clipped, then AdamW with linear warm-up and cosine decay
 (the learning rate is a pure function of the step). Rank 0 logs the rank-averaged losses to
 ``metrics.csv`` (+ ``metrics.png``) and writes checkpoints (safetensors + JSON, ``Checkpointer``);
@@ -36,13 +38,15 @@ from scene3d.train.distributed import (
     seed_step,
 )
 from scene3d.train.log import MetricLog
+from scene3d.train.precision import for_training, resolve_precision
 
 
 class TrainTask(Protocol):
     """What the loop trains: ``num_items`` items and the losses of one of them.
 
     ``losses(model, item, generator)`` returns scalar tensors including ``"loss"`` (the one
-    optimised); the others are logged. ``model`` may be DDP-wrapped: call it, don't reach inside.
+    optimised); the others are logged. ``model`` may be wrapped (DDP, autocast): call it, don't
+    reach inside; its floating outputs are fp32. The task puts its inputs on the model's device.
     """
 
     def num_items(self) -> int: ...
@@ -93,8 +97,8 @@ def batch_items(cfg: LoopConfig, step: int, num_items: int) -> list[int]:
 
 
 def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: str | Path,
-                 extra_state: dict | None = None, progress: bool = True, device: str = "cpu",
-                 find_unused_parameters: bool = False) -> TrainState:
+                 extra_state: dict | None = None, progress: bool = True, device: str | torch.device = "cpu",
+                 find_unused_parameters: bool = False, precision: str = "auto") -> TrainState:
     """Train ``model`` on ``task`` (or resume from ``out_dir/checkpoints``); returns the final state.
 
     Joins a process group when launched by torchrun (see :mod:`scene3d.train.distributed`). The
@@ -109,14 +113,20 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
         out_dir: run folder: ``checkpoints/``, ``metrics.csv``, ``metrics.png``.
         extra_state: JSON-able notes saved in every checkpoint's ``TrainState.extra`` (e.g. the model config).
         progress: show a tqdm bar (rank 0).
-        device: where the model is (picks the DDP backend: gloo on CPU, nccl on CUDA).
+        device: where the model is (picks the DDP backend: gloo on CPU, nccl on CUDA); the task
+            puts its tensors there.
         find_unused_parameters: tell DDP that some parameters may get no gradient (e.g. a head
             that the task's losses do not use).
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:func:`scene3d.train.precision.resolve_precision`;
+            ``auto`` is fp32 on the CPU). The task receives the model wrapped so that its forward
+            runs under autocast and returns fp32.
 
     Raises:
+        ConfigError: an unknown ``precision``, or bf16 on a GPU without it.
         ValueError: ``batch_size`` not divisible by the number of processes, or an empty task.
         ResumeMismatchError: the ranks would resume from different steps.
     """
+    amp = resolve_precision(precision, device)
     info: DistInfo = init_from_env(device, cfg.dist_timeout_s)
     if cfg.batch_size % info.world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} processes")
@@ -125,15 +135,17 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = amp.grad_scaler()
     ckpt = Checkpointer(out_dir / "checkpoints")
     state = TrainState(extra=dict(extra_state or {}))
     if ckpt.latest() is not None:
-        state = ckpt.load(model, opt)
+        state = ckpt.load(model, opt, scaler=scaler)
     agree_on_step(state.step, info, str(out_dir))
-    wrapped: nn.Module = model
+    ddp: nn.Module = model
     if info.world_size > 1:
         ids = [torch.device(device).index] if torch.device(device).type == "cuda" else None
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
+        ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
+    wrapped = for_training(ddp, amp)
     log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
     local = cfg.batch_size // info.world_size
     bar = tqdm(total=cfg.steps, initial=state.step, desc="train", unit="step", disable=not (progress and info.is_main))
@@ -148,16 +160,23 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
         positions = list(range(info.rank, cfg.batch_size, info.world_size))
         for n, pos in enumerate(positions):
             last = n == len(positions) - 1
-            sync = nullcontext() if (last or info.world_size == 1) else wrapped.no_sync()
+            sync = nullcontext() if (last or info.world_size == 1) else ddp.no_sync()
             with sync:
                 seed_step(cfg.seed, state.step, pos)     # in-model draws (dropout) per batch position
                 parts = task.losses(wrapped, items[pos], item_generator(cfg.seed, state.step, pos))
-                (parts["loss"] / local).backward()
+                loss = parts["loss"] / local
+                (scaler.scale(loss) if scaler is not None else loss).backward()
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / local
+        if scaler is not None:
+            scaler.unscale_(opt)                          # clip the true gradients
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        if scaler is not None:
+            scaler.step(opt)                              # skipped when a gradient overflowed
+            scaler.update()
+        else:
+            opt.step()
         state.step += 1
         values = mean_over_ranks(sums, info)
         bar.update()
@@ -166,7 +185,7 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
             log.log(state.step, **values, lr=cfg.lr_at(state.step - 1), seconds=time.perf_counter() - t0)
         if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
             if info.is_main:
-                ckpt.save(model, opt, state)
+                ckpt.save(model, opt, state, scaler=scaler)
             barrier(info)
     bar.close()
     if log is not None and log.rows:
