@@ -19,8 +19,9 @@ def cmd_pretrain(cfg: DictConfig) -> int:
 
     from scene3d.distill import DistillConfig, StudentConfig, pretrain
     from scene3d.io import list_scene_folders, load_scene
-    from scene3d.train import LoopConfig
+    from scene3d.train import LoopConfig, resolve_device, resolve_precision
 
+    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
     data = Path(need(cfg, "data"))
     folders = list_scene_folders(data)
     if cfg.split is not None:
@@ -40,7 +41,7 @@ def cmd_pretrain(cfg: DictConfig) -> int:
     t0 = time.perf_counter()
     pretrain(scenes, teacher, need(cfg, "out"), dataclass_from(StudentConfig, cfg.student, "student"),
              dataclass_from(DistillConfig, cfg.distill, "distill"), dataclass_from(LoopConfig, cfg.loop, "loop"),
-             progress=cfg.progress, notes=notes)
+             progress=cfg.progress, notes=notes, device=str(cfg.device), precision=str(cfg.precision))
     import torch.distributed as dist
 
     if dist.is_initialized():  # launched by torchrun
@@ -65,11 +66,13 @@ def cmd_features(cfg: DictConfig) -> int:
     )
     from scene3d.io import load_scene
     from scene3d.io.atomic import atomic_path, atomic_write_text
+    from scene3d.train import resolve_device
 
     if cfg.dtype not in ("float16", "float32"):
         raise ConfigError(f"dtype must be float16 or float32, got {cfg.dtype}")
+    device = resolve_device(cfg.device)
     scene = load_scene(need(cfg, "scene"), frames=False, mesh=False)
-    model, state = load_student(need(cfg, "checkpoint"))
+    model, state = load_student(need(cfg, "checkpoint"), device=device)
     t0 = time.perf_counter()
     feats = point_features(model, scene)  # (N, D)
     points = torch.from_numpy(scene.points).float()
@@ -99,11 +102,12 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
     from scene3d.distill import ENSEMBLE_RULES, evaluate_segmentation, load_student
     from scene3d.io import list_scene_folders, load_scene
     from scene3d.io.atomic import atomic_write_text
+    from scene3d.train import resolve_device
 
     data = Path(need(cfg, "data"))
     if cfg.ensemble not in ENSEMBLE_RULES:
         raise ConfigError(f"eval-segmentation: ensemble={cfg.ensemble} is not one of {', '.join(ENSEMBLE_RULES)}")
-    model, state = load_student(need(cfg, "checkpoint"))
+    model, state = load_student(need(cfg, "checkpoint"), device=resolve_device(cfg.device))
     teacher_cfg = cfg.teacher if cfg.teacher is not None else state.extra.get("notes", {}).get("teacher")
     if teacher_cfg is None:
         raise ConfigError(f"{cfg.checkpoint}: the run records no teacher; pass teacher={{_target_: ...}}")

@@ -17,6 +17,7 @@ def cmd_index(cfg: DictConfig) -> int:
 
     from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
     from scene3d.repository import AddOutcome, SceneIndex, dataset_collection
+    from scene3d.train import resolve_device
 
     data = Path(need(cfg, "data"))
     collection = str(cfg.collection) if cfg.collection else dataset_collection(data)
@@ -25,7 +26,7 @@ def cmd_index(cfg: DictConfig) -> int:
     if cfg.captions and (data / "language.jsonl").is_file():
         captions = {u.scene_id: u.text for u in read_utterances_jsonl(data / "language.jsonl")
                     if u.kind == "scene_caption"}
-    index = SceneIndex(need(cfg, "index"))
+    index = SceneIndex(need(cfg, "index"), device=resolve_device(cfg.device))
     images = cfg.images if cfg.images is not None else index.get_info("image_teacher") is not None
     teacher = _image_teacher(cfg, index, create=True) if images else None
     t0 = time.perf_counter()
@@ -72,13 +73,14 @@ def _image_teacher(cfg: DictConfig, index, create: bool):
     return instantiate(json.loads(stored))
 
 
-def _open_index(cfg: DictConfig):
+def _open_index(cfg: DictConfig, device: str = "cpu"):
     from scene3d.repository import SceneIndex
+    from scene3d.train import resolve_device
 
     path = Path(need(cfg, "index"))
     if not (path / "index.sqlite").is_file():
         raise ConfigError(f"{path} is not a scene index (no index.sqlite); build one with scene3d index")
-    return SceneIndex(path)
+    return SceneIndex(path, device=resolve_device(device))
 
 
 def cmd_search(cfg: DictConfig) -> int:
@@ -88,7 +90,7 @@ def cmd_search(cfg: DictConfig) -> int:
     from scene3d.io import load_scene
     from scene3d.io.atomic import atomic_write_text
 
-    index = _open_index(cfg)
+    index = _open_index(cfg, device=str(cfg.device))
     t0 = time.perf_counter()
     if cfg.image:  # an RGB image: view-descriptor shortlist + SIFT matching + PnP RANSAC
         frame = _query_frame(cfg)

@@ -25,6 +25,7 @@ from scene3d.models.grounding import (
 )
 from scene3d.train import Checkpointer, LoopConfig, run_training
 from scene3d.train.distributed import barrier, init_from_env, resolve_device
+from scene3d.train.precision import resolve_precision
 
 CALIBRATION = "calibration.json"  # in the run folder: the low-confidence threshold (see calibrate_confidence)
 VOCABULARY = "vocabulary.json"    # in the run folder: the class names it trained on (the Grounder's target-class lexicon)
@@ -54,6 +55,9 @@ class GroundingTrainConfig:
         seed: everything random follows from it.
         device: "auto" (the GPU when CUDA is available), "cpu", "cuda" or "cuda:N"
             (:func:`scene3d.train.distributed.resolve_device`).
+        precision: "auto" (bf16 autocast on a GPU with bf16, fp32 on the CPU), "fp32", "bf16"
+            or "fp16" (loss-scaled; the scaler's state is checkpointed): the model's forward
+            pass runs under autocast, the losses in fp32 (:mod:`scene3d.train.precision`).
         dist_timeout_s: under torchrun, how long a rank waits for the others (rank 0
             validates alone) before the run fails.
         model: the network's sizes.
@@ -78,6 +82,7 @@ class GroundingTrainConfig:
     init: str | None = None
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
     dist_timeout_s: float = 1800.0
     model: GroundingConfig = field(default_factory=GroundingConfig)
 
@@ -236,6 +241,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     if not train.examples:
         raise ValueError("no training referrals")
     device = resolve_device(cfg.device)
+    resolve_precision(cfg.precision, device)       # a bad precision fails before the text cache is built
     info = init_from_env(device, cfg.dist_timeout_s)
     if cfg.batch_size % info.world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} processes")
@@ -278,7 +284,7 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
                       seed=cfg.seed, dist_timeout_s=cfg.dist_timeout_s)
     # every loss stays tied to its head even when it has nothing to score, so all processes produce
     # the same gradients' set; unused parameters are only the text encoder's pooler when fine-tuned
-    run_training(model, task, loop, out_dir, progress=progress, device=str(device),
+    run_training(model, task, loop, out_dir, progress=progress, device=device, precision=cfg.precision,
                  find_unused_parameters=text is not None, param_groups=groups, on_step=validate,
                  desc="train grounding")
     if info.is_main:

@@ -7,10 +7,12 @@ gives the losses of some positions of it (``TrainTask``); the loop splits the ba
 ranks (rank ``r`` takes positions ``r, r + W, ...``) and each rank's share into backward passes
 of ``task.micro_batch`` positions. A pass's losses come with a generator seeded by
 ``(seed, step, its first position)`` (torch's global generator, for dropout, is seeded from the
-same triple), so a step does the same work after any resume. Gradients are the mean over the
-global batch (DDP averages the ranks' means), clipped, then AdamW with linear warm-up and
-cosine decay (the learning rate is a pure function of the step; each parameter group keeps its
-own peak). Rank 0 logs the rank-averaged losses to
+same triple), so a step does the same work after any resume. The network's forward passes run
+in the run's precision (:mod:`scene3d.train.precision`: fp32, or bf16 / fp16 autocast with
+everything after the forward in fp32; fp16 scales the loss with a ``GradScaler`` checkpointed
+with the rest). Gradients are the mean over the global batch (DDP averages the ranks' means),
+clipped, then AdamW with linear warm-up and cosine decay (the learning rate is a pure function
+of the step; each parameter group keeps its own peak). Rank 0 logs the rank-averaged losses to
 ``metrics.csv`` (+ ``metrics.png``) and writes checkpoints (safetensors + JSON, ``Checkpointer``);
 a restarted run resumes from the latest one exactly, losing at most ``checkpoint_every`` steps.
 """
@@ -40,6 +42,7 @@ from scene3d.train.distributed import (
     seed_step,
 )
 from scene3d.train.log import MetricLog
+from scene3d.train.precision import for_training, resolve_precision
 
 
 class TrainTask(Protocol):
@@ -50,8 +53,9 @@ class TrainTask(Protocol):
     returns the step's global batch (``size`` items of any kind; ``rng`` is seeded by (seed,
     step), so every rank draws the same). ``losses(model, batch, positions, generator)``
     returns the scalar losses of ``batch[p] for p in positions`` (means over them), including
-    ``"loss"`` (the one optimised); the others are logged. ``model`` may be DDP-wrapped: call
-    it, don't reach inside.
+    ``"loss"`` (the one optimised); the others are logged. ``model`` may be wrapped (DDP,
+    autocast): call it, don't reach inside; its floating outputs are fp32. The task puts its
+    inputs on the model's device.
     """
 
     micro_batch: int
@@ -104,8 +108,8 @@ def item_generator(seed: int, step: int, position: int) -> torch.Generator:
 
 
 def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: str | Path,
-                 extra_state: dict | None = None, progress: bool = True, device: str = "cpu",
-                 find_unused_parameters: bool = False, param_groups: list[dict] | None = None,
+                 extra_state: dict | None = None, progress: bool = True, device: str | torch.device = "cpu",
+                 find_unused_parameters: bool = False, precision: str = "auto", param_groups: list[dict] | None = None,
                  on_step: Callable[[int], dict[str, float]] | None = None, desc: str = "train") -> TrainState:
     """Train ``model`` on ``task`` (or resume from ``out_dir/checkpoints``); returns the final state.
 
@@ -121,9 +125,13 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
         out_dir: run folder: ``checkpoints/``, ``metrics.csv``, ``metrics.png``.
         extra_state: JSON-able notes saved in every checkpoint's ``TrainState.extra`` (e.g. the model config).
         progress: show a tqdm bar (rank 0).
-        device: where the model is (picks the DDP backend: gloo on CPU, nccl on CUDA).
+        device: where the model is (picks the DDP backend: gloo on CPU, nccl on CUDA); the task
+            puts its tensors there.
         find_unused_parameters: tell DDP that some parameters may get no gradient (e.g. a head
             that the task's losses do not use).
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:func:`scene3d.train.precision.resolve_precision`;
+            ``auto`` is fp32 on the CPU). The task receives the model wrapped so that its forward
+            runs under autocast and returns fp32.
         param_groups: AdamW parameter groups (``{"params": [...], "lr": peak}``; a group without
             ``lr`` peaks at ``cfg.lr``); None: all of the model's parameters in one group.
         on_step: called on rank 0 after each optimiser step with the step count; the metrics it
@@ -131,9 +139,11 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
         desc: the progress bar's label.
 
     Raises:
+        ConfigError: an unknown ``precision``, or bf16 on a GPU without it.
         ValueError: ``batch_size`` not divisible by the number of processes.
         ResumeMismatchError: the ranks would resume from different steps.
     """
+    amp = resolve_precision(precision, device)
     info: DistInfo = init_from_env(device, cfg.dist_timeout_s)
     if cfg.batch_size % info.world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} processes")
@@ -142,15 +152,17 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
     groups = param_groups if param_groups is not None else [{"params": list(model.parameters())}]
     peaks = [g.get("lr", cfg.lr) for g in groups]        # settings, not state: kept over a resume
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = amp.grad_scaler()
     ckpt = Checkpointer(out_dir / "checkpoints")
     state = TrainState(extra=dict(extra_state or {}))
     if ckpt.latest() is not None:
-        state = ckpt.load(model, opt)
+        state = ckpt.load(model, opt, scaler=scaler)
     agree_on_step(state.step, info, str(out_dir))
-    wrapped: nn.Module = model
+    ddp: nn.Module = model
     if info.world_size > 1:
         ids = [torch.device(device).index] if torch.device(device).type == "cuda" else None
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
+        ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
+    wrapped = for_training(ddp, amp)
     log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
     local = cfg.batch_size // info.world_size
     bar = tqdm(total=cfg.steps, initial=state.step, desc=desc, unit="step", disable=not (progress and info.is_main))
@@ -167,17 +179,24 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
         passes = [positions[i:i + size] for i in range(0, len(positions), size)]
         for n, chunk in enumerate(passes):
             last = n == len(passes) - 1
-            sync = nullcontext() if (last or info.world_size == 1) else wrapped.no_sync()
+            sync = nullcontext() if (last or info.world_size == 1) else ddp.no_sync()
             share = len(chunk) / local
             with sync:
                 seed_step(cfg.seed, state.step, chunk[0])     # in-model draws (dropout) per pass
                 parts = task.losses(wrapped, batch, chunk, item_generator(cfg.seed, state.step, chunk[0]))
-                (parts["loss"] * share).backward()
+                loss = parts["loss"] * share
+                (scaler.scale(loss) if scaler is not None else loss).backward()
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * share
+        if scaler is not None:
+            scaler.unscale_(opt)                          # clip the true gradients
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        if scaler is not None:
+            scaler.step(opt)                              # skipped when a gradient overflowed
+            scaler.update()
+        else:
+            opt.step()
         state.step += 1
         values = mean_over_ranks(sums, info)
         bar.update()
@@ -188,7 +207,7 @@ def run_training(model: nn.Module, task: TrainTask, cfg: LoopConfig, out_dir: st
             log.log(state.step, **values, lr=cfg.lr_at(state.step - 1), seconds=time.perf_counter() - t0)
         if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
             if info.is_main:
-                ckpt.save(model, opt, state)
+                ckpt.save(model, opt, state, scaler=scaler)
             barrier(info)
     bar.close()
     if log is not None and log.rows:

@@ -227,7 +227,7 @@ def test_two_process_ddp_matches_one_process(tmp_path, mode):
     single_dir = tmp_path / "single"
     os.environ.pop("WORLD_SIZE", None)
     pretrain(tiny_scenes(), fake_teacher(), single_dir, TINY_STUDENT, DDP_MODES[mode],
-             LoopConfig(steps=steps, batch_size=2, checkpoint_every=steps), progress=False)
+             LoopConfig(steps=steps, batch_size=2, checkpoint_every=steps), progress=False, device="cpu")
     ddp, single = _losses(tmp_path / "ddp"), _losses(single_dir)
     assert [s for s, _ in ddp] == [s for s, _ in single] == [1.0, 2.0, 3.0]
     torch.testing.assert_close(torch.tensor([v for _, v in ddp]), torch.tensor([v for _, v in single]),
@@ -240,7 +240,7 @@ def test_two_process_ddp_matches_one_process(tmp_path, mode):
 
 
 def _pretrain_args(data: Path, out: Path, steps: int, every: int) -> list[str]:
-    return ["pretrain", f"data={data}", f"out={out}", "split=null", "progress=false",
+    return ["pretrain", f"data={data}", f"out={out}", "split=null", "progress=false", "device=cpu",
             "teacher._target_=tests.distill._helpers.fake_teacher", f"loop.steps={steps}", "loop.batch_size=1",
             f"loop.checkpoint_every={every}", "distill.num_rays=256", "distill.num_samples=128",
             *TINY_STUDENT_OVERRIDES]
