@@ -13,7 +13,7 @@ LAYERS = {
     # 0: the package face and the errors every layer raises
     "scene3d": 0, "errors": 0,
     # 1: the data structures and small helpers with no scene3d dependency but those
-    "structures": 1, "colors": 1, "parallel": 1, "runtime": 1,
+    "structures": 1, "colors": 1, "parallel": 1, "runtime": 1, "config": 1,
     # 2: pure math: numpy geometry, the sparse-convolution and rendering cores
     "geometry": 2, "sparse": 2, "render": 2,
     # 3: files on disk, neural network modules
@@ -28,8 +28,10 @@ LAYERS = {
     "grounding": 7, "repository": 7,
     # 8: the viewer (public APIs only, see test_viewer_uses_public_faces)
     "viewer": 8,
-    # 9: the command line
-    "cli": 9,
+    # 9: the commands, one module per stage (scene3d/commands/<stage>.py)
+    "commands": 9,
+    # 10: the dispatcher (it imports a command's module by name, once its options are checked)
+    "cli": 10,
 }
 
 

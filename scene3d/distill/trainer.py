@@ -148,8 +148,12 @@ class DistillTask:
         loss = feature_loss(config, teacher, scenes)
         self.feature_loss = replace(loss, classes=None if loss.classes is None else loss.classes.to(self.device))
 
-    def num_items(self) -> int:
-        return len(self.scenes)
+    micro_batch = 1
+    """One scene per backward pass: a scene's voxels and rendered views are the memory peak."""
+
+    def draw(self, rng: np.random.Generator, size: int) -> list[int]:
+        """The step's scenes: ``size`` indices drawn uniformly (with replacement)."""
+        return rng.integers(len(self.scenes), size=size).tolist()
 
     def augmented_input(self, item: int, symmetry: int) -> StudentInput:
         """The student's input for scene ``item`` seen through floor-plane symmetry ``symmetry`` in
@@ -172,7 +176,10 @@ class DistillTask:
                                                  self.normals).to(self.device)
         return self._augmented[key]
 
-    def losses(self, model: nn.Module, item: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def losses(self, model: nn.Module, batch: list[int], positions: list[int],
+               generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The losses of scene ``batch[positions[0]]`` (one position per pass)."""
+        item = batch[positions[0]]
         cfg, scene, x = self.config, self.scenes[item], self.inputs[item]
         if cfg.augment:
             x = self.augmented_input(item, int(torch.randint(8, (1,), generator=generator)))

@@ -155,6 +155,18 @@ def list_scene_folders(root: str | Path) -> list[Path]:
     return folders
 
 
+def read_split(root: str | Path, split: str) -> set[str]:
+    """The scene ids of a dataset's split: the lines of ``<root>/splits/<split>.txt``.
+
+    Raises:
+        SceneFormatError: the split file does not exist.
+    """
+    path = Path(root) / "splits" / f"{split}.txt"
+    if not path.is_file():
+        raise SceneFormatError(path, "not found: generate the data with scene3d generate (it writes splits/)")
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
 def scene_file_digests(folder: str | Path, *, frames: bool) -> dict[str, str | None]:
     """SHA-256 (hex) of the files a scene's objects, points and (with ``frames``) camera poses are
     read from: ``scene.json``, ``points.ply`` and ``frames/frames.json``, by path relative to

@@ -94,14 +94,16 @@ class _Task:
     def __init__(self, device: str, stop_after: int | None = None):
         self.device, self.stop_after, self.calls = device, stop_after, 0
 
-    def num_items(self) -> int:
-        return 3
+    micro_batch = 1
 
-    def losses(self, model, item, generator):
+    def draw(self, rng, size):
+        return rng.integers(3, size=size).tolist()
+
+    def losses(self, model, batch, positions, generator):
         self.calls += 1
         if self.stop_after is not None and self.calls > self.stop_after:
             raise KeyboardInterrupt   # the process dies mid-step
-        x = torch.tensor([[1.0 + 0.25 * item]], device=self.device)
+        x = torch.tensor([[1.0 + 0.25 * batch[positions[0]]]], device=self.device)
         return {"loss": model(x).sum()}
 
 
