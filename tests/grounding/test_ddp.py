@@ -5,7 +5,6 @@ result; ranks that would resume from different checkpoints stop before training.
 import csv
 import os
 import socket
-
 from dataclasses import replace
 
 import pytest
