@@ -9,6 +9,7 @@ from scene3d.viewer.app import Viewer
 from scene3d.viewer.colors import (
     COLOR_MODES,
     class_colors,
+    class_table,
     heat_colors,
     instance_colors,
     palette,
@@ -16,6 +17,7 @@ from scene3d.viewer.colors import (
     relevancy,
 )
 from scene3d.viewer.export import inject_panel, result_panel_html
+from scene3d.viewer.layers import LAYER_MODES, PointLayers, load_segment_layers
 from scene3d.viewer.state import (
     SceneSearch,
     SearchHit,
@@ -25,7 +27,7 @@ from scene3d.viewer.state import (
 )
 
 __all__ = [
-    "COLOR_MODES", "SceneSearch", "SearchHit", "Viewer", "ViewerError", "ViewerState", "class_colors",
-    "heat_colors", "inject_panel", "instance_colors", "load_search_callable", "palette", "point_colors",
-    "relevancy", "result_panel_html",
+    "COLOR_MODES", "LAYER_MODES", "PointLayers", "SceneSearch", "SearchHit", "Viewer", "ViewerError", "ViewerState",
+    "class_colors", "class_table", "heat_colors", "inject_panel", "instance_colors", "load_search_callable",
+    "load_segment_layers", "palette", "point_colors", "relevancy", "result_panel_html",
 ]

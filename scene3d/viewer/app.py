@@ -8,7 +8,8 @@
     viewer.state.highlighted_object_id
 
 The page shows one scene of the data folder at a time: its point cloud (coloured by
-RGB, instance, class or grounding relevancy; walls, floor and ceiling in muted greys in the
+RGB, instance, class or grounding relevancy, or by a ``scene3d segment`` folder's labels, feature
+PCA and query relevancy for its scene; walls, floor and ceiling in muted greys in the
 class mode), the boxes of the objects other than walls, floor and ceiling (click one for its
 label), and its camera frames as frusta.
 The first view looks down on the furniture with the ceiling and the walls nearest the camera
@@ -47,6 +48,7 @@ from scene3d.io.atomic import atomic_write_bytes, atomic_write_text
 from scene3d.structures import GroundingResult, Scene
 from scene3d.viewer.colors import COLOR_MODES, palette, point_colors
 from scene3d.viewer.export import inject_panel, result_panel_html
+from scene3d.viewer.layers import PointLayers
 from scene3d.viewer.layout import (
     STRUCTURE_LABELS,
     View,
@@ -95,7 +97,9 @@ class Viewer:
         max_points: at most this many points are sent to the browser (a fixed random subset).
         point_size: point size in metres.
         top_k: candidates shown per query.
-        scene_id: the scene shown first (default: the first in sorted order).
+        scene_id: the scene shown first (default: the scene of ``layers``, else the first in sorted order).
+        layers: extra colour modes for one scene (:func:`~scene3d.viewer.layers.load_segment_layers`
+            of a ``scene3d segment`` folder); offered after ``COLOR_MODES``.
 
     Raises:
         ViewerError: viser is not installed.
@@ -105,7 +109,7 @@ class Viewer:
     def __init__(self, data: str | Path, *, grounder: Grounder | None = None, checkpoint: str | Path | None = None,
                  search: SceneSearch | None = None, host: str = "127.0.0.1", port: int = 8080,
                  out: str | Path = "runs/view", max_points: int = 300_000, point_size: float = 0.02,
-                 top_k: int = 5, scene_id: str | None = None):
+                 top_k: int = 5, scene_id: str | None = None, layers: PointLayers | None = None):
         viser = _import_viser()
         self._so3 = viser.transforms.SO3
         self.data = Path(data)
@@ -115,6 +119,8 @@ class Viewer:
         self.max_points = max_points
         self.top_k = top_k
         self.search = search
+        self.layers = layers
+        self.color_modes = COLOR_MODES + (tuple(layers.colors) if layers is not None else ())
         self.grounder = grounder
         self.model_error: str | None = None  # why ``checkpoint`` did not load, shown in the page
         if grounder is None:
@@ -133,7 +139,7 @@ class Viewer:
         self.server = viser.ViserServer(host=host, port=port, verbose=False)
         self.server.scene.set_up_direction("+z")
         self._build_gui(point_size)
-        first = scene_id or self.state.scene_ids[0]
+        first = scene_id or (layers.scene_id if layers is not None else self.state.scene_ids[0])
         try:
             self.show_scene(first)
         except ViewerError:
@@ -170,9 +176,9 @@ class Viewer:
         self._scene_dd = gui.add_dropdown("Scene", options=self.state.scene_ids,
                                           initial_value=self.state.scene_ids[0])
         self._color_dd = gui.add_dropdown(
-            "Colour", options=COLOR_MODES, initial_value="rgb",
-            hint="relevancy = each object's grounding score over the top score; no feature PCA: "
-                 "scenes carry no per-point features")
+            "Colour", options=self.color_modes, initial_value="rgb",
+            hint="relevancy = each object's grounding score over the top score; segment, feature pca and "
+                 "query relevancy come from a scene3d segment folder (segment=)")
         self._size = gui.add_slider("Point size", min=0.002, max=0.06, step=0.002, initial_value=point_size)
         self._boxes_cb = gui.add_checkbox("Boxes", True)
         self._labels_cb = gui.add_checkbox("All labels", False, hint="click a box to show its label")
@@ -273,6 +279,9 @@ class Viewer:
             self.state.scene_id = scene_id
             self.state.result = None  # the old scene's result must not colour the new scene
             self.state.selected_object_id = None
+            if self.state.color_mode not in COLOR_MODES and scene_id != self.layers.scene_id:
+                self.state.color_mode = "rgb"  # the segment= colours belong to one scene only
+                self._color_dd.value = "rgb"
             self._draw_scene(scene)
             self._set_result(None)
             self._show_error(None)
@@ -353,7 +362,10 @@ class Viewer:
             self._set_result(self.state.result)
 
     def _colors(self) -> np.ndarray:
-        colors = point_colors(self._scene, self.state.color_mode, self.state.result)
+        if self.state.color_mode in COLOR_MODES:
+            colors = point_colors(self._scene, self.state.color_mode, self.state.result)
+        else:
+            colors = self.layers.colors_for(self._scene, self.state.color_mode)
         return colors if self._shown is None else colors[self._shown]
 
     def _set_group_visible(self, prefix: str, visible: bool) -> None:
@@ -366,16 +378,22 @@ class Viewer:
             node.visible = bool(self._labels_cb.value) or oid == self.state.selected_object_id
 
     def set_color_mode(self, mode: str) -> None:
-        """Recolour the points: one of ``COLOR_MODES`` (relevancy uses the last grounding result).
+        """Recolour the points: one of ``color_modes`` (``COLOR_MODES``, then those of ``layers``;
+        relevancy uses the last grounding result).
 
         Raises:
-            ViewerError: an unknown mode, or no scene shown.
+            ViewerError: an unknown mode, no scene shown, or a layer mode on a scene it does not colour.
         """
         with self._lock:
-            if mode not in COLOR_MODES:
-                self._fail(f"unknown colour mode {mode!r}; choose one of {', '.join(COLOR_MODES)}")
+            if mode not in self.color_modes:
+                self._fail(f"unknown colour mode {mode!r}; choose one of {', '.join(self.color_modes)}")
             if self._scene is None:
                 self._fail("no scene is shown; pick one")
+            if mode not in COLOR_MODES:
+                try:
+                    self.layers.colors_for(self._scene, mode)
+                except ViewerError as exc:
+                    self._fail(str(exc))
             self.state.color_mode = mode
             self._points.colors = self._colors()
             if self._color_dd.value != mode:

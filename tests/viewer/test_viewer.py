@@ -163,3 +163,25 @@ def test_view_command(view_data, tmp_path, monkeypatch, capsys):
     empty.mkdir()
     assert main(["view", f"data={empty}", "port=0"]) == 2
     assert "no scene folders" in capsys.readouterr().err
+
+
+def test_segment_layers_add_colour_modes_for_their_scene(view_data, grounder, tmp_path):
+    from scene3d.viewer import load_segment_layers
+    from tests.viewer.test_colors import _segment_folder
+
+    scene = load_scene(view_data / "synth_00001")
+    _segment_folder(scene, tmp_path / "seg")
+    v = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out", layers=load_segment_layers(tmp_path / "seg"))
+    try:
+        assert v.state.scene_id == "synth_00001"   # the segmented scene is shown first
+        assert v.color_modes[-3:] == ("segment", "feature pca", "query relevancy")
+        v.set_color_mode("feature pca")
+        shown = len(v._shown) if v._shown is not None else scene.num_points
+        np.testing.assert_array_equal(v._points.colors, np.tile([1, 2, 3], (shown, 1)))
+        v.show_scene("synth_00000")   # another scene: back to RGB, the layer modes are refused
+        assert v.state.color_mode == "rgb"
+        with pytest.raises(ViewerError, match="colours scene 'synth_00001'"):
+            v.set_color_mode("segment")
+    finally:
+        v.close()
+    assert main(["view", f"data={view_data}", f"segment={tmp_path / 'nothing'}"]) == 2   # before any server starts
