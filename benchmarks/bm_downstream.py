@@ -13,7 +13,9 @@ classes are not scored); one confusion matrix over the held-out rooms; mIoU over
 
 Grid, per seed and fraction (``scene3d.distill.finetune`` / ``linear_probe``, same loop settings for
 both inits): fine-tuned from the pretrained backbone; from a random one (seeded); a linear probe on the
-pretrained backbone's frozen point features; the same probe on a random backbone's (its floor).
+pretrained backbone's frozen point features; the same probe on a random backbone's (its floor). For
+reference, the pretrained student zero-shot (argmax cosine of its features to the MiniLM class-name
+embeddings; no labels).
 Results are written to ``<out>/downstream.json`` after every cell; a rerun skips the cells it holds.
 """
 
@@ -39,12 +41,15 @@ from scene3d.distill import (
     linear_probe,
     load_student,
     point_classes,
+    point_features,
+    predict_classes,
     predict_points,
     pretrain,
     segmentation_scores,
     student_input,
 )
 from scene3d.io.atomic import atomic_write_text
+from scene3d.teachers import label_embedding_teacher
 from scene3d.train import LoopConfig
 
 METHODS = ("pretrained fine-tuned", "scratch fine-tuned", "pretrained linear probe", "random linear probe")
@@ -138,6 +143,10 @@ def main() -> None:
     result = json.loads(path.read_text()) if path.is_file() else {"cells": {}}
     result["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result["classes"] = len(classes)
+    if "zero-shot student" not in result:   # the reference without labels: argmax cosine to the class names
+        text = label_embedding_teacher().embed_text(classes)
+        result["zero-shot student"] = miou(lambda s: predict_classes(point_features(pre, s), text), test, classes)
+        print(f"zero-shot student (no labels): held-out mIoU {100 * result['zero-shot student']:.1f} %", flush=True)
     for seed in args.seeds:
         for fraction in args.fractions:
             for method in args.methods:

@@ -148,6 +148,8 @@ def cmd_segment(cfg: DictConfig) -> int:
     from scene3d.io import load_scene
     from scene3d.train import resolve_device
 
+    if cfg.classes is not None and not OmegaConf.is_list(cfg.classes):
+        raise ConfigError(f"classes={cfg.classes}: give a list, e.g. classes=[chair,table]")
     classes = None if cfg.classes is None else list(cfg.classes)
     if classes is not None and (not classes or not all(isinstance(c, str) and c.strip() for c in classes)
                                 or len(set(classes)) != len(classes)):

@@ -93,6 +93,7 @@ def test_segment_command(tmp_path, capsys):
                           ([f"scene={scene}", f"checkpoint={tmp_path}"], "no checkpoint"),
                           ([f"scene={scene}", f"checkpoint={run}", "classes=[chair,chair]"], "distinct"),
                           ([f"scene={scene}", f"checkpoint={run}", "classes=[]"], "distinct"),
+                          ([f"scene={scene}", f"checkpoint={run}", "classes=chair"], "give a list"),
                           ([f"scene={scene}", f"checkpoint={run}", "query=''"], "query is empty")]:
         assert main(["segment", *args, f"out={tmp_path / 'bad'}"]) == 2
         err = capsys.readouterr().err
