@@ -50,9 +50,9 @@ from scene3d.repository.localize import (
     LocalizationError,
     estimate_pose,
     local_features,
+    query_descriptor,
     scene_landmarks,
     scene_view_descriptors,
-    view_descriptor,
 )
 from scene3d.repository.query import (
     QueryFacts,
@@ -711,7 +711,7 @@ class SceneIndex:
         if self.db.execute("SELECT 1 FROM views LIMIT 1").fetchone() is None:
             raise LocalizationError(f"{self.path}: no scene is indexed for image queries "
                                     "(index with a teacher: scene3d index ... images=true)")
-        desc = view_descriptor(teacher(context or Scene("query"), frame), frame.rgb)
+        desc = query_descriptor(teacher, context or Scene("query"), frame)
         scenes: dict[str, float] = {}
         for sid, score in self._shortlist(desc[None], shortlist, table="views")[0]:
             if sid not in scenes and len(scenes) < candidates:
