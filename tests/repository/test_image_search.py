@@ -52,6 +52,29 @@ def test_pnp_recovers_a_known_pose_among_outliers():
         assert estimate_pose(rng.uniform([0, 0], [320, 240], (120, 2)), desc, flat, K) is None
 
 
+def test_guided_matching_polishes_the_pose():
+    """Image keypoints with 0.3 px noise; a quarter of the landmarks 2 px off (tracks that merged
+    neighbouring points: RANSAC's 3 px keeps them, the 1 px polish drops them); a third of the true
+    matches fail the ratio test (a twin landmark elsewhere with the same descriptor) and come back
+    through the pose."""
+    rng = np.random.default_rng(3)
+    pose = look_at(np.array([0.5, -2.5, 1.4]), np.array([0.2, 1.0, 0.9]))
+    cam = np.stack([rng.uniform(-1.5, 1.5, 200), rng.uniform(-1.0, 1.0, 200), rng.uniform(1.5, 5.0, 200)], 1)
+    uv = (cam[:, :2] / cam[:, 2:]) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+    off = cam.copy()
+    off[:50, :2] += 2.0 * off[:50, 2:] / K[0, 0] * _unit(rng.standard_normal((50, 2)))  # 2 px off
+    world = np.concatenate([off, cam[140:] + [0.0, 0.0, 4.0]]) @ pose[:3, :3].T + pose[:3, 3]  # + 60 twins behind
+    desc = _unit(rng.random((200, 128)))
+    landmarks = Landmarks.quantise(world, np.concatenate([desc, desc[140:]]))
+    noisy_uv = uv + 0.3 * rng.standard_normal(uv.shape)
+    plain = estimate_pose(noisy_uv, desc, landmarks, K, refine_rounds=0)
+    polished = estimate_pose(noisy_uv, desc, landmarks, K)
+    assert plain is not None and polished is not None and plain.matches == polished.matches == 140
+    t_plain, _ = pose_error(plain.cam_to_world, pose)
+    t_polished, r_polished = pose_error(polished.cam_to_world, pose)
+    assert t_polished < 0.5 * t_plain and t_polished < 2e-3 and r_polished < 0.05, (t_plain, t_polished)
+
+
 def test_landmarks_are_stored_compactly_and_tracks_merge_views():
     rng = np.random.default_rng(1)
     xyz = rng.uniform([-3, -4, 0], [3, 4, 2.5], (50, 3))
