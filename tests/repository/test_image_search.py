@@ -17,7 +17,13 @@ from scene3d.repository import (
     estimate_pose,
     pose_error,
 )
-from scene3d.repository.localize import _tracks, colour_histogram, scene_landmarks
+from scene3d.repository.localize import (
+    _tracks,
+    colour_histogram,
+    query_descriptor,
+    scene_landmarks,
+    view_descriptor,
+)
 from scene3d.structures import Frame
 from scene3d.synth import SynthConfig, generate_dataset, generate_scene
 from scene3d.synth.raycast import intrinsics, look_at
@@ -125,6 +131,7 @@ def test_held_out_frames_find_their_room_and_pose(image_index):
             frame = scene.frames[held]
             hits = index.search_image(frame, teacher, context=scene)
             assert hits and hits[0].key == scene.scene_id, (scene.scene_id, held, hits)
+            assert query_descriptor(teacher, scene, frame) @ view_descriptor(teacher(scene, frame), frame.rgb) > 0.999
             t_err, r_err = pose_error(hits[0].cam_to_world, frame.cam_to_world)
             assert t_err < 0.1 and r_err < 2.0 and hits[0].inliers >= 12
             assert all(h.inliers <= hits[0].inliers for h in hits)
@@ -143,7 +150,7 @@ def test_verification_stops_at_a_confident_hit(image_index, monkeypatch):
     monkeypatch.setattr(index_module, "estimate_pose", lambda *a, **k: calls.append(1) or real(*a, **k))
     frame = scenes[0].frames[0]
     hit = index.search_image(frame, teacher, context=scenes[0])[0]
-    assert hit.key == "room0" and hit.inliers >= 30 and len(calls) == 1
+    assert hit.key == "room0" and hit.inliers >= 20 and len(calls) == 1
     calls.clear()
     assert index.search_image(frame, teacher, context=scenes[0], stop_inliers=0)[0].key == "room0"
     assert len(calls) == 2  # both indexed rooms verified
