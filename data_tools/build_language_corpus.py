@@ -15,11 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from scene3d.errors import Scene3DError
+from _driver import LABEL_MAP_NAME, label_map_for, one_line_errors
+
 from scene3d.language import LanguageConfig
 from scene3d.language.corpus import REAL_SOURCE, build_corpus
-
-LABEL_MAP_NAME = "scannetv2-labels.combined.tsv"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,18 +39,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    label_map = args.label_map
-    if label_map is None and (args.objects.parent / LABEL_MAP_NAME).is_file():
-        label_map = args.objects.parent / LABEL_MAP_NAME
+    label_map = label_map_for(args.objects, args.label_map)
     config = LanguageConfig(per_target=args.per_target, per_scene=args.per_scene, source=REAL_SOURCE,
                             label_map=None if label_map is None else str(label_map))
-    try:
+
+    def body() -> int:
         build_corpus(args.objects, args.out, args.exclude, workers=args.workers, seed=args.seed, config=config,
                      progress=not args.no_progress)
-    except Scene3DError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return one_line_errors(body)
 
 
 if __name__ == "__main__":

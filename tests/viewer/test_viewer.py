@@ -11,7 +11,7 @@ from scene3d.io import load_scene
 from scene3d.viewer import SearchHit, ViewerError
 
 viser = pytest.importorskip("viser", reason="the viewer needs viser: pip install -e '.[viewer]'")
-from scene3d.viewer import Viewer
+from scene3d.viewer import Viewer  # noqa: E402  (after the skip: it needs viser)
 
 
 def hits_for(text, top_k):
