@@ -11,8 +11,8 @@ measure false accepts (any hit is one). The other indexed rooms are there to mak
 and the index larger.
 
 The index is built once (``<out>/index``, with the package this script is run with; an interrupted
-build resumes, its rooms are not indexed again) and reused by later runs with the same settings; the queries then run, one process per checkout,
-against that one index: this checkout first, then each ``--code`` checkout (its ``scene3d`` package
+build resumes, its rooms are not indexed again) and reused by later runs with the same settings;
+the queries then run, one process per checkout, against that one index: this checkout first, then each ``--code`` checkout (its ``scene3d`` package
 on ``PYTHONPATH``), so code before and after a change is measured in the same run on the same index.
 
 Reports per checkout: verified top-1 (the first hit is the right room), retrieval-only top-1 of the
@@ -87,7 +87,8 @@ def build(args: argparse.Namespace) -> dict:
         pickle.dump(queries, f)
     import scene3d
 
-    record = {**wanted, "indexing_s_per_room": t_index / max(added, 1), "timed_rooms": added, "built_with": str(Path(scene3d.__file__).parent.parent),
+    record = {**wanted, "indexing_s_per_room": t_index / max(added, 1), "timed_rooms": added,
+              "built_with": str(Path(scene3d.__file__).parent.parent),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     record_file.write_text(json.dumps(record))
     return record
