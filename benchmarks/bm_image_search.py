@@ -1,6 +1,6 @@
 """Image queries in a scene repository: which room is this photo of, and from where?
 
-    python benchmarks/bm_image_search.py --rooms 1000 --queried 100 --distractors 20 \
+    python benchmarks/bm_image_search.py --rooms 400 --queried 100 --distractors 20 \
         --out runs/bm_image_search [--code OLDER_CHECKOUT ...]
 
 Every room ``seed + i`` is generated with 12 frames on a loop through the room (eye height and view
@@ -12,8 +12,9 @@ and the index larger.
 
 The index is built once (``<out>/index``, with the package this script is run with; an interrupted
 build resumes, its rooms are not indexed again) and reused by later runs with the same settings;
-the queries then run, one process per checkout, against that one index: this checkout first, then each ``--code`` checkout (its ``scene3d`` package
-on ``PYTHONPATH``), so code before and after a change is measured in the same run on the same index.
+the queries then run, one process per checkout, against that one index: this checkout first, then
+each ``--code`` checkout (its ``scene3d`` package on ``PYTHONPATH``), so code before and after a
+change is measured in the same run on the same index.
 
 Reports per checkout: verified top-1 (the first hit is the right room), retrieval-only top-1 of the
 full view descriptor (the teacher's full map of the query) and of its teacher and colour halves
