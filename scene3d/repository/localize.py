@@ -171,7 +171,7 @@ def view_descriptor(teacher_map: TeacherMap, rgb: np.ndarray) -> np.ndarray:
 def query_descriptor(teacher: Teacher, scene: Scene, frame: Frame) -> np.ndarray:
     """The view descriptor of a query image as :func:`view_descriptor` defines it, with the teacher's
     :meth:`~scene3d.teachers.Teacher.mean_feature` in place of its map (the label teacher gives it
-    without building the dense map: about 1 ms instead of 150-250 ms).
+    without building the dense map: about 1 ms instead of 150-700 ms on the 2-core dev box).
 
     Args:
         teacher: the teacher the index was built with.
