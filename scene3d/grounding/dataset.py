@@ -16,6 +16,7 @@ from tqdm import tqdm
 from scene3d.errors import SceneFormatError
 from scene3d.io.atomic import atomic_path, atomic_write_text
 from scene3d.models.text_encoder import TextEncoder
+from scene3d.models.text_store import TextEmbeddingStore, recall
 from scene3d.structures import Scene, Utterance
 
 
@@ -84,10 +85,13 @@ class TextCache:
         folder: where encoded strings are kept on disk (safetensors shards + their strings,
             written atomically), so runs and processes share them; None: in memory only.
             Shards of another encoder are ignored (the folder's ``encoder.json`` names it).
+        store: where :meth:`embed` keeps the embeddings of each list of strings it is asked for
+            (class names: the same lists come back in every process); None: not kept.
     """
 
-    def __init__(self, encoder: TextEncoder, batch_size: int = 128, folder: str | Path | None = None):
-        self.encoder, self.batch_size = encoder, batch_size
+    def __init__(self, encoder: TextEncoder, batch_size: int = 128, folder: str | Path | None = None,
+                 store: TextEmbeddingStore | None = None):
+        self.encoder, self.batch_size, self.store = encoder, batch_size, store
         self.tokens: dict[str, torch.Tensor] = {}
         self.pooled: dict[str, torch.Tensor] = {}
         self.folder = Path(folder) if folder is not None else None
@@ -95,16 +99,10 @@ class TextCache:
         if self.folder is not None:
             self.load()
 
-    def _identity(self) -> dict:
-        model = self.encoder.model
-        return {"model": str(getattr(model.config, "_name_or_path", "")), "dim": self.encoder.dim,
-                "max_length": self.encoder.max_length,
-                "fingerprint": float(next(model.parameters()).detach().double().sum())}
-
     def load(self) -> None:
         """Read the folder's shards (those of this encoder) into memory."""
         ident = self.folder / "encoder.json"
-        if ident.is_file() and json.loads(ident.read_text()) != self._identity():
+        if ident.is_file() and json.loads(ident.read_text()) != self.encoder.identity():
             return  # another encoder's features: start afresh (the next save replaces them)
         for shard in sorted(self.folder.glob("shard_*.safetensors")):
             texts_file = shard.with_suffix(".json")
@@ -124,10 +122,10 @@ class TextCache:
             return 0
         self.folder.mkdir(parents=True, exist_ok=True)
         ident = self.folder / "encoder.json"
-        if not ident.is_file() or json.loads(ident.read_text()) != self._identity():
+        if not ident.is_file() or json.loads(ident.read_text()) != self.encoder.identity():
             for old in self.folder.glob("shard_*"):
                 old.unlink()
-            atomic_write_text(ident, json.dumps(self._identity()))
+            atomic_write_text(ident, json.dumps(self.encoder.identity()))
         texts, self._unsaved = self._unsaved, []
         name = f"shard_{len(list(self.folder.glob('shard_*.safetensors'))):05d}_{os.getpid()}"
         tensors = {"tokens": torch.cat([self.tokens[t] for t in texts]).contiguous(),
@@ -141,7 +139,7 @@ class TextCache:
     def add(self, texts: Iterable[str], progress: bool = False, save_every: int = 20000) -> None:
         """Encode the strings not seen yet (``progress``: a progress bar). With a folder, every
         ``save_every`` new strings are saved as they come, so an interrupted run keeps them."""
-        new = sorted({t for t in texts if t not in self.pooled})
+        new = sorted({t for t in texts if t not in self.tokens})
         with torch.no_grad():
             for i in tqdm(range(0, len(new), self.batch_size), desc="encode text", unit="batch",
                           disable=not progress or not new):
@@ -170,6 +168,7 @@ class TextCache:
         return tokens, mask, torch.stack([self.pooled[x] for x in texts])
 
     def embed(self, texts: list[str]) -> torch.Tensor:
-        """(B, D) pooled, L2-normalised sentence embeddings."""
-        self.add(texts)
+        """(B, D) pooled, L2-normalised sentence embeddings. The strings not in memory are read
+        from ``store`` as one list, or encoded and then kept there."""
+        recall(self.pooled, texts, lambda new: self.add(new) or torch.stack([self.pooled[t] for t in new]), self.store)
         return torch.stack([self.pooled[x] for x in texts])

@@ -22,6 +22,7 @@ from scene3d.models.grounding import (
     GroundingTransformer,
 )
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
+from scene3d.models.text_store import TextEmbeddingStore
 from scene3d.structures import GroundingResult, RankedObject, Scene
 from scene3d.train.distributed import resolve_device
 
@@ -103,7 +104,8 @@ class Grounder:
                  rotations: int = 4, device: str = "auto"):
         self.model = model.to(resolve_device(device)).eval()
         self.rotations = rotations
-        self.cache = TextCache(text_encoder or minilm_text_encoder())
+        encoder = text_encoder or minilm_text_encoder()
+        self.cache = TextCache(encoder, store=TextEmbeddingStore.for_encoder(encoder))  # class names across runs
         self.class_match_threshold = class_match_threshold
         self.vocabulary = Vocabulary(list(vocabulary or []))
 
