@@ -13,9 +13,10 @@ colours, result, panel); a new tab opens on the first scene with an empty query,
 tab does never changes another. The session id is viser's id of the tab's websocket
 connection, carried by every message the tab sends, so nothing is stored in the browser; a
 reloaded tab is a new session and starts afresh. The server keeps at most ``max_tabs`` pages
-(the least recently used goes first) and closes a page idle for ``tab_idle_s`` seconds; a
-closed tab shows why and reloads to a fresh page. What tabs share is read-only or locked: the
-data folder, the grounding model (one query at a time), the search.
+(the least recently used goes first) and closes a page idle for ``tab_idle_s`` seconds (checked
+whenever a tab is used or opened); a closed tab shows why and reloads to a fresh page. What tabs
+share is read-only or locked: the data folder, the grounding model (one query at a time), the
+search.
 """
 
 from __future__ import annotations
