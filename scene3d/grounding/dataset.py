@@ -99,10 +99,16 @@ class TextCache:
         if self.folder is not None:
             self.load()
 
+    def _identity(self) -> dict:
+        model = self.encoder.model
+        return {"model": str(getattr(model.config, "_name_or_path", "")), "dim": self.encoder.dim,
+                "max_length": self.encoder.max_length,
+                "fingerprint": float(next(model.parameters()).detach().double().sum())}
+
     def load(self) -> None:
         """Read the folder's shards (those of this encoder) into memory."""
         ident = self.folder / "encoder.json"
-        if ident.is_file() and json.loads(ident.read_text()) != self.encoder.identity():
+        if ident.is_file() and json.loads(ident.read_text()) != self._identity():
             return  # another encoder's features: start afresh (the next save replaces them)
         for shard in sorted(self.folder.glob("shard_*.safetensors")):
             texts_file = shard.with_suffix(".json")
@@ -122,10 +128,10 @@ class TextCache:
             return 0
         self.folder.mkdir(parents=True, exist_ok=True)
         ident = self.folder / "encoder.json"
-        if not ident.is_file() or json.loads(ident.read_text()) != self.encoder.identity():
+        if not ident.is_file() or json.loads(ident.read_text()) != self._identity():
             for old in self.folder.glob("shard_*"):
                 old.unlink()
-            atomic_write_text(ident, json.dumps(self.encoder.identity()))
+            atomic_write_text(ident, json.dumps(self._identity()))
         texts, self._unsaved = self._unsaved, []
         name = f"shard_{len(list(self.folder.glob('shard_*.safetensors'))):05d}_{os.getpid()}"
         tensors = {"tokens": torch.cat([self.tokens[t] for t in texts]).contiguous(),
@@ -170,5 +176,9 @@ class TextCache:
     def embed(self, texts: list[str]) -> torch.Tensor:
         """(B, D) pooled, L2-normalised sentence embeddings. The strings not in memory are read
         from ``store`` as one list, or encoded and then kept there."""
-        recall(self.pooled, texts, lambda new: self.add(new) or torch.stack([self.pooled[t] for t in new]), self.store)
+        recall(self.pooled, texts, self._encode_pooled, self.store)
+        return torch.stack([self.pooled[x] for x in texts])
+
+    def _encode_pooled(self, texts: list[str]) -> torch.Tensor:
+        self.add(texts)
         return torch.stack([self.pooled[x] for x in texts])

@@ -78,14 +78,6 @@ class TextEncoder(nn.Module):
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
 
-    def identity(self) -> dict:
-        """What makes two encoders give the same vectors: model name, width, ``max_length`` and a
-        fingerprint of the weights (the sum of the first parameter tensor; it changes when they do).
-        Stored text features are keyed by it."""
-        return {"model": str(getattr(self.model.config, "_name_or_path", "")), "dim": self.dim,
-                "max_length": self.max_length,
-                "fingerprint": float(next(self.model.parameters()).detach().double().sum())}
-
     def train(self, mode: bool = True) -> TextEncoder:
         super().train(mode)
         if not self.trainable:
