@@ -68,6 +68,7 @@ def test_page_shows_the_grounded_object(browser_page, view_data, grounder, tmp_p
         page.goto(viewer.url)
         page.get_by_text("Connected").wait_for(timeout=30_000)
         page.locator("#scene3d-highlight").wait_for(timeout=30_000)
+        page.get_by_text("shown),").wait_for(timeout=30_000)   # the scene line: written once the points are sent
         load_s = time.perf_counter() - t0
         tab = viewer.page(timeout=30)   # this browser tab's page
         close = page.locator(".mantine-Notification-closeButton")  # "software WebGL" notice
@@ -128,6 +129,7 @@ def test_page_shows_the_grounded_object(browser_page, view_data, grounder, tmp_p
         other = page.context.new_page()   # a second tab opens on the empty state; its query leaves this tab alone
         other.goto(viewer.url)
         other.locator("#scene3d-highlight").wait_for(timeout=30_000)
+        other.get_by_text("shown),").wait_for(timeout=30_000)
         assert "type a sentence" in other.locator("#scene3d-highlight").inner_text()
         assert len(viewer.pages) == 2 and viewer.page() is not tab
         other.locator("input.mantine-TextInput-input:visible").first.fill(QUERY)
