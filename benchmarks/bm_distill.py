@@ -175,7 +175,7 @@ def timing(args) -> dict:
         for step in range(args.timing_steps):
             t = time.perf_counter()
             opt.zero_grad()
-            task.losses(model, 0, item_generator(0, step, 0))["loss"].backward()
+            task.losses(model, [0], [0], item_generator(0, step, 0))["loss"].backward()
             opt.step()
             times.append(time.perf_counter() - t)
         steady = sorted(times[1:])

@@ -93,9 +93,13 @@ def main() -> None:
     t_faiss, t_exact, t_full = [], [], []
     short = ["a bedroom with two lamps beside the bed", "a red chair near a window", "an office with three desks",
              "a kitchen with a stove and a refrigerator", "a bathroom with a bathtub"]
-    for k, q in enumerate(queries[:100]):
-        t0 = time.perf_counter(); faiss_index.search(qv[k:k + 1], 10); t_faiss.append(time.perf_counter() - t0)
-        t0 = time.perf_counter(); exact.search(qv[k:k + 1], 10); t_exact.append(time.perf_counter() - t0)
+    for k in range(min(100, len(queries))):
+        t0 = time.perf_counter()
+        faiss_index.search(qv[k:k + 1], 10)
+        t_faiss.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        exact.search(qv[k:k + 1], 10)
+        t_exact.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         index.search_text(f"{short[k % len(short)]} {k}", top_k=10)  # a new short sentence each time
         t_full.append(time.perf_counter() - t0)

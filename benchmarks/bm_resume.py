@@ -43,7 +43,7 @@ def launch(code: Path, data: Path, out: Path, args: argparse.Namespace) -> list[
     cmd = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}",
            f"--rdzv_id=bm{port}", "-m", "scene3d.cli", "train-grounding", f"data={data}", f"out={out}",
            f"steps={args.steps}", "batch_size=8", f"checkpoint_every={args.every}", f"eval_every={args.steps}",
-           "dim=32", "layers=1", "heads=2", "lr=0.002"]
+           "model.dim=32", "model.layers=1", "model.heads=2", "lr=0.002"]
     return [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", f"--node_rank={k}", *cmd], cwd=code,
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             for k in range(2)]

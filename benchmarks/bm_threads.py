@@ -34,7 +34,7 @@ def child(data: Path, steps: int, sentences: int) -> dict:
     """Run in the measured process: MiniLM sentences / s and grounding s / step."""
     import torch
 
-    from scene3d.cli import _synthetic_grounding
+    from scene3d.commands.grounding import synthetic_grounding
     from scene3d.grounding import GroundingDataset, TextCache
     from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
     from scene3d.models.grounding import GroundingConfig
@@ -48,7 +48,7 @@ def child(data: Path, steps: int, sentences: int) -> dict:
         for i in range(0, sentences, 32):
             encoder(texts[i:i + 32])
     encode = sentences / (time.perf_counter() - t0)
-    scenes, utts, held = _synthetic_grounding(data, "val")
+    scenes, utts, held = synthetic_grounding(data, "val")
     train = GroundingDataset.build({k: v for k, v in scenes.items() if k not in held}, utts)
     cache = TextCache(encoder)
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,21 +15,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from scene3d.errors import Scene3DError
+from _driver import label_map_for, object_list_parser, one_line_errors
+
 from scene3d.language import LanguageConfig
 from scene3d.language.corpus import REAL_SOURCE, build_corpus
 
-LABEL_MAP_NAME = "scannetv2-labels.combined.tsv"
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--objects", type=Path, required=True, help="objects_*.json(.gz): {'scenes': {id: [object, ...]}}")
-    ap.add_argument("--out", type=Path, required=True, help="output folder (language.jsonl, scenes.txt, stats.json)")
+    ap = object_list_parser(__doc__, "output folder (language.jsonl, scenes.txt, stats.json)",
+                            "synonyms (else the built-in list)")
     ap.add_argument("--exclude", type=Path, default=None, help="file of scene ids to leave out, one per line")
-    ap.add_argument("--label-map", type=Path, default=None,
-                    help=f"ScanNet {LABEL_MAP_NAME} for synonyms (default: the one beside --objects if present, "
-                         "else the built-in list)")
     ap.add_argument("--workers", type=int, default=1, help="processes (the output does not depend on it)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-target", type=int, default=12, help="referrals per target object")
@@ -40,18 +35,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    label_map = args.label_map
-    if label_map is None and (args.objects.parent / LABEL_MAP_NAME).is_file():
-        label_map = args.objects.parent / LABEL_MAP_NAME
+    label_map = label_map_for(args.objects, args.label_map)
     config = LanguageConfig(per_target=args.per_target, per_scene=args.per_scene, source=REAL_SOURCE,
                             label_map=None if label_map is None else str(label_map))
-    try:
+
+    def body() -> int:
         build_corpus(args.objects, args.out, args.exclude, workers=args.workers, seed=args.seed, config=config,
                      progress=not args.no_progress)
-    except Scene3DError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return one_line_errors(body)
 
 
 if __name__ == "__main__":

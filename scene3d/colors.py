@@ -10,15 +10,6 @@ NAMED_COLORS: dict[str, tuple[int, int, int]] = {
     "beige": (215, 195, 160), "red": (190, 40, 40), "blue": (45, 75, 175), "green": (60, 140, 70),
     "yellow": (225, 200, 60), "orange": (225, 125, 45), "pink": (225, 150, 175), "purple": (120, 70, 150),
 }
-_NAMES = list(NAMED_COLORS)
-_TABLE = np.array([NAMED_COLORS[n] for n in _NAMES], dtype=np.float64)
-
-
-def nearest_color_names(rgb: np.ndarray) -> list[str]:
-    """Names of the nearest named colours of (N, 3) uint8 colours (Euclidean in sRGB)."""
-    rgb = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
-    d = ((rgb[:, None, :] - _TABLE[None]) ** 2).sum(-1)
-    return [_NAMES[i] for i in d.argmin(axis=1)]
 
 
 #: Hue ranges (degrees, [start, end)) of the chromatic names for measured colours; hues in the
@@ -31,7 +22,7 @@ def measured_color_names(rgb: np.ndarray) -> list[str | None]:
     """Names of measured mean colours (N, 3) uint8, or None where the colour is ambiguous.
 
     Scanned colours are dim and washed out by lighting, so the nearest palette entry
-    (:func:`nearest_color_names`) calls most of them gray. Here the colour is named from
+    (Euclidean in sRGB) calls most of them gray. Here the colour is named from
     hue, saturation and value with a dead band around every boundary: two objects with
     different names differ visibly, and a colour near a boundary gets no name.
 

@@ -45,3 +45,8 @@ def configure_threads() -> int:
     if "torch" in sys.modules:                            # imported already (Python API, tests)
         sys.modules["torch"].set_num_threads(threads)
     return threads
+
+
+def is_main_process() -> bool:
+    """Whether this process reports and writes: rank 0 under torchrun (``RANK``), or a single process."""
+    return int(os.environ.get("RANK", "0")) == 0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scene3d.structures import Frame
-from scene3d.synth import make_tiny_scene
+from tests.tiny_scene import make_tiny_scene
 
 REPO = Path(__file__).resolve().parents[1]
 

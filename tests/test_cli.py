@@ -1,12 +1,14 @@
 """The ``scene3d`` command as users run it (in-process for speed, one real subprocess)."""
 
+import re
 import subprocess
 import sys
 
 import pytest
 import trimesh
 
-from scene3d.cli import main
+from scene3d.cli import COMMANDS, main
+from scene3d.config import options
 from scene3d.io import load_scene
 
 
@@ -49,9 +51,9 @@ def test_config_errors_are_clear(tmp_path, capsys):
 
 
 def test_demo_without_real_data(tmp_path, capsys, monkeypatch):
-    import scene3d.cli as cli
+    import scene3d.commands.demo as demo
 
-    monkeypatch.setattr(cli, "_find_data_root", lambda cfg: None)
+    monkeypatch.setattr(demo, "_find_data_root", lambda cfg: None)
     assert main(["demo", f"out={tmp_path}", "num_scenes=1", "train_steps=3", "dim=32", "layers=1"]) == 0
     out = capsys.readouterr().out
     assert "synthetic data only" in out and "room types:" in out
@@ -81,9 +83,25 @@ def test_command_help_lists_its_arguments(capsys):
     for flag in ("--help", "-h", "help"):
         assert main(["ground", flag]) == 0
         out = capsys.readouterr().out
-        assert "usage: scene3d ground" in out and "queries:" in out and "checkpoint:" in out
+        assert "usage: scene3d ground" in out and "\n  scene  " in out and "required" in out
+        assert re.search(r"\n  top_k +int = 5 +objects listed per query", out)
+        assert re.search(r"\n  checkpoint +\= null +a grounding run", out)
     assert main(["info", "scene=x", "--help"]) == 0
-    assert "scene: ???" in capsys.readouterr().out
+    assert re.search(r"\n  scene +required", capsys.readouterr().out)
+    assert main(["pretrain", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\n  loop.steps +int = 600 ", out) and re.search(r"\n  student.encoder_channels +list = ", out)
+    assert out.index("  data ") < out.index("  split ")          # required options first
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_option_has_a_kind_and_a_meaning(command):
+    """The configs are the commands' typed option lists: every key a kind and a comment."""
+    head, opts = options(command)
+    assert opts or command == "info"
+    for o in opts:
+        assert o.kind in {"int", "float", "bool", "str", "list", "required", "null"}, o
+        assert len(o.meaning) > 8, f"{command}: option {o.key} has no meaning in its config"
 
 
 def test_help_and_argument_errors_answer_before_heavy_imports():

@@ -1,6 +1,7 @@
 """scene3d installs as a wheel and runs outside its repository: configs and the packaged model
 travel with it (a fresh virtual environment that sees this machine's other packages)."""
 
+import os
 import subprocess
 import sys
 import venv
@@ -23,11 +24,12 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     env_dir = tmp_path / "env"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}   # the installed wheel, not a checkout
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+                   check=True, capture_output=True, timeout=300, env=env)
     run = lambda *args: subprocess.run([str(python), *args], cwd=tmp_path, capture_output=True,  # noqa: E731
-                                       text=True, timeout=300)
-    where = run("-c", "import scene3d, scene3d.cli as c; print(scene3d.__file__); print(c.config_dir())")
+                                       text=True, timeout=300, env=env)
+    where = run("-c", "import scene3d, scene3d.config as c; print(scene3d.__file__); print(c.config_dir())")
     assert where.returncode == 0, where.stderr
     module, configs = where.stdout.split()
     assert str(env_dir) in module and configs == str(env_dir / "share" / "scene3d" / "configs")

@@ -23,8 +23,13 @@ import torch.nn.functional as F
 
 from scene3d.distill.student import StudentOutput
 from scene3d.distill.views import Views, visible_points
-from scene3d.render import Cameras, composite, rays_from_pixels, sample_occupied
-
+from scene3d.render import (
+    Cameras,
+    camera_directions,
+    composite,
+    rays_from_pixels,
+    sample_occupied,
+)
 
 FEATURE_LOSSES = ("cosine", "text", "batch")
 """The kinds of :class:`FeatureLoss`."""
@@ -118,8 +123,14 @@ class FeatureLoss:
         if self.kind == "text":
             anchors = self.classes.to(target.dtype)
         else:
-            anchors = target[torch.randperm(target.shape[0], generator=generator)[:self.num_anchors]]
+            anchors = target[_permutation(target.shape[0], generator, target.device)[:self.num_anchors]]
         return contrastive_loss(pred, target, anchors, self.temperature, weights)
+
+
+def _permutation(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """``(n,)`` int64 random permutation drawn with ``generator`` (on its own device: a CPU generator
+    makes the same draws whatever device the data is on), returned on ``device``."""
+    return torch.randperm(n, generator=generator, device=generator.device if generator is not None else device).to(device)
 
 
 def sample_pixels(valid: torch.Tensor, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,7 +140,7 @@ def sample_pixels(valid: torch.Tensor, n: int, generator: torch.Generator | None
         ``(frame_indices (R,) int64, pixels (R, 2) int64 (u, v))`` with ``R = min(n, #valid)``.
     """
     flat = valid.reshape(-1).nonzero().flatten()  # (V,)
-    pick = flat[torch.randperm(flat.numel(), generator=generator)[:n]]
+    pick = flat[_permutation(flat.numel(), generator, flat.device)[:n]]
     hw = valid.shape[1] * valid.shape[2]
     frame, rest = pick // hw, pick % hw
     return frame, torch.stack([rest % valid.shape[2], rest // valid.shape[2]], dim=1)
@@ -141,9 +152,7 @@ def ray_distance(cameras: Cameras, frame_indices: torch.Tensor, uv: torch.Tensor
     Args:
         cameras: B cameras; frame_indices: (R,); uv: (R, 2) continuous pixels; z: (R,) metres.
     """
-    K = cameras.K[frame_indices]  # (R, 3, 3)
-    homog = torch.cat([uv.to(K.dtype), torch.ones_like(uv[:, :1], dtype=K.dtype)], dim=1)  # (R, 3)
-    d = torch.linalg.solve(K, homog.unsqueeze(-1)).squeeze(-1)  # (R, 3)
+    d = camera_directions(cameras.K[frame_indices], uv)  # (R, 3)
     return z * torch.linalg.norm(d, dim=-1).to(z.dtype)
 
 
@@ -197,7 +206,7 @@ def projection_loss(out: StudentOutput, views: Views, points: torch.Tensor, tole
         student_points: ``(P, 3)`` the same points where the student sees them (an augmented copy of
             the room), default ``points``.
     """
-    pick = torch.randperm(points.shape[0], generator=generator)[:max_points]
+    pick = _permutation(points.shape[0], generator, points.device)[:max_points]
     sub = points[pick]  # (P', 3)
     m = visible_points(views, sub, tolerance)
     used, inverse = torch.unique(m.point_indices, return_inverse=True)

@@ -84,6 +84,12 @@ class StudentInput:
     voxels: SparseTensor
     points: Tensor
 
+    def to(self, device: torch.device | str) -> StudentInput:
+        """The same input on ``device`` (the voxels get a fresh kernel-map cache there)."""
+        if self.points.device == torch.device(device):
+            return self
+        return StudentInput(self.voxels.to(device), self.points.to(device))
+
 
 @dataclass
 class StudentOutput:

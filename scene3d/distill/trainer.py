@@ -23,7 +23,8 @@ from scene3d.errors import SceneFormatError
 from scene3d.io.atomic import atomic_write_text
 from scene3d.structures import Scene
 from scene3d.teachers import Teacher
-from scene3d.train import Checkpointer, LoopConfig, TrainState, run_training
+from scene3d.train import Checkpointer, LoopConfig, TrainState, resolve_device, run_training
+from scene3d.train.precision import resolve_precision
 
 
 @dataclass
@@ -119,13 +120,16 @@ class DistillTask:
         voxel_size: the student's voxel edge, metres.
         config: the losses.
         normals: feed point normals to the student (``StudentConfig.normals``).
+        device: the student's device: the voxelised scenes live there, and each step's teacher
+            views are moved there (the teacher runs where it was built). Random draws are made on
+            the CPU generator of the step, so they are the same on any device.
 
     Raises:
         DistillDataError: no scenes, or a scene without frames or points (or normals, if ``normals``).
     """
 
     def __init__(self, scenes: list[Scene], teacher: Teacher, voxel_size: float, config: DistillConfig,
-                 normals: bool = False):
+                 normals: bool = False, device: torch.device | str = "cpu"):
         if not scenes:
             raise DistillDataError("no training scenes")
         for s in scenes:
@@ -137,14 +141,19 @@ class DistillTask:
             if normals and s.normals is None:
                 raise DistillDataError(f"scene {s.scene_id} has no point normals, but the student takes them "
                                        "(student.normals=true)")
-        self.scenes, self.teacher, self.config = scenes, teacher, config
-        self.inputs: list[StudentInput] = [student_input(s, voxel_size, normals) for s in scenes]
+        self.scenes, self.teacher, self.config, self.device = scenes, teacher, config, torch.device(device)
+        self.inputs: list[StudentInput] = [student_input(s, voxel_size, normals).to(self.device) for s in scenes]
         self.voxel_size, self.normals = voxel_size, normals
         self._augmented: dict[tuple[int, int], StudentInput] = {}
-        self.feature_loss = feature_loss(config, teacher, scenes)
+        loss = feature_loss(config, teacher, scenes)
+        self.feature_loss = replace(loss, classes=None if loss.classes is None else loss.classes.to(self.device))
 
-    def num_items(self) -> int:
-        return len(self.scenes)
+    micro_batch = 1
+    """One scene per backward pass: a scene's voxels and rendered views are the memory peak."""
+
+    def draw(self, rng: np.random.Generator, size: int) -> list[int]:
+        """The step's scenes: ``size`` indices drawn uniformly (with replacement)."""
+        return rng.integers(len(self.scenes), size=size).tolist()
 
     def augmented_input(self, item: int, symmetry: int) -> StudentInput:
         """The student's input for scene ``item`` seen through floor-plane symmetry ``symmetry`` in
@@ -164,15 +173,18 @@ class DistillTask:
                 normals = scene.normals.copy()
                 normals[:, :2] = scene.normals[:, :2] @ m.T
             self._augmented[key] = student_input(replace(scene, points=points, normals=normals), self.voxel_size,
-                                                 self.normals)
+                                                 self.normals).to(self.device)
         return self._augmented[key]
 
-    def losses(self, model: nn.Module, item: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def losses(self, model: nn.Module, batch: list[int], positions: list[int],
+               generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The losses of scene ``batch[positions[0]]`` (one position per pass)."""
+        item = batch[positions[0]]
         cfg, scene, x = self.config, self.scenes[item], self.inputs[item]
         if cfg.augment:
             x = self.augmented_input(item, int(torch.randint(8, (1,), generator=generator)))
         frames = sorted(torch.randperm(len(scene.frames), generator=generator)[:cfg.views_per_item].tolist())
-        views = scene_views(scene, self.teacher, frames)
+        views = scene_views(scene, self.teacher, frames).to(self.device)
         render = cfg.w_feature > 0 or cfg.w_depth > 0
         out = model(x, density=render)
         parts: dict[str, torch.Tensor] = {}
@@ -191,7 +203,7 @@ class DistillTask:
 
 def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student: StudentConfig | None = None,
              distill: DistillConfig | None = None, loop: LoopConfig | None = None, progress: bool = True,
-             notes: dict | None = None) -> DistillStudent:
+             notes: dict | None = None, device: str = "auto", precision: str = "auto") -> DistillStudent:
     """Distil ``teacher`` into a new student on ``scenes`` (or resume the run in ``out_dir``).
 
     Writes ``out_dir/config.json`` and, through :func:`scene3d.train.run_training`, checkpoints
@@ -204,26 +216,41 @@ def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student
         out_dir: the run folder.
         student / distill / loop: settings (defaults if None).
         notes: JSON-able extra notes kept in ``config.json`` and the checkpoints (e.g. the teacher's config).
+        device: ``auto`` (this process's GPU when CUDA is available, else the CPU), ``cpu``, ``cuda``
+            or ``cuda:N`` (:func:`scene3d.train.resolve_device`); under torchrun each rank its
+            ``LOCAL_RANK`` GPU and nccl, gloo on the CPU.
+        precision: ``auto`` (bf16 autocast on a GPU with bf16, fp32 on the CPU), ``fp32``, ``bf16``
+            or ``fp16`` (:mod:`scene3d.train.precision`).
+
+    Returns:
+        The trained student (on ``device``, eval mode).
+
+    Raises:
+        ConfigError: an unknown or unavailable ``device`` or ``precision``.
     """
+    at = resolve_device(device)
+    amp = resolve_precision(precision, at)
     student = student or StudentConfig()
     student = StudentConfig(**{**asdict(student), "feature_dim": teacher.dim})
     distill, loop = distill or DistillConfig(), loop or LoopConfig()
-    task = DistillTask(scenes, teacher, student.voxel_size, distill, student.normals)
+    task = DistillTask(scenes, teacher, student.voxel_size, distill, student.normals, device=at)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    record = {"student": asdict(student), "distill": asdict(distill), "loop": asdict(loop), "notes": notes or {}}
+    record = {"student": asdict(student), "distill": asdict(distill), "loop": asdict(loop), "notes": notes or {},
+              "device": str(at), "precision": amp.name}
     if int(os.environ.get("RANK", "0")) == 0:   # torchrun: rank 0 writes
         atomic_write_text(out_dir / "config.json", json.dumps(record, indent=1))
     torch.manual_seed(loop.seed)
-    model = DistillStudent(student)
+    model = DistillStudent(student).to(at)   # initialised on the CPU: the same weights on any device
     density_unused = distill.w_feature == 0 and distill.w_depth == 0  # projection-only: no rendering
     run_training(model, task, loop, out_dir, extra_state={"student": asdict(student), "notes": notes or {}},
-                 progress=progress, find_unused_parameters=density_unused)
+                 progress=progress, device=at, find_unused_parameters=density_unused, precision=amp.name)
     return model.eval()
 
 
-def load_student(path: str | Path) -> tuple[DistillStudent, TrainState]:
-    """A trained student from a run folder (its latest checkpoint) or one checkpoint folder (``step_*``).
+def load_student(path: str | Path, device: torch.device | str = "cpu") -> tuple[DistillStudent, TrainState]:
+    """A trained student, on ``device`` (a torch device) in eval mode, from a run folder (its latest
+    checkpoint) or one checkpoint folder (``step_*``).
 
     Raises:
         SceneFormatError: no checkpoint there, or one without a student config.
@@ -242,12 +269,14 @@ def load_student(path: str | Path) -> tuple[DistillStudent, TrainState]:
         raise SceneFormatError(folder / "state.json", f"not a distillation checkpoint ({exc})") from None
     model = DistillStudent(config)
     state = Checkpointer(folder.parent).load(model, path=folder, restore_rng=False)
-    return model.eval(), state
+    return model.to(device).eval(), state
 
 
 @torch.no_grad()
 def point_features(model: DistillStudent, scene: Scene) -> torch.Tensor:
-    """``(N, D)`` student features at every point of ``scene`` (frames not needed), eval mode."""
+    """``(N, D)`` float32 student features at every point of ``scene`` (frames not needed), eval mode,
+    computed on the model's device and returned on the CPU."""
     model.eval()
-    x = student_input(scene, model.config.voxel_size, model.config.normals)
-    return model(x, density=False).point_features(x.points)
+    device = next(model.parameters()).device
+    x = student_input(scene, model.config.voxel_size, model.config.normals).to(device)
+    return model(x, density=False).point_features(x.points).cpu()

@@ -41,6 +41,11 @@ class Views:
     depth: torch.Tensor
     has_depth: torch.Tensor
 
+    def to(self, device: torch.device | str) -> Views:
+        """The same views with every tensor on ``device``."""
+        return Views(self.cameras.to(device), self.features.to(device), self.valid.to(device), self.depth.to(device),
+                     self.has_depth.to(device))
+
 
 def scene_views(scene: Scene, teacher: Teacher, frame_indices: list[int] | None = None) -> Views:
     """Run the teacher on (some of) a scene's frames.

@@ -10,6 +10,8 @@ import numpy as np
 from scene3d.graph.build import build_scene_graph
 from scene3d.graph.config import RelationConfig
 from scene3d.graph.relations import Viewpoint
+from scene3d.graph.scene_graph import SceneGraph
+from scene3d.graph.stored import GRAPH_FILE, graph_inputs
 from scene3d.io import list_scene_folders, load_scene
 from scene3d.parallel import map_progress
 from scene3d.structures import Scene
@@ -26,17 +28,25 @@ def frame_viewpoint(scene: Scene) -> Viewpoint | None:
     return Viewpoint(position=pose[:3, 3].copy(), direction=axis.copy())
 
 
-def _graph_one(folder: Path, config: RelationConfig, viewpoint: str) -> tuple[str, int]:
+def build_folder_graph(folder: Path, config: RelationConfig, viewpoint: str) -> SceneGraph:
+    """The scene graph of the scene in ``folder`` for the viewpoint mode ``"first_frame"`` (the
+    first frame's camera, when the scene has frames) or ``"none"``; the mesh is not read."""
     scene = load_scene(folder, frames=viewpoint == "first_frame", mesh=False)
     vp = frame_viewpoint(scene) if viewpoint == "first_frame" else None
-    graph = build_scene_graph(scene, vp, config)
-    graph.save(folder / "graph.json")
-    return scene.scene_id, graph.num_edges()
+    return build_scene_graph(scene, vp, config)
+
+
+def _graph_one(folder: Path, config: RelationConfig, viewpoint: str) -> tuple[str, int]:
+    inputs = graph_inputs(folder, viewpoint)  # before reading: a scene changed meanwhile then looks stale
+    graph = build_folder_graph(folder, config, viewpoint)
+    graph.save(folder / GRAPH_FILE, built_from=inputs)
+    return graph.scene_id, graph.num_edges()
 
 
 def graph_dataset(data: str | Path, workers: int = 1, config: RelationConfig | None = None,
                   viewpoint: str = "first_frame", progress: bool = True) -> dict[str, int]:
-    """Write ``graph.json`` in each scene folder under ``data``; returns edges per scene.
+    """Write ``graph.json`` in each scene folder under ``data``, with the record of what it was
+    built from (:mod:`scene3d.graph.stored`); returns edges per scene.
 
     Args:
         viewpoint: ``"first_frame"`` (egocentric relations from the scene's first camera,

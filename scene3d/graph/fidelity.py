@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-
 from scene3d.graph.build import build_scene_graph
 from scene3d.graph.config import RelationConfig
 from scene3d.graph.scene_graph import SceneGraph

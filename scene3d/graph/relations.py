@@ -23,8 +23,6 @@ INVERSE = {
     "mounted_on": "mounting", "front_of": "front_of_inv", "behind": "behind_inv",
     "left_of": "left_of_inv", "right_of": "right_of_inv",
 }
-SYMMETRIC = ("near", "far", "next_to")
-ALLOCENTRIC = ("front_of", "behind", "left_of", "right_of")
 EGOCENTRIC = ("ego_left", "ego_right", "ego_front", "ego_behind")
 SUPERLATIVES = ("largest", "smallest", "tallest", "lowest")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import networkx as nx
@@ -23,6 +23,7 @@ from scene3d.io._json import read_json
 from scene3d.io.atomic import atomic_write_text
 
 FORMAT = "scene3d.graph"
+VERSION = 2
 
 
 @dataclass
@@ -123,13 +124,79 @@ class SceneGraph:
             g.add_edge(ids[ti], ids[b], key=f"between:{ids[a]}", relation="between", other=ids[a])
         return g
 
-    def to_json(self) -> dict:
-        data = nx.node_link_data(self.to_networkx(), edges="edges")
-        return {"format": FORMAT, "version": 1, "relations": self.relation_names(), "graph": data}
+    def to_json(self, built_from: dict | None = None) -> dict:
+        """The graph.json document (format version 2).
 
-    def save(self, path: str | Path) -> None:
-        """Write node-link JSON atomically."""
-        atomic_write_text(path, json.dumps(self.to_json()))
+        ``graph`` is networkx node-link JSON for other tools; ``tables`` holds the exact arrays
+        (dtype, shape, values) that :meth:`from_json` reads back; ``config`` the thresholds;
+        ``built_from`` what the graph was built from (see :mod:`scene3d.graph.stored`), or None.
+        """
+        t, r = self.objects, self.relations
+        tables = {
+            "objects": {name: _encode(getattr(t, name)) for name in _TABLE_ARRAYS}
+            | {"labels": t.labels, "color_names": t.color_names, "materials": t.materials},
+            "pair": {name: _encode(np.argwhere(m)) for name, m in r.pair.items()},
+            "between": _encode(r.between), "middle": _encode(r.middle),
+            "superlative": {name: _encode(v) for name, v in r.superlative.items()},
+            "size_class": r.size_class, "size_word": r.size_word,
+            "viewpoint": None if self.viewpoint is None else {
+                "position": _encode(np.asarray(self.viewpoint.position)),
+                "direction": _encode(np.asarray(self.viewpoint.direction))},
+        }
+        return {"format": FORMAT, "version": VERSION, "scene_id": self.scene_id, "room_type": self.room_type,
+                "relations": self.relation_names(), "config": json.loads(json.dumps(asdict(self.config))),
+                "built_from": built_from, "graph": nx.node_link_data(self.to_networkx(), edges="edges"),
+                "tables": tables}
+
+    @classmethod
+    def from_json(cls, data: dict, path: str | Path) -> SceneGraph:
+        """The SceneGraph of a version-2 graph.json document (``path`` names the file in errors).
+
+        Raises:
+            SceneFormatError: another format or version, or malformed tables.
+        """
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise SceneFormatError(path, f"not a {FORMAT} version {VERSION} file (rebuild it with scene3d graph)")
+        try:
+            tab = data["tables"]
+            obj = tab["objects"]
+            n = len(obj["labels"])
+            objects = ObjectTable(**{name: _decode(obj[name]) for name in _TABLE_ARRAYS},
+                                  labels=list(obj["labels"]), color_names=list(obj["color_names"]),
+                                  materials=list(obj["materials"]))
+            pair = {}
+            for name, rows in tab["pair"].items():
+                m = np.zeros((n, n), dtype=bool)
+                ij = _decode(rows)
+                m[ij[:, 0], ij[:, 1]] = True
+                pair[name] = m
+            relations = Relations(pair=pair, between=_decode(tab["between"]), middle=_decode(tab["middle"]),
+                                  superlative={k: _decode(v) for k, v in tab["superlative"].items()},
+                                  size_class=list(tab["size_class"]), size_word=list(tab["size_word"]))
+            vp = tab["viewpoint"]
+            viewpoint = None if vp is None else Viewpoint(_decode(vp["position"]), _decode(vp["direction"]))
+            config = RelationConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()})
+            return cls(str(data["scene_id"]), data["room_type"], objects, relations, viewpoint, config)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise SceneFormatError(path, f"malformed scene graph tables ({type(exc).__name__}: {exc})") from None
+
+    def save(self, path: str | Path, built_from: dict | None = None) -> None:
+        """Write :meth:`to_json` atomically."""
+        atomic_write_text(path, json.dumps(self.to_json(built_from)))
+
+
+#: The ObjectTable fields stored as arrays (the rest are lists of strings).
+_TABLE_ARRAYS = ("ids", "center", "size", "lo", "hi", "yaw", "has_front", "structure", "ocenter", "osize", "oyaw")
+
+
+def _encode(a: np.ndarray) -> dict:
+    """An array as JSON: dtype, shape and values (floats round-trip exactly through JSON)."""
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "data": a.ravel().tolist()}
+
+
+def _decode(d: dict) -> np.ndarray:
+    """The array of :func:`_encode` (ValueError on a mismatched shape)."""
+    return np.array(d["data"], dtype=np.dtype(d["dtype"])).reshape(d["shape"])
 
 
 def load_graph_json(path: str | Path) -> nx.MultiDiGraph:

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 from torch import nn
-from tqdm import tqdm
 
 from scene3d.errors import ConfigError
 from scene3d.grounding.dataset import GroundingDataset, TextCache
@@ -24,15 +23,9 @@ from scene3d.models.grounding import (
     GroundingOutput,
     GroundingTransformer,
 )
-from scene3d.train import Checkpointer, MetricLog, TrainState
-from scene3d.train.distributed import (
-    agree_on_step,
-    barrier,
-    init_from_env,
-    mean_over_ranks,
-    resolve_device,
-    seed_step,
-)
+from scene3d.train import Checkpointer, LoopConfig, run_training
+from scene3d.train.distributed import barrier, init_from_env, resolve_device
+from scene3d.train.precision import resolve_precision
 
 CALIBRATION = "calibration.json"  # in the run folder: the low-confidence threshold (see calibrate_confidence)
 VOCABULARY = "vocabulary.json"    # in the run folder: the class names it trained on (the Grounder's target-class lexicon)
@@ -62,6 +55,9 @@ class GroundingTrainConfig:
         seed: everything random follows from it.
         device: "auto" (the GPU when CUDA is available), "cpu", "cuda" or "cuda:N"
             (:func:`scene3d.train.distributed.resolve_device`).
+        precision: "auto" (bf16 autocast on a GPU with bf16, fp32 on the CPU), "fp32", "bf16"
+            or "fp16" (loss-scaled; the scaler's state is checkpointed): the model's forward
+            pass runs under autocast, the losses in fp32 (:mod:`scene3d.train.precision`).
         dist_timeout_s: under torchrun, how long a rank waits for the others (rank 0
             validates alone) before the run fails.
         model: the network's sizes.
@@ -86,6 +82,7 @@ class GroundingTrainConfig:
     init: str | None = None
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
     dist_timeout_s: float = 1800.0
     model: GroundingConfig = field(default_factory=GroundingConfig)
 
@@ -171,13 +168,62 @@ def load_weights(model: GroundingTransformer, path: str | Path, fresh_text_encod
     return run
 
 
+class GroundingTask:
+    """The grounding model's training task on the shared loop (``scene3d.train.TrainTask``):
+    items are (referral index, extra turn of the scene about z); a rank's whole share of the
+    batch goes through the model in one pass.
+
+    The batch is drawn from one object-count bucket (chosen by its share of the sampling
+    weight) with each referral's source weight, so little of the N^2 attention is spent on
+    padding and every referral keeps its overall sampling probability.
+    """
+
+    micro_batch = 0
+
+    def __init__(self, data: GroundingDataset, cfg: GroundingTrainConfig, model: GroundingTransformer,
+                 cache: TextCache, world_size: int):
+        self.data, self.cfg, self.model, self.cache, self.world_size = data, cfg, model, cache, world_size
+        self.weights = np.array([cfg.source_weights.get(ex.utterance.source, 1.0) for ex in data.examples])
+        if not (self.weights >= 0).all() or self.weights.sum() <= 0:
+            raise ValueError(f"source_weights must be >= 0 and leave some referral to sample: {cfg.source_weights}")
+        self.groups = _buckets(data, self.weights, cfg.buckets)
+        self.group_p = np.array([self.weights[g].sum() for g in self.groups]) / self.weights.sum()
+
+    def draw(self, rng: np.random.Generator, size: int) -> list[tuple[int, float]]:
+        """``size`` (referral index, turn in radians): a bucket, then referrals by source weight;
+        a random turn for referrals without a viewpoint when ``cfg.rotate``."""
+        group = self.groups[int(rng.choice(len(self.groups), p=self.group_p))]
+        picks = rng.choice(group, size=size, p=self.weights[group] / self.weights[group].sum())
+        return [(int(i), float(rng.uniform(0, 2 * math.pi))
+                 if self.cfg.rotate and self.data.examples[i].utterance.viewpoint is None else 0.0) for i in picks]
+
+    def losses(self, model: nn.Module, batch: list[tuple[int, float]], positions: list[int],
+               generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The weighted loss of ``positions`` of the batch and its parts; the target-class loss
+        scores against the whole batch's classes."""
+        cfg, data = self.cfg, self.data
+        examples = [data.examples[i] for i, _ in batch]
+        classes = sorted({data.scenes[ex.scene].objects[ex.target].label for ex in examples})
+        local = [examples[p] for p in positions]
+        rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))   # points, captions
+        out, _ = model_forward(self.model, self.cache, [data.scenes[ex.scene] for ex in local],
+                               [ex.utterance.text for ex in local], [ex.utterance.viewpoint for ex in local],
+                               [batch[p][1] for p in positions], rng, net=model)
+        anchored = sum(1 for ex in examples if ex.anchors) / self.world_size
+        parts = _losses(out, local, data, self.cache, classes, rng, anchored)
+        loss = (cfg.w_referral * parts["referral"] + cfg.w_class * parts["class"] + cfg.w_anchor * parts["anchor"]
+                + cfg.w_object * parts["object"] + cfg.w_scene * parts["scene"])
+        return {"loss": loss, **{f"loss_{k}": v for k, v in parts.items()}}
+
+
 def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: GroundingTrainConfig | None = None,
                     val: GroundingDataset | None = None, cache: TextCache | None = None,
                     progress: bool = True) -> GroundingTransformer:
     """Train (or resume from ``out_dir``'s latest checkpoint) and return the model.
 
     Writes ``out_dir/config.json``, checkpoints, ``metrics.csv``, ``metrics.png`` and, once
-    finished, ``calibration.json`` (the threshold of the "names nothing here" flag).
+    finished, ``calibration.json`` (the threshold of the "names nothing here" flag). Runs on
+    the shared loop (:func:`scene3d.train.run_training`, :class:`GroundingTask`).
 
     Under ``torchrun`` (see :mod:`scene3d.train.distributed`; gloo on the CPU) each of the W
     processes takes every W-th referral of the step's batch and DDP averages the gradients;
@@ -195,37 +241,22 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     if not train.examples:
         raise ValueError("no training referrals")
     device = resolve_device(cfg.device)
+    resolve_precision(cfg.precision, device)       # a bad precision fails before the text cache is built
     info = init_from_env(device, cfg.dist_timeout_s)
     if cfg.batch_size % info.world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {info.world_size} processes")
-    weights = np.array([cfg.source_weights.get(ex.utterance.source, 1.0) for ex in train.examples])
-    if not (weights >= 0).all() or weights.sum() <= 0:
-        raise ValueError(f"source_weights must be >= 0 and leave some referral to sample: {cfg.source_weights}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    cache = cache or TextCache(minilm_text_encoder())
+    model = GroundingTransformer(cfg.model).to(device)
+    task = GroundingTask(train, cfg, model, cache, info.world_size)
     if info.is_main:
         atomic_write_text(out_dir / "config.json", json.dumps(asdict(cfg), indent=1))
         vocabulary = sorted({o.label for s in train.scenes for o in s.objects} - {""})
         atomic_write_text(out_dir / VOCABULARY, json.dumps(vocabulary, indent=0))
-    torch.manual_seed(cfg.seed)
-    cache = cache or TextCache(minilm_text_encoder())
-    model = GroundingTransformer(cfg.model).to(device)
-    text = model.text_encoder
-    text_params = {id(p) for p in text.parameters()} if text is not None else set()
-    groups = [{"params": [p for p in model.parameters() if id(p) not in text_params]}]
-    if text is not None:
-        groups.append({"params": list(text.parameters()), "lr": cfg.text_lr})
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup)
-                                              * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
-    ckpt = Checkpointer(out_dir / "checkpoints")
-    state = TrainState()
-    if ckpt.latest() is not None:
-        state = ckpt.load(model, opt)
-        sched.last_epoch = state.step   # the optimiser's restored lr is the one of this step
-    elif cfg.init:
+    if Checkpointer(out_dir / "checkpoints").latest() is None and cfg.init:
         load_weights(model, cfg.init, fresh_text_encoder=True)
-    agree_on_step(state.step, info, str(out_dir))
     texts = {ex.utterance.text for ex in train.examples} | {s.objects[k].label for s in train.scenes
                                                              for k in range(len(s.objects))}
     texts |= {t for caps in train.object_captions.values() for _, t in caps} | set(train.scene_captions.values())
@@ -237,58 +268,26 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     barrier(info)
     if not info.is_main and cache.folder is not None:
         cache.load()
+    text = model.text_encoder
+    text_params = {id(p) for p in text.parameters()} if text is not None else set()
+    groups = [{"params": [p for p in model.parameters() if id(p) not in text_params]}]
+    if text is not None:
+        groups.append({"params": list(text.parameters()), "lr": cfg.text_lr})
+
+    def validate(step: int) -> dict[str, float]:
+        if val is None or not val.examples or not (step % cfg.eval_every == 0 or step == cfg.steps):
+            return {}
+        return {"val_accuracy": evaluate(model, cache, val).referit3d.overall}
+
+    loop = LoopConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                      warmup=cfg.warmup, grad_clip=1.0, checkpoint_every=cfg.checkpoint_every, log_every=10,
+                      seed=cfg.seed, dist_timeout_s=cfg.dist_timeout_s)
     # every loss stays tied to its head even when it has nothing to score, so all processes produce
     # the same gradients' set; unused parameters are only the text encoder's pooler when fine-tuned
-    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                              find_unused_parameters=model.text_encoder is not None) \
-        if info.world_size > 1 else model
-    log = MetricLog(out_dir, resume_step=state.step) if info.is_main else None
-    mine = list(range(info.rank, cfg.batch_size, info.world_size))
-    groups = _buckets(train, weights, cfg.buckets)
-    group_p = np.array([weights[g].sum() for g in groups]) / weights.sum()
-    bar = tqdm(total=cfg.steps, initial=state.step, desc="train grounding", unit="step",
-               disable=not (progress and info.is_main))
-    while state.step < cfg.steps:
-        model.train()
-        rng = np.random.default_rng([cfg.seed, state.step])
-        group = groups[int(rng.choice(len(groups), p=group_p))]
-        picks = rng.choice(group, size=cfg.batch_size, p=weights[group] / weights[group].sum())
-        batch = [train.examples[i] for i in picks]
-        jitter = [float(rng.uniform(0, 2 * math.pi)) if cfg.rotate and ex.utterance.viewpoint is None else 0.0
-                  for ex in batch]
-        classes = sorted({train.scenes[ex.scene].objects[ex.target].label for ex in batch})
-        local, local_jitter = [batch[i] for i in mine], [jitter[i] for i in mine]
-        part_rng = np.random.default_rng([cfg.seed, state.step, info.rank + 1])  # points, captions
-        seed_step(cfg.seed, state.step, info.rank)                                 # dropout
-        out, _ = model_forward(model, cache, [train.scenes[ex.scene] for ex in local],
-                               [ex.utterance.text for ex in local], [ex.utterance.viewpoint for ex in local],
-                               local_jitter, part_rng, net=net)
-        anchored = sum(1 for ex in batch if ex.anchors) / info.world_size
-        parts = _losses(out, local, train, cache, classes, part_rng, anchored)
-        loss = (cfg.w_referral * parts["referral"] + cfg.w_class * parts["class"] + cfg.w_anchor * parts["anchor"]
-                + cfg.w_object * parts["object"] + cfg.w_scene * parts["scene"])
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        state.step += 1
-        bar.update()
-        values = mean_over_ranks({"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in parts.items()}}, info)
-        if (info.is_main and val is not None and val.examples
-                and (state.step % cfg.eval_every == 0 or state.step == cfg.steps)):
-            scores = evaluate(model, cache, val).referit3d
-            values["val_accuracy"] = scores.overall
-            bar.set_postfix(val=f"{scores.overall:.3f}")
-        if log is not None and (state.step % 10 == 0 or state.step == cfg.steps or "val_accuracy" in values):
-            log.log(state.step, **values)
-        if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
-            if info.is_main:
-                ckpt.save(model, opt, state)
-            barrier(info)
-    bar.close()
+    run_training(model, task, loop, out_dir, progress=progress, device=device, precision=cfg.precision,
+                 find_unused_parameters=text is not None, param_groups=groups, on_step=validate,
+                 desc="train grounding")
     if info.is_main:
-        log.plot()
         calibration = calibrate_confidence(model, cache, train, seed=cfg.seed)
         atomic_write_text(out_dir / CALIBRATION, json.dumps(calibration, indent=1))
     return model

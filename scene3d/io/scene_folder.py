@@ -15,6 +15,7 @@ must agree with its instance's object. Writing is atomic per scene folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -152,6 +153,36 @@ def list_scene_folders(root: str | Path) -> list[Path]:
     if not folders:
         raise SceneFormatError(root, "no scene folders (with a scene.json) in it")
     return folders
+
+
+def read_split(root: str | Path, split: str) -> set[str]:
+    """The scene ids of a dataset's split: the lines of ``<root>/splits/<split>.txt``.
+
+    Raises:
+        SceneFormatError: the split file does not exist.
+    """
+    path = Path(root) / "splits" / f"{split}.txt"
+    if not path.is_file():
+        raise SceneFormatError(path, "not found: generate the data with scene3d generate (it writes splits/)")
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
+def scene_file_digests(folder: str | Path, *, frames: bool) -> dict[str, str | None]:
+    """SHA-256 (hex) of the files a scene's objects, points and (with ``frames``) camera poses are
+    read from: ``scene.json``, ``points.ply`` and ``frames/frames.json``, by path relative to
+    ``folder``; None for an absent file. Equal digests mean :func:`load_scene` reads the same
+    objects, points and poses (images are not hashed)."""
+    folder = Path(folder)
+    names = ["scene.json", "points.ply"] + (["frames/frames.json"] if frames else [])
+    out: dict[str, str | None] = {}
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            out[name] = None
+            continue
+        with path.open("rb") as fh:
+            out[name] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return out
 
 
 def load_scene(folder: str | Path, *, frames: bool = True, mesh: bool = True) -> Scene:

@@ -1,7 +1,7 @@
 """A language corpus from many real layouts (ground-truth object lists): one scene graph and its
 referrals and captions per scene, over worker processes, written as one JSONL file.
 
-``build_corpus`` is what ``data_tools/build_language_corpus.py`` drives; ``language_for_scene``
+``build_corpus`` is what ``data_tools/build_language_corpus.py`` drives; ``language_for_graph``
 is the per-scene step shared with ``scene3d language`` (:mod:`scene3d.language.batch`).
 """
 
@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from scene3d.errors import SceneFormatError
-from scene3d.graph import RelationConfig, Viewpoint, build_scene_graph
+from scene3d.graph import RelationConfig, SceneGraph, Viewpoint, build_scene_graph
 from scene3d.io import load_gt_object_scenes, write_utterances_jsonl
 from scene3d.io.atomic import atomic_write_text
 from scene3d.language.generate import LanguageConfig, generate_language, language_stats
@@ -27,11 +27,15 @@ from scene3d.structures import Scene, Utterance
 REAL_SOURCE = "generated_real"
 
 
+def language_for_graph(graph: SceneGraph, seed: int, config: LanguageConfig) -> list[Utterance]:
+    """Language of one scene graph; the words depend only on ``(seed, scene id)``."""
+    return generate_language(graph, seed=seed ^ zlib.crc32(graph.scene_id.encode()), config=config)
+
+
 def language_for_scene(scene: Scene, seed: int, config: LanguageConfig, relation_config: RelationConfig,
                        viewpoint: Viewpoint | None = None) -> list[Utterance]:
     """Scene graph + language of one scene; the words depend only on ``(seed, scene id)``."""
-    graph = build_scene_graph(scene, viewpoint, relation_config)
-    return generate_language(graph, seed=seed ^ zlib.crc32(scene.scene_id.encode()), config=config)
+    return language_for_graph(build_scene_graph(scene, viewpoint, relation_config), seed, config)
 
 
 def read_scene_list(path: str | Path) -> list[str]:

@@ -32,17 +32,6 @@ RELATION_PHRASES: dict[str, tuple[str, ...]] = {
     "middle": ("in the middle of the room", "in the center of the room"),
 }
 
-#: Relation families (for statistics and Sr3D comparison).
-FAMILY: dict[str, str] = {
-    "on": "support", "supporting": "support", "inside": "vertical", "contains": "vertical",
-    "embedded": "vertical", "embeds": "vertical", "above": "vertical", "below": "vertical",
-    "mounted_on": "support", "mounting": "support", "near": "horizontal", "far": "horizontal",
-    "next_to": "horizontal", "closest": "horizontal", "farthest": "horizontal",
-    "front_of": "allocentric", "behind": "allocentric", "left_of": "allocentric", "right_of": "allocentric",
-    "ego_left": "egocentric", "ego_right": "egocentric", "ego_front": "egocentric", "ego_behind": "egocentric",
-    "between": "between", "middle": "between",
-}
-
 #: Sentence frames around the referral noun phrase "{r}".
 FRAMES = ("{r}", "{r}", "find {r}", "select {r}", "choose {r}", "pick {r}", "it is {r}", "look for {r}")
 

@@ -114,12 +114,6 @@ class _Speaker:
         return template.format(a=self.anchor(clause.anchors[0]))
 
 
-def relation_text(ref: ObjectRef, graph: SceneGraph, rng: np.random.Generator,
-                  names: Mapping[str, tuple[str, ...]] | None = None, synonym_rate: float = 0.0) -> str:
-    """The clause of ``ref`` as a phrase: 'on top of the table', 'between the two chairs'."""
-    return _Speaker(graph, rng, names, synonym_rate).relation(ref)
-
-
 def realize(ref: ObjectRef, graph: SceneGraph, rng: np.random.Generator, *,
             names: Mapping[str, tuple[str, ...]] | None = None, synonym_rate: float = 0.0,
             front_clause: bool = False) -> str:

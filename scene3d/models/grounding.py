@@ -4,7 +4,8 @@ attention, fused with the sentence's tokens, scored per object.
 Read top to bottom: embed objects and (once) their pair geometry -> L x [cross-attention
 to text, spatial self-attention (its pair-geometry bias weighted by the sentence), MLP],
 where after the first layer an anchor head picks the objects the sentence relates to and
-every object receives its (sentence-gated) pair geometry to them -> per-object referral score, plus a learned multiple of how well the object's class
+every object receives its (sentence-gated) pair geometry to them -> per-object referral score,
+plus a learned multiple of how well the object's class
 name matches the class the sentence asks for (the target-class
 head, trained by its own loss); projections for the object-text and scene-text
 contrastive losses.

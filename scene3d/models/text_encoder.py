@@ -97,18 +97,20 @@ class TextEncoder(nn.Module):
         return TextEncoding(tokens=tokens, mask=mask, pooled=nn.functional.normalize(pooled, dim=-1))
 
 
-def minilm_text_encoder(trainable: bool = False, max_length: int = 64) -> TextEncoder:
-    """The packaged all-MiniLM-L6-v2 (384-d), offline.
+def minilm_text_encoder(trainable: bool = False, max_length: int = 64,
+                        device: torch.device | str = "cpu") -> TextEncoder:
+    """The packaged all-MiniLM-L6-v2 (384-d), offline, on ``device`` (a torch device:
+    ``"cpu"``, ``"cuda:0"``...); it returns its encodings there.
 
-    A frozen encoder (``trainable=False``) is loaded once per process and shared: its
-    weights never change, and loading takes seconds. Do not move the shared one to another
-    device in place; a trainable encoder is always a fresh copy.
+    A frozen encoder (``trainable=False``) is loaded once per process and device and shared:
+    its weights never change, and loading takes seconds. Do not move a shared one to another
+    device in place (ask for that device instead); a trainable encoder is always a fresh copy.
     """
     if trainable:
-        return TextEncoder(None, trainable=True, max_length=max_length)
-    return _frozen_minilm(max_length)
+        return TextEncoder(None, trainable=True, max_length=max_length).to(device)
+    return _frozen_minilm(max_length, str(torch.device(device)))
 
 
 @functools.cache
-def _frozen_minilm(max_length: int) -> TextEncoder:
-    return TextEncoder(None, trainable=False, max_length=max_length)
+def _frozen_minilm(max_length: int, device: str) -> TextEncoder:
+    return TextEncoder(None, trainable=False, max_length=max_length).to(device)

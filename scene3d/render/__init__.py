@@ -13,7 +13,16 @@ Pure functions plus small modules, identical on CPU and CUDA:
 Conventions and the packed layout are described in ``docs/render.md``.
 """
 
-from scene3d.render.cameras import Cameras, Projection, Rays, pixel_centers, project_points, rays_from_cameras, rays_from_pixels
+from scene3d.render.cameras import (
+    Cameras,
+    Projection,
+    Rays,
+    camera_directions,
+    pixel_centers,
+    project_points,
+    rays_from_cameras,
+    rays_from_pixels,
+)
 from scene3d.render.errors import RenderInputError
 from scene3d.render.field import (
     Corners,
@@ -46,7 +55,13 @@ from scene3d.render.volume import (
     render_weights,
     weighted_sum_along_rays,
 )
-from scene3d.render.zbuffer import PointPixelMatches, match_points_to_depth, ray_depth_to_z, zbuffer_depth, zbuffer_points
+from scene3d.render.zbuffer import (
+    PointPixelMatches,
+    match_points_to_depth,
+    ray_depth_to_z,
+    zbuffer_depth,
+    zbuffer_points,
+)
 
 __all__ = [
     "Cameras",
@@ -69,6 +84,7 @@ __all__ = [
     "Weights",
     "accumulate_along_rays",
     "blend_corners",
+    "camera_directions",
     "composite",
     "exclusive_cumsum_packed",
     "match_points_to_depth",

@@ -20,7 +20,7 @@ import torch
 
 from scene3d.render.errors import RenderInputError, check_finite, check_shape
 
-__all__ = ["Cameras", "Rays", "Projection", "pixel_centers", "rays_from_pixels", "rays_from_cameras", "project_points"]
+__all__ = ["Cameras", "Rays", "Projection", "camera_directions", "pixel_centers", "rays_from_pixels", "rays_from_cameras", "project_points"]
 
 
 class Rays(NamedTuple):
@@ -181,6 +181,26 @@ def pixel_centers(height: int, width: int, *, device: torch.device | str | None 
     return torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1)
 
 
+def camera_directions(K: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """``K^-1 [u, v, 1]``: camera-frame directions through pixel positions, scaled to z = 1.
+
+    The torch twin of :func:`scene3d.geometry.camera.camera_directions` (same formula, so the
+    same numbers in float64). A point at camera depth ``z`` on the ray is ``z * d``; its distance
+    from the camera centre is ``z * ||d||``.
+
+    Args:
+        K: (..., 3, 3) intrinsics, broadcastable against ``uv``'s batch dimensions.
+        uv: (..., 2) continuous pixel coordinates (column u, row v; centres at +0.5).
+
+    Returns:
+        (..., 3) directions ``(x, y, 1)`` in camera axes, in ``K``'s dtype (not unit length).
+    """
+    uv = uv.to(K.dtype)
+    y = (uv[..., 1] - K[..., 1, 2]) / K[..., 1, 1]
+    x = (uv[..., 0] - K[..., 0, 2] - K[..., 0, 1] * y) / K[..., 0, 0]
+    return torch.stack([x, y, torch.ones_like(x)], dim=-1)
+
+
 def rays_from_pixels(cameras: Cameras, frame_indices: torch.Tensor, uv: torch.Tensor) -> Rays:
     """Rays through continuous pixel coordinates.
 
@@ -205,12 +225,7 @@ def rays_from_pixels(cameras: Cameras, frame_indices: torch.Tensor, uv: torch.Te
     if frame_indices.numel() and (int(frame_indices.min()) < 0 or int(frame_indices.max()) >= len(cameras)):
         raise RenderInputError(f"frame_indices: values must lie in [0, {len(cameras)})")
     frame_indices = frame_indices.long()
-    uv = uv.to(cameras.K.dtype)
-    K = cameras.K[frame_indices]  # (R, 3, 3)
-    fx, fy, cx, cy, skew = K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 0, 1]
-    y = (uv[:, 1] - cy) / fy
-    x = (uv[:, 0] - cx - skew * y) / fx
-    d_cam = torch.stack([x, y, torch.ones_like(x)], dim=-1)  # (R, 3)
+    d_cam = camera_directions(cameras.K[frame_indices], uv)  # (R, 3)
     pose = cameras.cam_to_world[frame_indices]  # (R, 4, 4)
     d_world = (pose[:, :3, :3] @ d_cam.unsqueeze(-1)).squeeze(-1)  # (R, 3)
     directions = d_world / torch.linalg.norm(d_world, dim=-1, keepdim=True)

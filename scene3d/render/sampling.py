@@ -143,7 +143,8 @@ def _candidate_bins(
     k = torch.arange(num_samples, device=step.device, dtype=step.dtype)  # (S,)
     t_mid = t_near[:, None] + (k[None, :] + 0.5) * step[:, None]  # (R, S)
     if stratified:
-        u = torch.rand(t_mid.shape, generator=generator, device=t_mid.device, dtype=t_mid.dtype)
+        at = generator.device if generator is not None else t_mid.device   # a CPU generator draws the same on any device
+        u = torch.rand(t_mid.shape, generator=generator, device=at, dtype=t_mid.dtype).to(t_mid.device)
         t_mid = t_mid + (u - 0.5) * step[:, None]
     half = 0.5 * step[:, None]
     return t_mid - half, t_mid + half
@@ -186,7 +187,8 @@ def sample_uniform(
         num_samples: bins per hitting ray (> 0).
         near: near plane along the ray, metres.
         stratified: jitter the bins (training); False gives deterministic bin midpoints.
-        generator: random generator for the jitter, on the rays' device.
+        generator: random generator for the jitter, on the rays' device or the CPU (the draws
+            are then made there and moved: the same jitter on any device).
 
     Returns:
         :class:`RaySamples` with S = num_samples * (number of hitting rays).
@@ -223,7 +225,8 @@ def sample_occupied(
         aabb: (2, 3) box bounding the candidates, metres; default ``grid.aabb()``.
         near: near plane along the ray, metres.
         stratified: jitter the candidate bins.
-        generator: random generator for the jitter, on the rays' device.
+        generator: random generator for the jitter, on the rays' device or the CPU (the draws
+            are then made there and moved: the same jitter on any device).
 
     Returns:
         :class:`RaySamples` with at most ``num_samples`` samples per ray.

@@ -12,7 +12,12 @@ from typing import NamedTuple
 
 import torch
 
-from scene3d.render.cameras import Cameras, pixel_centers, project_points
+from scene3d.render.cameras import (
+    Cameras,
+    camera_directions,
+    pixel_centers,
+    project_points,
+)
 from scene3d.render.errors import RenderInputError, check_finite, check_shape
 
 __all__ = ["PointPixelMatches", "zbuffer_depth", "zbuffer_points", "match_points_to_depth", "ray_depth_to_z"]
@@ -149,7 +154,6 @@ def ray_depth_to_z(cameras: Cameras, ray_depth: torch.Tensor) -> torch.Tensor:
     check_shape("ray_depth", ray_depth, (len(cameras), cameras.height, cameras.width))
     check_finite("ray_depth", ray_depth)
     uv = pixel_centers(cameras.height, cameras.width, device=cameras.device, dtype=cameras.K.dtype)  # (H*W, 2)
-    homog = torch.cat([uv, torch.ones_like(uv[:, :1])], dim=1)  # (H*W, 3)
-    rays_cam = torch.linalg.solve(cameras.K[:, None], homog[None, :, :, None]).squeeze(-1)  # (B, H*W, 3)
+    rays_cam = camera_directions(cameras.K[:, None], uv[None])  # (B, H*W, 3)
     scale = torch.linalg.norm(rays_cam, dim=-1).view(len(cameras), cameras.height, cameras.width)
     return ray_depth / scale.to(ray_depth.dtype)

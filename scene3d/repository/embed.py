@@ -29,10 +29,14 @@ class SceneEmbedding:
 
 
 class SceneEmbedder:
-    """Embeds texts, objects and scenes; caches the embedding of each distinct phrase."""
+    """Embeds texts, objects and scenes; caches the embedding of each distinct phrase.
 
-    def __init__(self, encoder: TextEncoder | None = None, batch_size: int = 64):
-        self.encoder = encoder or minilm_text_encoder()
+    ``device``: where the default encoder (all-MiniLM-L6-v2) runs; embeddings come back as
+    CPU numpy arrays either way.
+    """
+
+    def __init__(self, encoder: TextEncoder | None = None, batch_size: int = 64, device: torch.device | str = "cpu"):
+        self.encoder = encoder or minilm_text_encoder(device=device)
         self.batch_size = batch_size
         self._cache: dict[str, np.ndarray] = {}
 

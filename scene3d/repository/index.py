@@ -41,6 +41,7 @@ from enum import Enum
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from scene3d.errors import ConfigError, Scene3DError
 from scene3d.io.atomic import atomic_write_bytes
@@ -177,16 +178,18 @@ class SceneIndex:
 
     Args:
         path: the index folder (created when missing).
-        embedder: text-aligned embeddings (default: all-MiniLM-L6-v2, offline).
+        embedder: text-aligned embeddings (default: all-MiniLM-L6-v2, offline, loaded on first use).
         approximate_from: scene count from which the FAISS index is approximate (IVF-Flat).
         timeout: seconds to wait for another process's write before ``sqlite3.OperationalError``.
+        device: where the default embedder's text encoder runs (a torch device; results are
+            stored and returned on the CPU).
 
     Raises:
         IndexFormatError: the folder holds an index of an older schema (rebuild it).
     """
 
     def __init__(self, path: str | Path, embedder: SceneEmbedder | None = None, approximate_from: int = 20000,
-                 timeout: float = 120.0):
+                 timeout: float = 120.0, device: torch.device | str = "cpu"):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         # one connection, usable from a server's worker threads; autocommit: transactions are explicit
@@ -207,7 +210,7 @@ class SceneIndex:
             raise IndexFormatError(f"{self.path}: an index of schema {stored} (this scene3d reads {SCHEMA_VERSION}: "
                                    "its image-query landmarks are stored differently); rebuild it: "
                                    "scene3d index data=<scenes> index=<a new folder> images=true")
-        self._embedder = embedder
+        self._embedder, self.device = embedder, device
         self.approximate_from = approximate_from
         self._faiss: dict[str, tuple[object, list[str]]] = {}  # derived FAISS indexes by table
         self._labels: tuple[int, frozenset[str]] = (-1, frozenset())  # (generation, labels)
@@ -217,7 +220,7 @@ class SceneIndex:
     @property
     def embedder(self) -> SceneEmbedder:
         if self._embedder is None:
-            self._embedder = SceneEmbedder()
+            self._embedder = SceneEmbedder(device=self.device)
         return self._embedder
 
     def close(self) -> None:

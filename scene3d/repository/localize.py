@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scene3d.errors import Scene3DError
+from scene3d.geometry.camera import backproject
 from scene3d.structures import Scene
 from scene3d.teachers.base import TeacherMap
 
@@ -198,10 +199,8 @@ def scene_landmarks(scene: Scene, max_per_frame: int = 300, radius: float = 0.03
         rows = np.clip(uv[:, 1].astype(np.int64), 0, f.height - 1)
         z = f.depth[rows, cols].astype(np.float64)
         ok = z > 0
-        # back-project the pixel position (x, y) through K: OpenCV keypoints are in the same pixel frame as K
-        cam = np.stack([(uv[ok, 0] - f.K[0, 2]) / f.K[0, 0] * z[ok], (uv[ok, 1] - f.K[1, 2]) / f.K[1, 1] * z[ok],
-                        z[ok]], axis=1)
-        xyz.append(cam @ f.cam_to_world[:3, :3].T + f.cam_to_world[:3, 3])
+        # OpenCV keypoints are in the same continuous pixel frame as K
+        xyz.append(backproject(uv[ok], z[ok], f.K, f.cam_to_world))
         desc.append(d[ok])
         views.append(np.full(int(ok.sum()), k))
     return _tracks(np.concatenate(xyz), np.concatenate(desc), np.concatenate(views), radius, max_distance,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scene3d.geometry.transforms import apply_transform
 from scene3d.repository.embed import STRUCTURE
 from scene3d.structures import Scene
 
@@ -52,7 +53,7 @@ def _matrix(yaw: float, t: np.ndarray) -> np.ndarray:
 def _match(pa: np.ndarray, la: list[str], pb: np.ndarray, lb: list[str], m: np.ndarray,
            tol: float) -> list[tuple[int, int]]:
     """Greedy one-to-one same-class matches within ``tol`` after moving A by ``m``."""
-    moved = pa @ m[:3, :3].T + m[:3, 3]
+    moved = apply_transform(m, pa)
     d = np.linalg.norm(moved[:, None] - pb[None], axis=-1)
     same = np.array([[x == y for y in lb] for x in la], dtype=bool)
     d = np.where(same & (d <= tol), d, np.inf)

@@ -49,27 +49,32 @@ def _conv_autograd(features: Tensor, weight: Tensor, kmap: KernelMap) -> Tensor:
 
 
 class _GatherScatterConv(torch.autograd.Function):
+    """Gather-GEMM-scatter; ``compute`` is the GEMMs' dtype (the autocast dtype under autocast).
+    Outputs, gradients and their accumulation over offsets keep the features' dtype."""
+
     @staticmethod
-    def forward(ctx, features: Tensor, weight: Tensor, kmap: KernelMap) -> Tensor:
-        ctx.kmap = kmap
+    def forward(ctx, features: Tensor, weight: Tensor, kmap: KernelMap, compute: torch.dtype) -> Tensor:
+        ctx.kmap, ctx.compute = kmap, compute
         ctx.save_for_backward(features, weight)
+        f, w = features.to(compute), weight.to(compute)  # no-ops without autocast
         out = features.new_zeros(kmap.n_out, weight.shape[2])
         for k in range(kmap.kernel_volume):
             a, b = kmap.ptr[k], kmap.ptr[k + 1]
             if a == b:
                 continue
             if k == kmap.identity_k:
-                out.addmm_(features, weight[k])
+                _add_product(out, f, w[k])
                 continue
-            rows = features.index_select(0, kmap.in_idx[a:b]) @ weight[k]  # (M_k, C_out)
-            out.index_add_(0, kmap.out_idx[a:b], rows)
+            rows = f.index_select(0, kmap.in_idx[a:b]) @ w[k]  # (M_k, C_out)
+            out.index_add_(0, kmap.out_idx[a:b], rows.to(out.dtype))
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         features, weight = ctx.saved_tensors
         kmap: KernelMap = ctx.kmap
-        grad_out = grad_out.contiguous()
+        f, w = features.to(ctx.compute), weight.to(ctx.compute)
+        g_all = grad_out.contiguous().to(ctx.compute)
         need_f, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_f = torch.zeros_like(features) if need_f else None
         grad_w = torch.zeros_like(weight) if need_w else None
@@ -79,16 +84,24 @@ class _GatherScatterConv(torch.autograd.Function):
                 continue
             if k == kmap.identity_k:
                 if need_w:
-                    grad_w[k] = features.t() @ grad_out
+                    grad_w[k] = f.t() @ g_all
                 if need_f:
-                    grad_f.addmm_(grad_out, weight[k].t())
+                    _add_product(grad_f, g_all, w[k].t())
                 continue
-            g = grad_out.index_select(0, kmap.out_idx[a:b])  # (M_k, C_out)
+            g = g_all.index_select(0, kmap.out_idx[a:b])  # (M_k, C_out)
             if need_w:
-                grad_w[k] = features.index_select(0, kmap.in_idx[a:b]).t() @ g
+                grad_w[k] = f.index_select(0, kmap.in_idx[a:b]).t() @ g
             if need_f:
-                grad_f.index_add_(0, kmap.in_idx[a:b], g @ weight[k].t())
-        return grad_f, grad_w, None
+                grad_f.index_add_(0, kmap.in_idx[a:b], (g @ w[k].t()).to(grad_f.dtype))
+        return grad_f, grad_w, None, None
+
+
+def _add_product(out: Tensor, a: Tensor, b: Tensor) -> None:
+    """``out += a @ b`` in place; ``a @ b`` in ``a``'s dtype, accumulated in ``out``'s."""
+    if a.dtype == out.dtype:
+        out.addmm_(a, b)
+    else:
+        out.add_((a @ b).to(out.dtype))
 
 
 def _padded_gather(values: Tensor, table: Tensor, r0: int, r1: int) -> Tensor:
@@ -157,9 +170,14 @@ def sparse_conv(
         kmap: the map from input to output rows.
         algorithm: one of ``CONV_ALGORITHMS`` (same result, different speed/memory).
     Returns:
-        ``(n_out, C_out)`` output features (zeros at outputs with no input neighbour).
+        ``(n_out, C_out)`` output features (zeros at outputs with no input neighbour), in the
+        features' dtype.
     Raises:
         SparseTensorError: shapes disagree with the map.
+
+    Under autocast (``torch.autocast``, CPU or CUDA) ``"gather_scatter"`` does its GEMMs in the
+    autocast dtype (bf16 / fp16) and accumulates the offsets' partial sums and the gradients
+    in fp32, returning fp32; the other two algorithms run entirely in fp32.
     """
     if weight.dim() != 3 or weight.shape[0] != kmap.kernel_volume or weight.shape[1] != features.shape[1]:
         raise SparseTensorError(
@@ -168,12 +186,21 @@ def sparse_conv(
         )
     if features.shape[0] != kmap.n_in:
         raise SparseTensorError(f"features have {features.shape[0]} rows, the map expects {kmap.n_in}")
+    kind = features.device.type
+    if torch.is_autocast_enabled(kind):  # accumulate in fp32; only the GEMMs in the low dtype
+        compute = torch.get_autocast_dtype(kind)
+        with torch.autocast(kind, enabled=False):
+            return _conv(features.float(), weight.float(), kmap, algorithm, compute)
     if features.dtype != weight.dtype:
         raise TypeError(f"features are {features.dtype} but weight is {weight.dtype}")
+    return _conv(features, weight, kmap, algorithm, features.dtype)
+
+
+def _conv(features: Tensor, weight: Tensor, kmap: KernelMap, algorithm: str, compute: torch.dtype) -> Tensor:
     if algorithm == "implicit_gemm":
         return _ImplicitGemmConv.apply(features, weight, kmap)
     if algorithm == "gather_scatter":
-        return _GatherScatterConv.apply(features, weight, kmap)
+        return _GatherScatterConv.apply(features, weight, kmap, compute)
     if algorithm == "autograd":
         return _conv_autograd(features, weight, kmap)
     raise ValueError(f"algorithm must be one of {CONV_ALGORITHMS}, got {algorithm!r}")

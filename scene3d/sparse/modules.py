@@ -271,20 +271,6 @@ class SparseReLU(SparseActivation):
         super().__init__(nn.ReLU(inplace=inplace))
 
 
-class SparseLeakyReLU(SparseActivation):
-    """``LeakyReLU(negative_slope)`` on the features."""
-
-    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
-        super().__init__(nn.LeakyReLU(negative_slope, inplace=inplace))
-
-
-class SparseGELU(SparseActivation):
-    """``GELU`` on the features."""
-
-    def __init__(self):
-        super().__init__(nn.GELU())
-
-
 class SparseLinear(nn.Linear):
     """A per-site linear layer ``(N, C_in) -> (N, C_out)`` (a 1x1x1 convolution, faster)."""
 

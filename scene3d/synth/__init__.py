@@ -2,9 +2,8 @@
 
 from scene3d.synth.dataset import DatasetSummary, format_table, generate_dataset
 from scene3d.synth.generate import ROOM_TYPES, SynthConfig, generate_scene
-from scene3d.synth.tiny import make_tiny_scene
 
 __all__ = [
     "DatasetSummary", "ROOM_TYPES", "SynthConfig", "format_table", "generate_dataset",
-    "generate_scene", "make_tiny_scene",
+    "generate_scene",
 ]

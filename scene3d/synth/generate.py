@@ -8,11 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from scene3d.geometry.camera import intrinsics, look_at
 from scene3d.structures import Box, Mesh, Scene, SceneMeta, SceneObject
 from scene3d.synth.layout import Layout
 from scene3d.synth.palette import COLORS, ROLE_COLORS, jitter
 from scene3d.synth.parts import Part
-from scene3d.synth.raycast import FrameRenderer, intrinsics, look_at
+from scene3d.synth.raycast import FrameRenderer
 from scene3d.synth.rooms import RECIPES, ROOM_SIZES
 from scene3d.synth.shell import ceiling_part, floor_part, opening_part, wall_parts
 

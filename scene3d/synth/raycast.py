@@ -9,36 +9,11 @@ trimesh falls back to its slow pure-Python intersector (same results).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import trimesh
 
+from scene3d.geometry.camera import camera_directions
 from scene3d.structures import Frame
-
-
-def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(4, 4) OpenCV ``cam_to_world`` for a camera at ``eye`` looking at ``target`` (z up world).
-
-    Raises:
-        ValueError: when the view direction is vertical (roll undefined).
-    """
-    forward = target - eye
-    forward = forward / np.linalg.norm(forward)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    if np.linalg.norm(right) < 1e-6:
-        raise ValueError("look_at: the view direction is vertical")
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, eye
-    return pose
-
-
-def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
-    """(3, 3) pinhole K with square pixels and the principal point at the image centre."""
-    f = width / (2.0 * math.tan(math.radians(hfov_deg) / 2.0))
-    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
 
 
 def value_noise(points: np.ndarray, cell: float, seed: int = 0) -> np.ndarray:
@@ -101,7 +76,7 @@ class FrameRenderer:
         """One frame: rgb (H, W, 3) uint8, depth (H, W) float32 metres along z (0 = miss),
         instance (H, W) int32 (-1 = miss). Depth is rounded to whole millimetres, as stored."""
         u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-        dirs_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1).reshape(-1, 3)
+        dirs_cam = camera_directions(K, np.stack([u, v], -1)).reshape(-1, 3)  # pixel centres, row-major
         dirs = dirs_cam @ cam_to_world[:3, :3].T
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
         origins = np.broadcast_to(cam_to_world[:3, 3], dirs.shape)

@@ -12,10 +12,11 @@ from scene3d.train.log import MetricLog
 from scene3d.train.loop import (
            LoopConfig,
            TrainTask,
-           batch_items,
            item_generator,
            run_training,
 )
+from scene3d.train.precision import PRECISIONS, Precision, resolve_precision
 
-__all__ = ["Checkpointer", "DistInfo", "LoopConfig", "MetricLog", "ResumeMismatchError", "TrainState", "TrainTask",
-           "batch_items", "init_from_env", "item_generator", "mean_over_ranks", "resolve_device", "run_training"]
+__all__ = ["PRECISIONS", "Checkpointer", "DistInfo", "LoopConfig", "MetricLog", "Precision", "ResumeMismatchError",
+           "TrainState", "TrainTask", "init_from_env", "item_generator", "mean_over_ranks",
+           "resolve_device", "resolve_precision", "run_training"]

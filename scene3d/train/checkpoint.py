@@ -2,7 +2,8 @@
 
 A checkpoint folder ``<dir>/step_<N>/`` holds ``model.safetensors``,
 ``optimizer.safetensors`` (the optimizer's tensors, flattened) and ``state.json``
-(step, epoch, RNG states, the optimizer's non-tensor state, metrics). ``latest``
+(step, epoch, RNG states, the optimizer's non-tensor state, the fp16 loss scaler's state,
+metrics). ``latest``
 names the newest complete one; a run killed while writing leaves the previous
 checkpoint as ``latest``. Nothing is unpickled: loading never runs code.
 """
@@ -85,8 +86,10 @@ class Checkpointer:
     def __init__(self, folder: str | Path, keep: int = 2):
         self.folder, self.keep = Path(folder), keep
 
-    def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, state: TrainState) -> Path:
-        """Write ``step_<state.step>`` atomically, then point ``latest`` at it."""
+    def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, state: TrainState,
+             scaler: torch.amp.GradScaler | None = None) -> Path:
+        """Write ``step_<state.step>`` atomically, then point ``latest`` at it (with ``scaler``'s
+        state when given: fp16 training)."""
         name = f"step_{state.step:08d}"
         with atomic_dir(self.folder / name) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
@@ -96,6 +99,8 @@ class Checkpointer:
                 tensors, meta = _flatten_optimizer(optimizer)
                 save_file(tensors, str(tmp / "optimizer.safetensors"))
                 record["optimizer"] = meta
+            if scaler is not None:
+                record["scaler"] = scaler.state_dict()
             atomic_write_text(tmp / "state.json", json.dumps(record))
         atomic_write_text(self.folder / "latest", name)
         old = sorted(p for p in self.folder.glob("step_*") if p.is_dir())
@@ -112,8 +117,11 @@ class Checkpointer:
         return path if (path / "state.json").is_file() else None
 
     def load(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
-             path: str | Path | None = None, restore_rng: bool = True) -> TrainState:
-        """Restore into ``model`` (and ``optimizer``) from ``path`` or the latest checkpoint.
+             path: str | Path | None = None, restore_rng: bool = True,
+             scaler: torch.amp.GradScaler | None = None) -> TrainState:
+        """Restore into ``model`` (and ``optimizer``, and ``scaler`` when the checkpoint holds a
+        scaler state: a run saved in another precision leaves ``scaler`` fresh) from ``path`` or
+        the latest checkpoint.
 
         Raises:
             SceneFormatError: no checkpoint, or a malformed one (naming the file).
@@ -127,6 +135,8 @@ class Checkpointer:
             if optimizer is not None and "optimizer" in record:
                 optimizer.load_state_dict(_unflatten_optimizer(load_file(str(path / "optimizer.safetensors")),
                                                                record["optimizer"]))
+            if scaler is not None and "scaler" in record:
+                scaler.load_state_dict(record["scaler"])
         except Exception as exc:  # noqa: BLE001 - safetensors, torch and json raise their own kinds
             raise SceneFormatError(path, f"cannot restore the checkpoint ({exc})") from None
         if restore_rng:

@@ -25,7 +25,7 @@ def result_panel_html(scene_id: str, result: GroundingResult | None) -> str:
     """The HTML of the export's result panel and its JSON; all text is escaped."""
     rows = []
     if result is not None:
-        for rank, r in enumerate(result.ranked, 1):
+        for r in result.ranked:
             rows.append(f"<li>object {r.object_id} &middot; {html.escape(r.label)} &middot; {r.score:.3f}</li>")
         body = (f"<div><b>query:</b> {html.escape(result.query)}</div>"
                 + (f"<ol style='margin:4px 0 0 18px;padding:0'>{''.join(rows)}</ol>" if rows else

@@ -63,7 +63,7 @@ def ddp_worker(rank: int, world: int, port: int, out: str, steps: int, mode: str
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     try:
         pretrain(tiny_scenes(), fake_teacher(), out, TINY_STUDENT, DDP_MODES[mode],
-                 LoopConfig(steps=steps, batch_size=2, checkpoint_every=steps), progress=False)
+                 LoopConfig(steps=steps, batch_size=2, checkpoint_every=steps), progress=False, device="cpu")
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

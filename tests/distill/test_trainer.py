@@ -75,7 +75,7 @@ def test_projection_only_and_bad_input(tmp_path, scenes):
     task = DistillTask(scenes, fake_teacher(), 0.1, proj)
     from scene3d.distill import DistillStudent
 
-    parts = task.losses(DistillStudent(replace(TINY_STUDENT, feature_dim=16)), 0, torch.Generator().manual_seed(0))
+    parts = task.losses(DistillStudent(replace(TINY_STUDENT, feature_dim=16)), [0], [0], torch.Generator().manual_seed(0))
     assert set(parts) == {"projection", "loss"}
     with pytest.raises(DistillDataError, match="no frames"):
         DistillTask([replace(scenes[0], frames=[])], fake_teacher(), 0.1, proj)
@@ -127,7 +127,7 @@ def test_augmented_projection_loss_reads_the_student_on_the_turned_room(scenes):
     task = DistillTask(scenes, fake_teacher(), 0.1, cfg)
     torch.manual_seed(0)
     model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
-    got = task.losses(model, 0, torch.Generator().manual_seed(5))["loss"]
+    got = task.losses(model, [0], [0], torch.Generator().manual_seed(5))["loss"]
     # reference: the same draws by hand
     g = torch.Generator().manual_seed(5)
     k = int(torch.randint(8, (1,), generator=g))
@@ -157,7 +157,7 @@ def test_contrastive_task_embeds_the_training_labels(scenes):
     names = sorted({o.label for s in scenes for o in s.objects})
     torch.testing.assert_close(task.feature_loss.classes, teacher.embed_text(names))
     model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
-    loss = task.losses(model, 0, torch.Generator().manual_seed(0))["loss"]
+    loss = task.losses(model, [0], [0], torch.Generator().manual_seed(0))["loss"]
     loss.backward()
     assert torch.isfinite(loss) and model.feature_head.weight.grad.abs().sum() > 0
     given = DistillTask(scenes, teacher, 0.1, replace(text, classes=["chair", "wall"]))
@@ -180,11 +180,11 @@ class _StopAfter(DistillTask):
         self.__dict__.update(base.__dict__)
         self.calls, self.stop = 0, stop_at_call
 
-    def losses(self, model, item, generator):
+    def losses(self, model, batch, positions, generator):
         self.calls += 1
         if self.calls > self.stop:
             raise _Interrupted
-        return super().losses(model, item, generator)
+        return super().losses(model, batch, positions, generator)
 
 
 def test_resume_is_exact(tmp_path, scenes):
@@ -227,7 +227,7 @@ def test_two_process_ddp_matches_one_process(tmp_path, mode):
     single_dir = tmp_path / "single"
     os.environ.pop("WORLD_SIZE", None)
     pretrain(tiny_scenes(), fake_teacher(), single_dir, TINY_STUDENT, DDP_MODES[mode],
-             LoopConfig(steps=steps, batch_size=2, checkpoint_every=steps), progress=False)
+             LoopConfig(steps=steps, batch_size=2, checkpoint_every=steps), progress=False, device="cpu")
     ddp, single = _losses(tmp_path / "ddp"), _losses(single_dir)
     assert [s for s, _ in ddp] == [s for s, _ in single] == [1.0, 2.0, 3.0]
     torch.testing.assert_close(torch.tensor([v for _, v in ddp]), torch.tensor([v for _, v in single]),
@@ -240,7 +240,7 @@ def test_two_process_ddp_matches_one_process(tmp_path, mode):
 
 
 def _pretrain_args(data: Path, out: Path, steps: int, every: int) -> list[str]:
-    return ["pretrain", f"data={data}", f"out={out}", "split=null", "progress=false",
+    return ["pretrain", f"data={data}", f"out={out}", "split=null", "progress=false", "device=cpu",
             "teacher._target_=tests.distill._helpers.fake_teacher", f"loop.steps={steps}", "loop.batch_size=1",
             f"loop.checkpoint_every={every}", "distill.num_rays=256", "distill.num_samples=128",
             *TINY_STUDENT_OVERRIDES]
@@ -279,7 +279,7 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
     assert "ensemble=vote is not one of cosine, confidence, product" in capsys.readouterr().err
     assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}",
                  "split=val"]) == 2
-    assert "splits/val.txt not found" in capsys.readouterr().err
+    assert "splits/val.txt: not found" in capsys.readouterr().err
 
 
 def test_ensemble_is_the_clean_teacher_where_seen_and_the_student_elsewhere(scenes):

@@ -35,8 +35,8 @@ def synth(tmp_path_factory):
 def test_train_then_ground(synth, tmp_path, capsys):
     _, data, scenes = synth
     run = tmp_path / "run"
-    code = main(["train-grounding", f"data={data}", f"out={run}", "steps=4", "batch_size=8", "dim=32",
-                 "layers=1", "heads=2", "checkpoint_every=2", "eval_every=2"])
+    code = main(["train-grounding", f"data={data}", f"out={run}", "steps=4", "batch_size=8", "model.dim=32",
+                 "model.layers=1", "model.heads=2", "checkpoint_every=2", "eval_every=2"])
     assert code == 0
     out = capsys.readouterr().out
     assert "floor (class+random)" in out and "held out, generated" in out
@@ -60,7 +60,7 @@ def test_train_on_real_format_with_held_out_scenes_then_eval(synth, tmp_path, ca
     run = tmp_path / "run"
     assert main(["train-grounding", "data=null", f"out={run}", f"real.language=[{root / 'referit.csv'}]",
                  f"real.objects={root / 'objects.json.gz'}", "real.held_out=0.5", "steps=3", "batch_size=8",
-                 "dim=32", "layers=1", "heads=2", "checkpoint_every=3", "eval_every=3",
+                 "model.dim=32", "model.layers=1", "model.heads=2", "checkpoint_every=3", "eval_every=3",
                  "source_weights.nr3d=2"]) == 0
     held = (run / "real_held_out.txt").read_text().split()
     assert len(held) == 2 and set(held) < {s.scene_id for s in scenes}
@@ -91,7 +91,7 @@ def test_generated_corpus_with_a_held_out_list_then_export(synth, tmp_path, caps
     run = tmp_path / "run"
     assert main(["train-grounding", "data=null", f"out={run}", f"real.language=[{data / 'language.jsonl'}]",
                  f"real.objects={root / 'objects.json.gz'}", f"real.held_out={held}", "steps=2", "batch_size=4",
-                 "dim=32", "layers=1", "heads=2", "checkpoint_every=2", "eval_every=2", "buckets=2",
+                 "model.dim=32", "model.layers=1", "model.heads=2", "checkpoint_every=2", "eval_every=2", "buckets=2",
                  f"text_cache={tmp_path / 'cache'}"]) == 0
     assert (run / "real_held_out.txt").read_text().split() == [scenes[0].scene_id]
     assert "validation" in capsys.readouterr().out and any((tmp_path / "cache").glob("shard_*.safetensors"))

@@ -5,7 +5,6 @@ result; ranks that would resume from different checkpoints stop before training.
 import csv
 import os
 import socket
-
 from dataclasses import replace
 
 import pytest
@@ -22,7 +21,8 @@ from scene3d.synth import SynthConfig, generate_scene
 STEPS = 4
 # no dropout (its draws differ per process) and no caption InfoNCE (its negatives are per process)
 CFG = GroundingTrainConfig(steps=STEPS, batch_size=8, checkpoint_every=STEPS, eval_every=STEPS, w_object=0.0,
-                           w_scene=0.0, model=GroundingConfig(dim=32, layers=1, heads=2, dropout=0.0))
+                           w_scene=0.0, model=GroundingConfig(dim=32, layers=1, heads=2, dropout=0.0),
+                           device="cpu")   # gloo and bit-exact CPU results, also where a GPU is present
 
 
 def _data() -> GroundingDataset:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scene3d.errors import SceneFormatError
 from scene3d.io import load_scene, read_referit3d_csv, read_scanrefer_json, save_scene
 from scene3d.io.ply import read_ply
-from scene3d.synth import make_tiny_scene
+from tests.tiny_scene import make_tiny_scene
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -79,7 +79,7 @@ def test_generated_records():
         assert u.view_dependent == u.relation.startswith("ego_")
         assert (u.viewpoint is not None) == u.view_dependent
     assert any(u.paraphrased for u in refs)
-    assert sum(u.kind == "object_caption" for u in utts) == sum(not o.label in ("wall", "floor", "ceiling") for o in scene.objects)
+    assert sum(u.kind == "object_caption" for u in utts) == sum(o.label not in ("wall", "floor", "ceiling") for o in scene.objects)
     caption = [u for u in utts if u.kind == "scene_caption"][0]
     assert caption.target_id is None and caption.text.startswith("A dining room with")
     assert generate_language(build_scene_graph(scene, vp), seed=1) == utts  # deterministic

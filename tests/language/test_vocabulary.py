@@ -9,7 +9,7 @@ from scene3d.colors import measured_color_names
 from scene3d.errors import SceneFormatError
 from scene3d.graph import build_scene_graph
 from scene3d.language import LanguageConfig, generate_language
-from scene3d.language.captions import object_caption, scene_caption
+from scene3d.language.captions import object_caption
 from scene3d.language.lexicon import count_phrase, indefinite, number, plural, singular, units
 from scene3d.language.program import ObjectRef, RelationClause
 from scene3d.language.realize import realize

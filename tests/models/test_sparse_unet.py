@@ -11,7 +11,6 @@ from scene3d.models import SparseUNet, SparseUNetConfig, SparseUNetOutput
 from scene3d.sparse import SparseTensorError, voxelize
 
 
-
 @pytest.fixture(autouse=True)
 def single_intra_op_thread() -> Iterator[None]:
     """One intra-op thread (restored after): tiny tensors, and on a shared 2-core runner

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scene3d.render import (
-    RenderInputError,
     Rays,
+    RenderInputError,
     SparseVoxelGrid,
     ray_aabb_intersect,
     sample_occupied,

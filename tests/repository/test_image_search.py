@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from scene3d.cli import main
+from scene3d.geometry.camera import intrinsics, look_at
 from scene3d.repository import (
     AddOutcome,
     Landmarks,
@@ -20,7 +21,6 @@ from scene3d.repository import (
 from scene3d.repository.localize import _tracks, colour_histogram, scene_landmarks
 from scene3d.structures import Frame
 from scene3d.synth import SynthConfig, generate_dataset, generate_scene
-from scene3d.synth.raycast import intrinsics, look_at
 from scene3d.teachers import label_embedding_teacher
 
 K = intrinsics(320, 240, 75.0)

@@ -8,8 +8,7 @@ import sys
 import pytest
 import torch
 
-from scene3d.sparse import SparseTensor
-from scene3d.sparse import spconv_adapter
+from scene3d.sparse import SparseTensor, spconv_adapter
 
 
 def test_core_import_does_not_import_spconv() -> None:

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from scene3d.sparse import (
+    SparseActivation,
     SparseAvgPool3d,
     SparseBatchNorm,
     SparseGlobalPool,
-    SparseLeakyReLU,
     SparseLinear,
     SparseMaxPool3d,
     SparseReLU,
@@ -86,7 +86,7 @@ def test_batchnorm_activation_linear_keep_sites() -> None:
     gen = torch.Generator().manual_seed(5)
     x = sparse_input(gen, [50, 20], 6, 4, torch.float32)
     bn = SparseBatchNorm(4)
-    y = SparseLinear(4, 2)(SparseLeakyReLU(0.1)(SparseReLU()(bn(x))))
+    y = SparseLinear(4, 2)(SparseActivation(torch.nn.LeakyReLU(0.1))(SparseReLU()(bn(x))))
     assert y.coords is x.coords and y.features.shape == (70, 2)
     ref = torch.nn.functional.batch_norm(x.features, None, None, bn.weight, bn.bias, training=True)
     torch.testing.assert_close(bn(x).features, ref)

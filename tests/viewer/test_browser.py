@@ -2,7 +2,7 @@
 
 Set up once (Debian/Ubuntu): ``apt-get install -y chromium`` and ``pip install -e ".[dev]"``
 (viser, playwright). Never ``playwright install``: the test uses the system browser only.
-The README's pictures come from ``docs/make_viewer_figures.py`` (the packaged model on the
+The README's pictures come from ``data_tools/make_viewer_figures.py`` (the packaged model on the
 real scan), not from this test, whose model is untrained.
 """
 

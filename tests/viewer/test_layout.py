@@ -43,7 +43,7 @@ def test_cutaway_hides_ceiling_and_near_walls_only(rooms):
         far = [o for o in walls if o.object_id not in hidden]
         assert near and far            # the camera side is cut, the back of the room stays
         # every hidden wall is nearer the camera (horizontally) than every kept one
-        dist = lambda o: np.linalg.norm(o.box.center[:2] - view.position[:2])  # noqa: E731
+        dist = lambda o, at=view.position[:2]: np.linalg.norm(o.box.center[:2] - at)  # noqa: E731
         assert max(map(dist, near)) < min(map(dist, far))
 
 

@@ -13,8 +13,8 @@ from scene3d.io import load_scene
 from scene3d.viewer import SearchHit, ViewerError
 
 viser = pytest.importorskip("viser", reason="the viewer needs viser: pip install -e '.[viewer]'")
-from scene3d.viewer import Viewer
-from tests.viewer.tabs import open_tab
+from scene3d.viewer import Viewer  # noqa: E402  (after the skip: it needs viser)
+from tests.viewer.tabs import open_tab  # noqa: E402
 
 
 def hits_for(text, top_k):

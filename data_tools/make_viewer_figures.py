@@ -1,28 +1,30 @@
 """Make the README's pictures of the viewer: its first view of the real sample scan and a
 grounding answer of the packaged model, both taken in headless Chromium.
 
-    python docs/make_viewer_figures.py [--data ../shared/data] [--query "the trash can near the door"]
+    python data_tools/make_viewer_figures.py [--data ../shared/data] [--query "the trash can near the door"]
 
 Writes docs/figures/viewer_first_view.png and docs/figures/viewer.png. Needs the ``viewer``
 extra, playwright and the system's /usr/bin/chromium (see tests/viewer/test_browser.py). The
 answer is checked against the scan's annotation before the picture is written: the README
-shows a right answer or nothing.
+shows a right answer or nothing. A missing scan or a wrong answer is one ``error:`` line, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _driver import one_line_errors
 from PIL import Image
 
+from scene3d.errors import ConfigError
 from scene3d.io import import_scannet, save_scene
-from scene3d.viewer import Viewer
 
-OUT = Path(__file__).parent / "figures"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "figures"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run"]
 
@@ -33,15 +35,27 @@ def _save(png: bytes, path: Path) -> None:
     print(f"wrote {path} ({path.stat().st_size // 1024} kB)")
 
 
-def main() -> None:
-    from playwright.sync_api import sync_playwright
-
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    ap.add_argument("--scan", default="scannet/scenes/scene0000_00")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data",
+                    help="the shared real data (default: ../shared/data)")
+    ap.add_argument("--scan", default="scannet/scenes/scene0000_00", help="the scan, relative to --data")
     ap.add_argument("--query", default="the trash can near the door")
     ap.add_argument("--label", default="trashcan", help="the class the right answer has")
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return one_line_errors(lambda: _figures(args))
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from playwright.sync_api import sync_playwright
+
+    from scene3d.viewer import Viewer
+
+    print(f"importing {args.data / args.scan} ...")
     with tempfile.TemporaryDirectory() as tmp:
         scene, _ = import_scannet(args.data / args.scan)
         save_scene(scene, Path(tmp) / "scans")
@@ -49,8 +63,8 @@ def main() -> None:
         try:
             expected = viewer.grounder.ground(scene, args.query, top_k=viewer.top_k).best
             if expected.label != args.label:
-                raise SystemExit(f"the packaged model answers {expected.label!r} for {args.query!r}, not "
-                                 f"{args.label!r}: pick another query")
+                raise ConfigError(f"the packaged model answers {expected.label!r} for {args.query!r}, not "
+                                  f"{args.label!r}: pick another query")
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
                 page = browser.new_page(viewport={"width": 1280, "height": 760})
@@ -68,7 +82,8 @@ def main() -> None:
                 browser.close()
         finally:
             viewer.close()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,11 +1,13 @@
 """Make the README's pictures of the synthetic default data: a few rendered frames
 (RGB, depth, instances) and a top view of one generated room.
 
-    python docs/make_synth_figures.py   # writes docs/figures/synth_*.png (each < 300 kB)
+    python data_tools/make_synth_figures.py [--out docs/figures]   # writes synth_*.png (each < 300 kB)
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +18,7 @@ import numpy as np  # noqa: E402
 
 from scene3d.synth.generate import generate_scene  # noqa: E402
 
-OUT = Path(__file__).parent / "figures"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "figures"
 
 
 def _instance_colors(instance: np.ndarray) -> np.ndarray:
@@ -70,14 +72,20 @@ def top_view_figure(scene, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    scene = generate_scene("synth_example", seed=3, room_type="living room")
-    frames_figure(scene, OUT / "synth_frames.png")
-    top_view_figure(scene, OUT / "synth_top_view.png")
-    for p in sorted(OUT.glob("synth_*.png")):
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=OUT, help="folder of the pictures (default: docs/figures)")
+    ap.add_argument("--seed", type=int, default=3, help="the generated room's seed")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print("generating a living room ...")
+    scene = generate_scene("synth_example", seed=args.seed, room_type="living room")
+    frames_figure(scene, args.out / "synth_frames.png")
+    top_view_figure(scene, args.out / "synth_top_view.png")
+    for p in sorted(args.out.glob("synth_*.png")):
         print(p, f"{p.stat().st_size / 1024:.0f} kB")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,5 +1,5 @@
-"""A tiny labelled room built from boxes: the fallback scene of ``scene3d demo``
-and a fixture for tests. The full procedural generator builds on the same idea."""
+"""A tiny labelled room built from boxes, a fixture of the tests (the procedural generator of
+``scene3d.synth`` builds on the same idea)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,132 @@
+"""Commands of 2D-3D feature distillation: ``pretrain``, ``features``,
+``eval-segmentation``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from scene3d.config import dataclass_from, need
+from scene3d.errors import ConfigError
+from scene3d.io.scene_folder import read_split
+from scene3d.runtime import is_main_process
+
+
+def cmd_pretrain(cfg: DictConfig) -> int:
+    from hydra.utils import instantiate
+
+    from scene3d.distill import DistillConfig, StudentConfig, pretrain
+    from scene3d.io import list_scene_folders, load_scene
+    from scene3d.train import LoopConfig, resolve_device, resolve_precision
+
+    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
+    data = Path(need(cfg, "data"))
+    folders = list_scene_folders(data)
+    if cfg.split is not None:
+        keep = read_split(data, cfg.split)
+        folders = [f for f in folders if f.name in keep]
+    if not folders:
+        raise ConfigError(f"no scene folders to train on in {data} (split={cfg.split})")
+    if is_main_process():
+        which = (f"the {len(folders)} scenes of split {cfg.split!r} ({data / 'splits' / f'{cfg.split}.txt'}; "
+                 f"split=null takes all {len(list_scene_folders(data))})") if cfg.split is not None \
+            else f"all {len(folders)} scenes of {data}"
+        print(f"pretrain: training on {which}; loading them, voxelising them and building the teacher "
+              "(the first step also renders its views: it takes longer than the others)", flush=True)
+    scenes = [load_scene(f, mesh=False) for f in folders]
+    teacher = instantiate(cfg.teacher)
+    notes = {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True), "data": str(data), "split": cfg.split}
+    t0 = time.perf_counter()
+    pretrain(scenes, teacher, need(cfg, "out"), dataclass_from(StudentConfig, cfg.student, "student"),
+             dataclass_from(DistillConfig, cfg.distill, "distill"), dataclass_from(LoopConfig, cfg.loop, "loop"),
+             progress=cfg.progress, notes=notes, device=str(cfg.device), precision=str(cfg.precision))
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # launched by torchrun
+        dist.destroy_process_group()
+    if is_main_process():
+        print(f"pretrain: {len(scenes)} scenes, {cfg.loop.steps} steps in {time.perf_counter() - t0:.0f} s -> "
+              f"{cfg.out} (checkpoints/, metrics.csv, metrics.png)")
+    return 0
+
+
+def cmd_features(cfg: DictConfig) -> int:
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from scene3d.distill import (
+        detect_keypoints,
+        load_student,
+        point_features,
+        scene_descriptor,
+    )
+    from scene3d.io import load_scene
+    from scene3d.io.atomic import atomic_path, atomic_write_text
+    from scene3d.train import resolve_device
+
+    if cfg.dtype not in ("float16", "float32"):
+        raise ConfigError(f"dtype must be float16 or float32, got {cfg.dtype}")
+    device = resolve_device(cfg.device)
+    scene = load_scene(need(cfg, "scene"), frames=False, mesh=False)
+    model, state = load_student(need(cfg, "checkpoint"), device=device)
+    t0 = time.perf_counter()
+    feats = point_features(model, scene)  # (N, D)
+    points = torch.from_numpy(scene.points).float()
+    kp = detect_keypoints(points, feats, radius=cfg.nms_radius, max_keypoints=cfg.keypoints)
+    desc = scene_descriptor(feats)
+    seconds = time.perf_counter() - t0
+    out = Path(need(cfg, "out"))
+    tensors = {"point_features": feats.to(getattr(torch, cfg.dtype)).contiguous(), "keypoint_indices": kp.indices,
+               "keypoint_positions": kp.positions, "keypoint_scores": kp.scores,
+               "keypoint_descriptors": kp.descriptors.contiguous(), "scene_descriptor": desc}
+    with atomic_path(out / "features.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    summary = {"scene_id": scene.scene_id, "num_points": scene.num_points, "dim": int(feats.shape[1]),
+               "keypoints": int(kp.indices.numel()), "checkpoint": str(cfg.checkpoint), "step": state.step,
+               "seconds": seconds}
+    atomic_write_text(out / "features.json", json.dumps(summary, indent=1))
+    print(f"features: {scene.scene_id}: {scene.num_points:,} points x {feats.shape[1]} in {seconds:.1f} s, "
+          f"{kp.indices.numel()} keypoints, descriptor {desc.numel()}-d -> {out / 'features.safetensors'}")
+    return 0
+
+
+def cmd_eval_segmentation(cfg: DictConfig) -> int:
+    import json
+
+    from hydra.utils import instantiate
+
+    from scene3d.distill import ENSEMBLE_RULES, evaluate_segmentation, load_student
+    from scene3d.io import list_scene_folders, load_scene
+    from scene3d.io.atomic import atomic_write_text
+    from scene3d.train import resolve_device
+
+    data = Path(need(cfg, "data"))
+    if cfg.ensemble not in ENSEMBLE_RULES:
+        raise ConfigError(f"eval-segmentation: ensemble={cfg.ensemble} is not one of {', '.join(ENSEMBLE_RULES)}")
+    model, state = load_student(need(cfg, "checkpoint"), device=resolve_device(cfg.device))
+    teacher_cfg = cfg.teacher if cfg.teacher is not None else state.extra.get("notes", {}).get("teacher")
+    if teacher_cfg is None:
+        raise ConfigError(f"{cfg.checkpoint}: the run records no teacher; pass teacher={{_target_: ...}}")
+    folders = list_scene_folders(data)
+    if cfg.split is not None:
+        keep = read_split(data, cfg.split)
+        folders = [f for f in folders if f.name in keep]
+    scenes = [load_scene(f, mesh=False) for f in folders[:cfg.limit]]
+    if not scenes:
+        raise ConfigError(f"no scene folders to evaluate in {data} (split={cfg.split})")
+    classes = list(cfg.classes) if cfg.classes is not None else sorted({o.label for s in scenes for o in s.objects})
+    t0 = time.perf_counter()
+    report = evaluate_segmentation(scenes, model, instantiate(teacher_cfg), classes, cfg.tolerance, cfg.ensemble,
+                                   cfg.temperature)
+    print(f"eval-segmentation: {len(scenes)} scenes, {report.n_points:,} labelled points, {len(classes)} classes, "
+          f"step {state.step}, {time.perf_counter() - t0:.0f} s")
+    for m in report.miou:
+        print(f"  {m:9s} mIoU {100 * report.miou[m]:5.1f} %  accuracy {100 * report.accuracy[m]:5.1f} %")
+    if cfg.out:
+        atomic_write_text(Path(cfg.out), json.dumps({**report.to_json(), "checkpoint": str(cfg.checkpoint),
+                                                     "step": state.step, "ensemble_rule": cfg.ensemble}, indent=1))
+    return 0
