@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from scene3d.errors import SceneFormatError
 from scene3d.io.atomic import atomic_path, atomic_write_text
+from scene3d.io.text_store import TextEmbeddingStore, recall
 from scene3d.models.text_encoder import TextEncoder
-from scene3d.models.text_store import TextEmbeddingStore, recall
 from scene3d.structures import Scene, Utterance
 
 

@@ -16,13 +16,13 @@ from scene3d.grounding.evaluation import rotation_averaged
 from scene3d.grounding.mentions import Vocabulary, class_present
 from scene3d.grounding.trainer import CALIBRATION, VOCABULARY, load_weights, run_folder
 from scene3d.io.atomic import atomic_dir
+from scene3d.io.text_store import TextEmbeddingStore
 from scene3d.models.grounding import (
     GroundingConfig,
     GroundingEnsemble,
     GroundingTransformer,
 )
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
-from scene3d.models.text_store import TextEmbeddingStore
 from scene3d.structures import GroundingResult, RankedObject, Scene
 from scene3d.train.distributed import resolve_device
 

@@ -100,15 +100,18 @@ class LabelEmbeddingTeacher:
     @functools.cached_property
     def _store(self):
         """The on-disk class-name embeddings of the encoder's model (None: the cache is off)."""
-        from scene3d.models.text_store import TextEmbeddingStore
+        from scene3d.io.text_store import TextEmbeddingStore
+        from scene3d.models.text_encoder import default_text_model_path
 
-        return TextEmbeddingStore.for_model() if self._encoder is None else TextEmbeddingStore.for_encoder(self._encoder)
+        if self._encoder is None:   # the packaged MiniLM, not loaded yet
+            return TextEmbeddingStore.for_model(default_text_model_path())
+        return TextEmbeddingStore.for_encoder(self._encoder)
 
     def embed_text(self, names: list[str]) -> torch.Tensor:
         """``(K, D)`` L2-normalised MiniLM embeddings of the class names (cached in memory and in
-        :mod:`scene3d.models.text_store`: with the packaged encoder and a filled store, MiniLM is
+        :mod:`scene3d.io.text_store`: with the packaged encoder and a filled store, MiniLM is
         never loaded)."""
-        from scene3d.models.text_store import recall
+        from scene3d.io.text_store import recall
 
         if not names:
             return torch.zeros(0, self.dim)

@@ -5,15 +5,15 @@ import stat
 
 import torch
 
+from scene3d.io.text_store import TextEmbeddingStore, cache_root, recall
 from scene3d.models.text_encoder import default_text_model_path, minilm_text_encoder
-from scene3d.models.text_store import TextEmbeddingStore, cache_root, recall
 
 
 def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SCENE3D_CACHE_DIR", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
     monkeypatch.setenv("SCENE3D_CACHE_DIR", "off")
-    assert cache_root() is None and TextEmbeddingStore.for_model() is None
+    assert cache_root() is None and TextEmbeddingStore.for_model(tmp_path) is None
     monkeypatch.delenv("SCENE3D_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_root() == tmp_path / "xdg" / "scene3d"
@@ -51,7 +51,8 @@ def test_the_model_key_changes_with_the_model(tmp_path, monkeypatch):
     assert TextEmbeddingStore.for_model(model, max_length=32).folder != first
     (model / "model.safetensors").write_bytes(b"weights v2, retrained")
     assert TextEmbeddingStore.for_model(model).folder != first
-    assert TextEmbeddingStore.for_model().folder == TextEmbeddingStore.for_model(default_text_model_path()).folder
+    assert TextEmbeddingStore.for_encoder(minilm_text_encoder()).folder == TextEmbeddingStore.for_model(
+        default_text_model_path()).folder
 
 
 def test_recall_reads_what_an_earlier_process_encoded(tmp_path):

@@ -29,7 +29,6 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from scene3d.io.atomic import atomic_path
-from scene3d.models.text_encoder import TextEncoder, default_text_model_path
 
 CACHE_ENV = "SCENE3D_CACHE_DIR"
 OFF = "off"
@@ -59,24 +58,27 @@ class TextEmbeddingStore:
         self.folder = Path(folder)
 
     @classmethod
-    def for_model(cls, path: str | Path | None = None, max_length: int = 64) -> TextEmbeddingStore | None:
-        """The store of the frozen text model in folder ``path`` (None: the packaged all-MiniLM-L6-v2)
-        at ``max_length`` tokens, under :func:`cache_root`; None when the cache is off."""
+    def for_model(cls, path: str | Path, max_length: int = 64) -> TextEmbeddingStore | None:
+        """The store of the frozen text model in folder ``path`` (e.g.
+        :func:`scene3d.models.text_encoder.default_text_model_path`) at ``max_length`` tokens, under
+        :func:`cache_root`; None when the cache is off."""
         root = cache_root()
         if root is None:
             return None
-        folder = Path(path) if path is not None else default_text_model_path()
+        folder = Path(path)
         files = sorted((f.relative_to(folder).as_posix(), f.stat().st_size, f.stat().st_mtime_ns)
                        for f in folder.rglob("*") if f.is_file())
         return cls(root / "text" / _key(json.dumps([str(folder.resolve()), max_length, files])))
 
     @classmethod
     def for_encoder(cls, encoder) -> TextEmbeddingStore | None:
-        """The store of a :class:`TextEncoder`'s model (:meth:`for_model`); None for a trainable one,
-        whose weights change, for any other encoder, or when the cache is off."""
-        if not isinstance(encoder, TextEncoder) or encoder.trainable:
+        """The store of a :class:`~scene3d.models.text_encoder.TextEncoder`'s model folder
+        (:meth:`for_model` of its ``path`` and ``max_length``); None for a trainable one, whose
+        weights change, for an encoder without a model folder, or when the cache is off."""
+        path = getattr(encoder, "path", None)
+        if path is None or getattr(encoder, "trainable", True):
             return None
-        return cls.for_model(encoder.path, encoder.max_length)
+        return cls.for_model(path, encoder.max_length)
 
     def _file(self, texts: list[str]) -> Path:
         return self.folder / f"{_key(json.dumps(texts))}.safetensors"
