@@ -54,7 +54,7 @@ def load_search_callable(spec: str) -> SceneSearch:
 
 @dataclass
 class ViewerState:
-    """What the page currently shows; read it from Python (``viewer.state``).
+    """What one browser tab shows; read it from Python (``viewer.page().state``).
 
     Attributes:
         scene_ids: the scenes of the data folder, in the picker's order.

@@ -70,12 +70,12 @@ def test_heat_colors_dark_to_bright():
 
 def test_low_confidence_is_said_in_the_page():
     pytest.importorskip("viser")
-    from scene3d.viewer import Viewer
+    from scene3d.viewer import ViewerPage
 
     sure = GroundingResult(query="the chair", scene_id="s", class_match=0.9)
     unsure = GroundingResult(query="the piano", scene_id="s", low_confidence=True, class_match=0.31)
-    assert Viewer._low_confidence_html(sure) == ""
-    assert "low confidence" in Viewer._low_confidence_html(unsure) and "0.31" in Viewer._low_confidence_html(unsure)
+    assert ViewerPage._low_confidence_html(sure) == ""
+    assert "low confidence" in ViewerPage._low_confidence_html(unsure) and "0.31" in ViewerPage._low_confidence_html(unsure)
 
 
 def test_class_colours_mute_walls_floor_and_ceiling(view_data):
