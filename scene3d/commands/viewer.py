@@ -15,7 +15,7 @@ def cmd_view(cfg: DictConfig) -> int:
     if not cfg.data and not (scene_index and cfg.scene):   # before the heavy imports
         raise ConfigError("missing required argument data=... (a folder of scenes), or index=<scene index> "
                           "scene=<key or scene id>")
-    from scene3d.viewer import Viewer, load_search_callable
+    from scene3d_viewer import Viewer, load_search_callable
 
     search, data, scene_id = None, cfg.data, cfg.scene
     if scene_index:

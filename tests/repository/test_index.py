@@ -240,7 +240,8 @@ def test_same_ids_in_two_folders_are_refused_or_namespaced(tmp_path, capsys):
 
 
 def test_view_opens_a_hit_by_key(tmp_path, monkeypatch, capsys):
-    from scene3d.viewer import Viewer
+    from scene3d_viewer import Viewer
+
     from tests.viewer.tabs import open_tab
 
     data = tmp_path / "elsewhere"

@@ -23,7 +23,7 @@ CAMERA = {"type": "ViewerCameraMessage", "wxyz": [1.0, 0.0, 0.0, 0.0], "position
 
 @contextlib.contextmanager
 def open_tab(viewer, timeout: float = 30.0):
-    """Open a tab on ``viewer`` and yield its :class:`~scene3d.viewer.ViewerPage`; the tab closes on exit."""
+    """Open a tab on ``viewer`` and yield its :class:`~scene3d_viewer.ViewerPage`; the tab closes on exit."""
     before = set(viewer.pages.session_ids())
     ws = connect(viewer.url.replace("http://", "ws://"), subprotocols=[f"viser-v{viser.__version__}"],
                  max_size=None)

@@ -59,7 +59,7 @@ def _ceiling_share(png: bytes, scene) -> float:
 
 
 def test_page_shows_the_grounded_object(browser_page, view_data, grounder, tmp_path):
-    from scene3d.viewer import Viewer
+    from scene3d_viewer import Viewer
 
     page = browser_page
     viewer = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out")

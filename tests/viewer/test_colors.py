@@ -1,8 +1,6 @@
 import numpy as np
 import pytest
-
-from scene3d.structures import GroundingResult, RankedObject
-from scene3d.viewer import (
+from scene3d_viewer import (
     COLOR_MODES,
     ViewerError,
     heat_colors,
@@ -10,7 +8,9 @@ from scene3d.viewer import (
     point_colors,
     relevancy,
 )
-from scene3d.viewer.colors import UNLABELLED_RGB
+from scene3d_viewer.colors import UNLABELLED_RGB
+
+from scene3d.structures import GroundingResult, RankedObject
 
 
 def _result(scene, scores):
@@ -70,7 +70,7 @@ def test_heat_colors_dark_to_bright():
 
 def test_low_confidence_is_said_in_the_page():
     pytest.importorskip("viser")
-    from scene3d.viewer import ViewerPage
+    from scene3d_viewer import ViewerPage
 
     sure = GroundingResult(query="the chair", scene_id="s", class_match=0.9)
     unsure = GroundingResult(query="the piano", scene_id="s", low_confidence=True, class_match=0.31)
@@ -79,8 +79,9 @@ def test_low_confidence_is_said_in_the_page():
 
 
 def test_class_colours_mute_walls_floor_and_ceiling(view_data):
+    from scene3d_viewer.colors import STRUCTURE_RGB
+
     from scene3d.io import load_scene
-    from scene3d.viewer.colors import STRUCTURE_RGB
 
     scene = load_scene(view_data / "synth_00000", frames=False, mesh=False)
     colors = point_colors(scene, "class")

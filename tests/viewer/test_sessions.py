@@ -1,8 +1,7 @@
 """The per-tab session store: independent sessions, a cap that drops the least recently used, expiry."""
 
 import pytest
-
-from scene3d.viewer import SessionStore
+from scene3d_viewer import SessionStore
 
 
 class Clock:

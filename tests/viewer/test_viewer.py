@@ -7,13 +7,14 @@ import time
 
 import numpy as np
 import pytest
+from scene3d_viewer import SearchHit, ViewerError
 
 from scene3d.cli import main
 from scene3d.io import load_scene
-from scene3d.viewer import SearchHit, ViewerError
 
 viser = pytest.importorskip("viser", reason="the viewer needs viser: pip install -e '.[viewer]'")
-from scene3d.viewer import Viewer  # noqa: E402  (after the skip: it needs viser)
+from scene3d_viewer import Viewer  # noqa: E402  (after the skip: it needs viser)
+
 from tests.viewer.tabs import open_tab  # noqa: E402
 
 

@@ -8,7 +8,7 @@
     page.ground("the chair next to the table")
     page.state.highlighted_object_id
 
-Each browser tab has its own state (:class:`~scene3d.viewer.page.ViewerPage`: scene, query,
+Each browser tab has its own state (:class:`~scene3d_viewer.page.ViewerPage`: scene, query,
 colours, result, panel); a new tab opens on the first scene with an empty query, and what one
 tab does never changes another. The session id is viser's id of the tab's websocket
 connection, carried by every message the tab sends, so nothing is stored in the browser; a
@@ -30,10 +30,10 @@ from pathlib import Path
 from scene3d.errors import Scene3DError
 from scene3d.grounding import Grounder
 from scene3d.io import list_scene_folders, load_scene
-from scene3d.viewer.layout import first_view
-from scene3d.viewer.page import ViewerPage
-from scene3d.viewer.sessions import SessionStore
-from scene3d.viewer.state import SceneSearch, ViewerError
+from scene3d_viewer.layout import first_view
+from scene3d_viewer.page import ViewerPage
+from scene3d_viewer.sessions import SessionStore
+from scene3d_viewer.state import SceneSearch, ViewerError
 
 
 def _import_viser():

@@ -1,15 +1,15 @@
 """One browser tab of the viewer: its own scene, query, colours, result and panel (:class:`ViewerPage`).
 
 Every tab that opens ``scene3d view``'s address is a viser client with its own GUI and 3D
-scene (``client.gui``, ``client.scene``); :class:`~scene3d.viewer.Viewer` keeps one
-:class:`ViewerPage` per tab in a bounded :class:`~scene3d.viewer.sessions.SessionStore`. A new
+scene (``client.gui``, ``client.scene``); :class:`~scene3d_viewer.Viewer` keeps one
+:class:`ViewerPage` per tab in a bounded :class:`~scene3d_viewer.sessions.SessionStore`. A new
 tab opens on the first scene with an empty query; what one tab does never changes another.
 
 The page shows one scene of the data folder at a time: its point cloud (coloured by RGB,
 instance, class or grounding relevancy; walls, floor and ceiling in muted greys in the class
 mode), the boxes of the objects other than walls, floor and ceiling (click one for its label),
 and its camera frames as frusta. The first view looks down on the furniture with the ceiling
-and the walls nearest the camera cut away (:mod:`scene3d.viewer.layout`; the "Cut away" box
+and the walls nearest the camera cut away (:mod:`scene3d_viewer.layout`; the "Cut away" box
 brings them back). Typing in the query box grounds the sentence with
 :class:`~scene3d.grounding.Grounder`: the top object is drawn as a bright box with its label
 and score, the next candidates as fainter boxes (their scores are in the side panel's ranked
@@ -44,9 +44,9 @@ from scene3d.errors import Scene3DError
 from scene3d.io import load_scene
 from scene3d.io.atomic import atomic_write_bytes, atomic_write_text
 from scene3d.structures import GroundingResult, Scene
-from scene3d.viewer.colors import COLOR_MODES, palette, point_colors
-from scene3d.viewer.export import inject_panel, result_panel_html
-from scene3d.viewer.layout import (
+from scene3d_viewer.colors import COLOR_MODES, palette, point_colors
+from scene3d_viewer.export import inject_panel, result_panel_html
+from scene3d_viewer.layout import (
     STRUCTURE_LABELS,
     View,
     cutaway_object_ids,
@@ -54,10 +54,10 @@ from scene3d.viewer.layout import (
     label_extent,
     place_labels,
 )
-from scene3d.viewer.state import ViewerError, ViewerState
+from scene3d_viewer.state import ViewerError, ViewerState
 
 if TYPE_CHECKING:
-    from scene3d.viewer.app import Viewer
+    from scene3d_viewer.app import Viewer
 
 TOP_RGB = (255, 200, 0)
 CANDIDATE_RGB = (255, 120, 0)
@@ -73,7 +73,7 @@ def _yaw_wxyz(yaw: float) -> tuple[float, float, float, float]:
 
 
 class ViewerPage:
-    """The state and panel of one browser tab; made by :class:`~scene3d.viewer.Viewer` when a tab connects.
+    """The state and panel of one browser tab; made by :class:`~scene3d_viewer.Viewer` when a tab connects.
 
     Args:
         viewer: the server and what tabs share (data folder, grounding model, search, settings).
@@ -527,7 +527,7 @@ class ViewerPage:
 
         The file embeds viser's offline client and the current 3D scene (points, boxes,
         highlights, cameras) plus a panel with the query and ranked objects; it opens
-        without a server or network. See :mod:`scene3d.viewer.export`.
+        without a server or network. See :mod:`scene3d_viewer.export`.
 
         Raises:
             ViewerError: no scene is shown.

@@ -5,8 +5,8 @@ the optional ``viewer`` extra (``pip install -e '.[viewer]'``, viser 1.1.1) and 
 :class:`ViewerError` with that hint when it is missing.
 """
 
-from scene3d.viewer.app import Viewer
-from scene3d.viewer.colors import (
+from scene3d_viewer.app import Viewer
+from scene3d_viewer.colors import (
     COLOR_MODES,
     class_colors,
     heat_colors,
@@ -15,10 +15,10 @@ from scene3d.viewer.colors import (
     point_colors,
     relevancy,
 )
-from scene3d.viewer.export import inject_panel, result_panel_html
-from scene3d.viewer.page import ViewerPage
-from scene3d.viewer.sessions import SessionStore
-from scene3d.viewer.state import (
+from scene3d_viewer.export import inject_panel, result_panel_html
+from scene3d_viewer.page import ViewerPage
+from scene3d_viewer.sessions import SessionStore
+from scene3d_viewer.state import (
     SceneSearch,
     SearchHit,
     ViewerError,
