@@ -3,6 +3,7 @@ failure into one line, and the exit code convention (0 done, 2 an error, named i
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -45,6 +46,17 @@ def label_map_for(objects: Path, given: Path | None) -> Path | None:
     if given is None and (objects.parent / LABEL_MAP_NAME).is_file():
         return objects.parent / LABEL_MAP_NAME
     return given
+
+
+def object_list_parser(doc: str, out_help: str, label_map_use: str) -> argparse.ArgumentParser:
+    """The parser of a driver over an object-list file, with the options they all take:
+    ``--objects``, ``--out`` (meaning ``out_help``) and ``--label-map`` (used for ``label_map_use``)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--objects", type=Path, required=True, help="objects_*.json(.gz): {'scenes': {id: [object, ...]}}")
+    ap.add_argument("--out", type=Path, required=True, help=out_help)
+    ap.add_argument("--label-map", type=Path, default=None,
+                    help=f"ScanNet {LABEL_MAP_NAME} for {label_map_use} (default: the one beside --objects if present)")
+    return ap
 
 
 def one_line_errors(main: Callable[[], int]) -> int:

@@ -15,20 +15,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from _driver import LABEL_MAP_NAME, label_map_for, one_line_errors
+from _driver import label_map_for, object_list_parser, one_line_errors
 
 from scene3d.language import LanguageConfig
 from scene3d.language.corpus import REAL_SOURCE, build_corpus
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--objects", type=Path, required=True, help="objects_*.json(.gz): {'scenes': {id: [object, ...]}}")
-    ap.add_argument("--out", type=Path, required=True, help="output folder (language.jsonl, scenes.txt, stats.json)")
+    ap = object_list_parser(__doc__, "output folder (language.jsonl, scenes.txt, stats.json)",
+                            "synonyms (else the built-in list)")
     ap.add_argument("--exclude", type=Path, default=None, help="file of scene ids to leave out, one per line")
-    ap.add_argument("--label-map", type=Path, default=None,
-                    help=f"ScanNet {LABEL_MAP_NAME} for synonyms (default: the one beside --objects if present, "
-                         "else the built-in list)")
     ap.add_argument("--workers", type=int, default=1, help="processes (the output does not depend on it)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-target", type=int, default=12, help="referrals per target object")

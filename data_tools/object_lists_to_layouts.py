@@ -16,7 +16,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from _driver import LABEL_MAP_NAME, label_map_for, one_line_errors, run_items
+from _driver import label_map_for, object_list_parser, one_line_errors, run_items
 
 from scene3d.io import LabelMap, load_gt_object_scenes, save_scene
 from scene3d.language.corpus import read_scene_list
@@ -24,13 +24,8 @@ from scene3d.structures import Scene
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--objects", type=Path, required=True, help="objects_*.json(.gz): {'scenes': {id: [object, ...]}}")
-    ap.add_argument("--out", type=Path, required=True, help="dataset root: each scene is written to <out>/<id>/")
+    ap = object_list_parser(__doc__, "dataset root: each scene is written to <out>/<id>/", "NYU40 / ScanNet-20 labels")
     ap.add_argument("--list", type=Path, default=None, help="only these scene ids (a file, one per line; # comments)")
-    ap.add_argument("--label-map", type=Path, default=None,
-                    help=f"ScanNet {LABEL_MAP_NAME} for NYU40 / ScanNet-20 labels (default: the one beside "
-                         "--objects if present, else none)")
     ap.add_argument("--no-progress", action="store_true")
     return ap.parse_args(argv)
 

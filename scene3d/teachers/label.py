@@ -10,6 +10,7 @@ map, different views of one object disagree independently.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from dataclasses import dataclass
@@ -96,15 +97,30 @@ class LabelEmbeddingTeacher:
     def dim(self) -> int:
         return self.encoder.dim
 
+    @functools.cached_property
+    def _store(self):
+        """The on-disk class-name embeddings of the encoder's model (None: the cache is off)."""
+        from scene3d.io.text_store import TextEmbeddingStore
+        from scene3d.models.text_encoder import default_text_model_path
+
+        if self._encoder is None:   # the packaged MiniLM, not loaded yet
+            return TextEmbeddingStore.for_model(default_text_model_path())
+        return TextEmbeddingStore.for_encoder(self._encoder)
+
     def embed_text(self, names: list[str]) -> torch.Tensor:
-        """``(K, D)`` L2-normalised MiniLM embeddings of the class names (cached)."""
-        missing = sorted({n for n in names if n not in self._cache})
-        if missing:
-            with torch.no_grad():
-                for name, vec in zip(missing, self.encoder(missing).pooled):
-                    self._cache[name] = vec.float().cpu()
+        """``(K, D)`` L2-normalised MiniLM embeddings of the class names (cached in memory and in
+        :mod:`scene3d.io.text_store`: with the packaged encoder and a filled store, MiniLM is
+        never loaded)."""
+        from scene3d.io.text_store import recall
+
         if not names:
             return torch.zeros(0, self.dim)
+
+        def encode(missing: list[str]) -> torch.Tensor:
+            with torch.no_grad():
+                return self.encoder(missing).pooled.float().cpu()
+
+        recall(self._cache, sorted(set(names)), encode, self._store)
         return torch.stack([self._cache[n] for n in names])
 
     def _view_classes(self, scene: Scene, frame: Frame) -> tuple[list[str], np.ndarray, np.random.Generator]:
@@ -151,12 +167,13 @@ class LabelEmbeddingTeacher:
         """
         cfg = self.config
         names, ids, rng = self._view_classes(scene, frame)
-        table = torch.cat([self.embed_text(names), torch.zeros(1, self.dim)])  # row -1 = no object
+        table = self.embed_text(names)
+        table = torch.cat([table, table.new_zeros(1, table.shape[1])])  # row -1 = no object
         feats = table[torch.from_numpy(ids)]  # (H', W', D)
         valid = torch.from_numpy(ids < len(names))  # (H', W')
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         if cfg.noise > 0:
-            feats = feats + torch.randn(feats.shape, generator=gen) * (cfg.noise / math.sqrt(self.dim)) * valid[..., None]
+            feats = feats + torch.randn(feats.shape, generator=gen) * (cfg.noise / math.sqrt(table.shape[1])) * valid[..., None]
         feats = gaussian_blur(feats.permute(2, 0, 1), cfg.blur_sigma).permute(1, 2, 0)  # (H', W', D)
         if cfg.dropout > 0:
             valid = valid & (torch.rand(valid.shape, generator=gen) >= cfg.dropout)

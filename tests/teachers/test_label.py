@@ -107,3 +107,14 @@ def test_mean_feature_is_the_maps_mean_without_the_map(scene):
     assert not noisy.mean_feature(scene, empty).any()
     with pytest.raises(TeacherError, match="instance mask"):
         noisy.mean_feature(scene, dataclasses.replace(scene.frames[0], instance=None))
+
+
+def test_class_names_come_from_the_store_without_loading_minilm(scene, tmp_path, monkeypatch):
+    from scene3d.teachers import label_embedding_teacher
+
+    monkeypatch.setenv("SCENE3D_CACHE_DIR", str(tmp_path))
+    first = label_embedding_teacher()(scene, scene.frames[0])        # encodes with MiniLM, keeps the names
+    teacher = label_embedding_teacher()                               # as in a new process
+    again = teacher(scene, scene.frames[0])
+    assert teacher._encoder is None                                   # MiniLM never loaded
+    torch.testing.assert_close(again.features, first.features, rtol=0, atol=0)

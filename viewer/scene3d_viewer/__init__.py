@@ -1,12 +1,12 @@
 """The web viewer of scenes, grounding results and repository search (``scene3d view``).
 
-The colourings, the export panel and the state need only numpy; :class:`Viewer` needs
+The colourings, the export panel, the state and the per-tab session store need only numpy; :class:`Viewer` needs
 the optional ``viewer`` extra (``pip install -e '.[viewer]'``, viser 1.1.1) and raises
 :class:`ViewerError` with that hint when it is missing.
 """
 
-from scene3d.viewer.app import Viewer
-from scene3d.viewer.colors import (
+from scene3d_viewer.app import Viewer
+from scene3d_viewer.colors import (
     COLOR_MODES,
     class_colors,
     heat_colors,
@@ -15,8 +15,10 @@ from scene3d.viewer.colors import (
     point_colors,
     relevancy,
 )
-from scene3d.viewer.export import inject_panel, result_panel_html
-from scene3d.viewer.state import (
+from scene3d_viewer.export import inject_panel, result_panel_html
+from scene3d_viewer.page import ViewerPage
+from scene3d_viewer.sessions import SessionStore
+from scene3d_viewer.state import (
     SceneSearch,
     SearchHit,
     ViewerError,
@@ -25,7 +27,8 @@ from scene3d.viewer.state import (
 )
 
 __all__ = [
-    "COLOR_MODES", "SceneSearch", "SearchHit", "Viewer", "ViewerError", "ViewerState", "class_colors",
+    "COLOR_MODES", "SceneSearch", "SearchHit", "SessionStore", "Viewer", "ViewerError", "ViewerPage",
+    "ViewerState", "class_colors",
     "heat_colors", "inject_panel", "instance_colors", "load_search_callable", "palette", "point_colors",
     "relevancy", "result_panel_html",
 ]
