@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _figures(args: argparse.Namespace) -> int:
     from playwright.sync_api import sync_playwright
-
-    from scene3d.viewer import Viewer
+    from scene3d_viewer import Viewer
 
     print(f"importing {args.data / args.scan} ...")
     with tempfile.TemporaryDirectory() as tmp:

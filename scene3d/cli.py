@@ -9,6 +9,7 @@ runs (``scene3d/<stage>/commands.py``), imported only once its arguments are che
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from omegaconf import OmegaConf
@@ -60,6 +61,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 """Command name -> ("module:function" run with the composed config, one-line description)."""
 
 
+def _print(text: str) -> None:
+    """Print help; a reader that stops early (``scene3d pretrain --help | head``) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
+
+
 def _usage() -> str:
     width = max(len(c) for c in COMMANDS)
     rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items())
@@ -100,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in HELP:
-        print(_usage())
+        _print(_usage())
         return 0 if argv else 2
     command, overrides = argv[0], argv[1:]
     if command not in COMMANDS:
         print(f"scene3d: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     if any(arg in HELP for arg in overrides):
-        print(command_help(command, COMMANDS[command][1]))
+        _print(command_help(command, COMMANDS[command][1]))
         return 0
     try:
         from scene3d.runtime import configure_threads

@@ -21,6 +21,15 @@ def shared_data_root() -> Path | None:
     return None
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _text_store(tmp_path_factory):
+    """The text embeddings the tests keep (scene3d.io.text_store) go to a temporary folder, not
+    the user's cache (subprocesses inherit it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCENE3D_CACHE_DIR", str(tmp_path_factory.mktemp("scene3d_cache")))
+        yield
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The real train-side data; the test is skipped with a message when it is absent."""

@@ -26,8 +26,6 @@ LAYERS = {
     "language": 6, "distill": 6,
     # 7: the user-facing engines
     "grounding": 7, "repository": 7,
-    # 8: the viewer (public APIs only, see test_viewer_uses_public_faces)
-    "viewer": 8,
     # 9: the commands, one module per stage (scene3d/commands/<stage>.py)
     "commands": 9,
     # 10: the dispatcher (it imports a command's module by name, once its options are checked)
@@ -116,15 +114,15 @@ def test_the_check_catches_an_upward_import():
 
 
 def viewer_internal_imports(files: dict[str, str]) -> list[str]:
-    """'<file>:<line>: <module>' for every import by scene3d/viewer/ of a unit other than structures,
-    io and errors that is not through the package face of grounding or repository."""
+    """'<file>:<line>: <module>' for every import by the viewer (``viewer/scene3d_viewer/``) of a
+    scene3d unit other than structures, io and errors that is not through the package face of
+    grounding or repository."""
     bad = []
     for rel, source in sorted(files.items()):
-        if not rel.startswith("scene3d/viewer/"):
-            continue
-        for line, name in imported_modules(source, _module_name(REPO / rel), rel.endswith("__init__.py")):
+        module = "scene3d_viewer." + Path(rel).stem
+        for line, name in imported_modules(source, module, rel.endswith("__init__.py")):
             parts = name.split(".")
-            if _unit(name) in (None, "viewer", "scene3d", "structures", "io", "errors"):
+            if _unit(name) in (None, "scene3d", "structures", "io", "errors"):
                 continue
             inside = len(parts) > 2 and ((REPO / "scene3d" / parts[1] / f"{parts[2]}.py").is_file()
                                          or (REPO / "scene3d" / parts[1] / parts[2]).is_dir())
@@ -133,11 +131,21 @@ def viewer_internal_imports(files: dict[str, str]) -> list[str]:
     return bad
 
 
+def _viewer_sources() -> dict[str, str]:
+    return {str(p.relative_to(REPO)): p.read_text(encoding="utf-8")
+            for p in sorted((REPO / "viewer" / "scene3d_viewer").rglob("*.py"))}
+
+
 def test_viewer_uses_public_faces():
-    """The viewer reads structures, io and errors, and the engines only through their package face
-    (``scene3d.grounding``, ``scene3d.repository``), never their modules or model internals."""
-    assert viewer_internal_imports(_sources()) == []
-    bad = {"scene3d/viewer/new.py": "from scene3d.grounding import Grounder\nfrom scene3d.grounding.trainer import x\n"
-                                    "from scene3d.models import GroundingModel\n"}
-    assert {line.rsplit(": ", 1)[0] for line in viewer_internal_imports(bad)} == {"scene3d/viewer/new.py:2",
-                                                                                  "scene3d/viewer/new.py:3"}
+    """The viewer (top-level ``viewer/``) reads structures, io and errors, and the engines only
+    through their package face (``scene3d.grounding``, ``scene3d.repository``), never their
+    modules or model internals; inside scene3d only the ``view`` command imports the viewer."""
+    assert viewer_internal_imports(_viewer_sources()) == []
+    bad = {"viewer/scene3d_viewer/new.py": "from scene3d.grounding import Grounder\n"
+                                           "from scene3d.grounding.trainer import x\n"
+                                           "from scene3d.models import GroundingModel\n"}
+    assert {line.rsplit(": ", 1)[0] for line in viewer_internal_imports(bad)} == {"viewer/scene3d_viewer/new.py:2",
+                                                                                  "viewer/scene3d_viewer/new.py:3"}
+    importers = {rel for rel, source in _sources().items()
+                 if any(name.split(".")[0] == "scene3d_viewer" for _, name in imported_modules(source, "x", False))}
+    assert importers == {"scene3d/commands/viewer.py"}

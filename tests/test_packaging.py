@@ -20,6 +20,7 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     wheel = next((tmp_path / "dist").glob("scene3d-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "scene3d/pretrained/grounding/model.safetensors" in names
+    assert "scene3d_viewer/app.py" in names                 # the top-level viewer/ folder's package
     assert {f"scene3d-0.1.0.data/data/share/scene3d/configs/{p.name}" for p in (REPO / "configs").glob("*.yaml")} <= names
     env_dir = tmp_path / "env"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)

@@ -10,7 +10,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from scene3d.config import dataclass_from, need
 from scene3d.errors import ConfigError
-from scene3d.io.scene_folder import read_split
 from scene3d.runtime import is_main_process
 
 
@@ -39,6 +38,8 @@ def cmd_pretrain(cfg: DictConfig) -> int:
     data = Path(need(cfg, "data"))
     folders = list_scene_folders(data)
     if cfg.split is not None:
+        from scene3d.io.scene_folder import read_split
+
         keep = read_split(data, cfg.split)
         folders = [f for f in folders if f.name in keep]
     if not folders:
@@ -123,6 +124,8 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
     teacher = _run_teacher(cfg, state)
     folders = list_scene_folders(data)
     if cfg.split is not None:
+        from scene3d.io.scene_folder import read_split
+
         keep = read_split(data, cfg.split)
         folders = [f for f in folders if f.name in keep]
     scenes = [load_scene(f, mesh=False) for f in folders[:cfg.limit]]

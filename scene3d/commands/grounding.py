@@ -12,13 +12,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from scene3d.config import dataclass_from, need
 from scene3d.errors import ConfigError
-from scene3d.io.scene_folder import read_split
 from scene3d.runtime import is_main_process
 
 
 def synthetic_grounding(data: Path, val_split: str):
     """(scenes by id, utterances, held-out scene ids) of a generated dataset with language."""
     from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
+    from scene3d.io.scene_folder import read_split
 
     scenes = {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data))}
     return scenes, read_utterances_jsonl(data / "language.jsonl"), read_split(data, val_split)

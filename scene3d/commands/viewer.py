@@ -15,7 +15,7 @@ def cmd_view(cfg: DictConfig) -> int:
     if not cfg.data and not (scene_index and cfg.scene):   # before the heavy imports
         raise ConfigError("missing required argument data=... (a folder of scenes), or index=<scene index> "
                           "scene=<key or scene id>")
-    from scene3d.viewer import Viewer, load_search_callable, load_segment_layers
+    from scene3d_viewer import Viewer, load_search_callable, load_segment_layers
 
     layers = load_segment_layers(cfg.segment) if cfg.segment else None
 
@@ -36,8 +36,8 @@ def cmd_view(cfg: DictConfig) -> int:
     viewer = Viewer(data, checkpoint=cfg.checkpoint, search=search, host=cfg.host, port=cfg.port,
                     out=cfg.out, max_points=cfg.max_points, point_size=cfg.point_size, top_k=cfg.top_k,
                     scene_id=scene_id, layers=layers)
-    print(f"view: {len(viewer.state.scene_ids)} scenes of {data} at {viewer.url} (Ctrl-C stops)")
-    if viewer.state.error:
-        print(f"view: {viewer.state.error}", file=sys.stderr)
+    print(f"view: {len(viewer.scene_ids)} scenes of {data} at {viewer.url} (Ctrl-C stops)")
+    if viewer.model_error:
+        print(f"view: {viewer.model_error}", file=sys.stderr)
     viewer.serve_forever()
     return 0

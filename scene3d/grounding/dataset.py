@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from scene3d.errors import SceneFormatError
 from scene3d.io.atomic import atomic_path, atomic_write_text
+from scene3d.io.text_store import TextEmbeddingStore, recall
 from scene3d.models.text_encoder import TextEncoder
 from scene3d.structures import Scene, Utterance
 
@@ -84,10 +85,13 @@ class TextCache:
         folder: where encoded strings are kept on disk (safetensors shards + their strings,
             written atomically), so runs and processes share them; None: in memory only.
             Shards of another encoder are ignored (the folder's ``encoder.json`` names it).
+        store: where :meth:`embed` keeps the embeddings of each list of strings it is asked for
+            (class names: the same lists come back in every process); None: not kept.
     """
 
-    def __init__(self, encoder: TextEncoder, batch_size: int = 128, folder: str | Path | None = None):
-        self.encoder, self.batch_size = encoder, batch_size
+    def __init__(self, encoder: TextEncoder, batch_size: int = 128, folder: str | Path | None = None,
+                 store: TextEmbeddingStore | None = None):
+        self.encoder, self.batch_size, self.store = encoder, batch_size, store
         self.tokens: dict[str, torch.Tensor] = {}
         self.pooled: dict[str, torch.Tensor] = {}
         self.folder = Path(folder) if folder is not None else None
@@ -141,7 +145,7 @@ class TextCache:
     def add(self, texts: Iterable[str], progress: bool = False, save_every: int = 20000) -> None:
         """Encode the strings not seen yet (``progress``: a progress bar). With a folder, every
         ``save_every`` new strings are saved as they come, so an interrupted run keeps them."""
-        new = sorted({t for t in texts if t not in self.pooled})
+        new = sorted({t for t in texts if t not in self.tokens})
         with torch.no_grad():
             for i in tqdm(range(0, len(new), self.batch_size), desc="encode text", unit="batch",
                           disable=not progress or not new):
@@ -170,6 +174,11 @@ class TextCache:
         return tokens, mask, torch.stack([self.pooled[x] for x in texts])
 
     def embed(self, texts: list[str]) -> torch.Tensor:
-        """(B, D) pooled, L2-normalised sentence embeddings."""
+        """(B, D) pooled, L2-normalised sentence embeddings. The strings not in memory are read
+        from ``store`` as one list, or encoded and then kept there."""
+        recall(self.pooled, texts, self._encode_pooled, self.store)
+        return torch.stack([self.pooled[x] for x in texts])
+
+    def _encode_pooled(self, texts: list[str]) -> torch.Tensor:
         self.add(texts)
         return torch.stack([self.pooled[x] for x in texts])

@@ -16,6 +16,7 @@ from scene3d.grounding.evaluation import rotation_averaged
 from scene3d.grounding.mentions import Vocabulary, class_present
 from scene3d.grounding.trainer import CALIBRATION, VOCABULARY, load_weights, run_folder
 from scene3d.io.atomic import atomic_dir
+from scene3d.io.text_store import TextEmbeddingStore
 from scene3d.models.grounding import (
     GroundingConfig,
     GroundingEnsemble,
@@ -103,7 +104,8 @@ class Grounder:
                  rotations: int = 4, device: str = "auto"):
         self.model = model.to(resolve_device(device)).eval()
         self.rotations = rotations
-        self.cache = TextCache(text_encoder or minilm_text_encoder())
+        encoder = text_encoder or minilm_text_encoder()
+        self.cache = TextCache(encoder, store=TextEmbeddingStore.for_encoder(encoder))  # class names across runs
         self.class_match_threshold = class_match_threshold
         self.vocabulary = Vocabulary(list(vocabulary or []))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import trimesh
 
 from scene3d.errors import SceneFormatError
 from scene3d.io.ply import read_ply
@@ -40,6 +39,7 @@ def import_plain(path: str | Path, *, scene_id: str | None = None, sample_points
     Raises:
         SceneFormatError: unreadable file, no geometry, or NaN/inf coordinates.
     """
+    import trimesh  # with scipy, 1-2 s to import: here, so that importing scene3d.io stays light
     path = Path(path)
     if not path.is_file():
         raise SceneFormatError(path, "file not found")

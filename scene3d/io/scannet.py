@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import trimesh
 
 from scene3d.errors import SceneFormatError, SceneValidationError
 from scene3d.geometry.boxes import aabb, min_area_box
@@ -290,6 +289,8 @@ def import_scannet(
     if faces is not None and len(faces):
         if faces.min() < 0 or faces.max() >= len(points):
             raise SceneFormatError(ply_path, "faces index vertices out of range")
+        import trimesh  # 1-2 s to import: only when a mesh is asked for
+
         mesh_tm = trimesh.Trimesh(vertices=points, faces=faces, process=False)
         normals = np.asarray(mesh_tm.vertex_normals, dtype=np.float32)
 

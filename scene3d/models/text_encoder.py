@@ -69,7 +69,7 @@ class TextEncoder(nn.Module):
         finally:
             if bar:
                 hf_logging.enable_progress_bar()
-        self.trainable, self.max_length = trainable, max_length
+        self.path, self.trainable, self.max_length = path, trainable, max_length
         self.model.requires_grad_(trainable)
         if not trainable:
             self.model.eval()

@@ -51,9 +51,9 @@ from scene3d.repository.localize import (
     LocalizationError,
     estimate_pose,
     local_features,
+    query_descriptor,
     scene_landmarks,
     scene_view_descriptors,
-    view_descriptor,
 )
 from scene3d.repository.query import (
     QueryFacts,
@@ -691,7 +691,7 @@ class SceneIndex:
 
     def search_image(self, frame: Frame, teacher, context: Scene | None = None, top_k: int = 5,
                      shortlist: int = 50, candidates: int = 5, min_inliers: int = 12,
-                     stop_inliers: int = 30) -> list[ImageHit]:
+                     stop_inliers: int = 20) -> list[ImageHit]:
         """The indexed scenes an image was taken in, with the camera pose, most inliers first.
 
         The view descriptor of the image shortlists ``shortlist`` indexed views; their first
@@ -699,7 +699,9 @@ class SceneIndex:
         (:func:`scene3d.repository.localize.estimate_pose`); a scene is a hit with at least
         ``min_inliers`` inliers. Verification stops at the first scene with ``stop_inliers`` inliers
         (0: verify all ``candidates``): wrong rooms rarely reach ``min_inliers``, and each costs a
-        full RANSAC run. An image that matches no scene gives ``[]``.
+        full RANSAC run. Chosen on 28 generated rooms that no benchmark measures (seeds 50000-50027,
+        56 held-out views, each verified against all 28 rooms): the right room gave at least 22 inliers
+        (median 81), the 1,512 wrong pairs at most 9. An image that matches no scene gives ``[]``.
 
         Args:
             frame: the query: ``rgb`` and ``K`` (its ``cam_to_world`` is not used).
@@ -714,7 +716,7 @@ class SceneIndex:
         if self.db.execute("SELECT 1 FROM views LIMIT 1").fetchone() is None:
             raise LocalizationError(f"{self.path}: no scene is indexed for image queries "
                                     "(index with a teacher: scene3d index ... images=true)")
-        desc = view_descriptor(teacher(context or Scene("query"), frame), frame.rgb)
+        desc = query_descriptor(teacher, context or Scene("query"), frame)
         scenes: dict[str, float] = {}
         for sid, score in self._shortlist(desc[None], shortlist, table="views")[0]:
             if sid not in scenes and len(scenes) < candidates:

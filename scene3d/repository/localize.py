@@ -27,11 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from scene3d.errors import Scene3DError
 from scene3d.geometry.camera import backproject
-from scene3d.structures import Scene
-from scene3d.teachers.base import TeacherMap
+from scene3d.structures import Frame, Scene
+from scene3d.teachers.base import Teacher, TeacherMap, map_mean
 
 HUE_BINS, SAT_BINS = 16, 4
 """The colour part of a view descriptor: a hue x saturation histogram (shading changes value, not hue)."""
@@ -164,10 +165,28 @@ def view_descriptor(teacher_map: TeacherMap, rgb: np.ndarray) -> np.ndarray:
         ``(D + 64,)`` float32, unit norm when the teacher gives a feature anywhere (else the colour
         part alone, norm ``1 / sqrt(2)``).
     """
-    feats = teacher_map.features[teacher_map.valid].float()  # (P, D)
-    mean = feats.mean(dim=0).numpy() if len(feats) else np.zeros(teacher_map.features.shape[-1], np.float32)
-    mean = mean / max(float(np.linalg.norm(mean)), 1e-6)
-    return (np.concatenate([mean, colour_histogram(rgb)]) / np.sqrt(2.0)).astype(np.float32)
+    return _descriptor(map_mean(teacher_map), rgb)
+
+
+def query_descriptor(teacher: Teacher, scene: Scene, frame: Frame) -> np.ndarray:
+    """The view descriptor of a query image as :func:`view_descriptor` defines it, with the teacher's
+    :meth:`~scene3d.teachers.Teacher.mean_feature` in place of its map (the label teacher gives it
+    without building the dense map: about 1 ms instead of 150-700 ms on the 2-core dev box).
+
+    Args:
+        teacher: the teacher the index was built with.
+        scene: the context handed to the teacher (only the label teacher reads it).
+        frame: the query; its ``rgb`` ``(H, W, 3)`` uint8.
+
+    Returns:
+        ``(D + 64,)`` float32 (see :func:`view_descriptor`).
+    """
+    return _descriptor(teacher.mean_feature(scene, frame), frame.rgb)
+
+
+def _descriptor(mean: torch.Tensor, rgb: np.ndarray) -> np.ndarray:
+    """``[mean (D,) unit or zero, colour histogram (64,)] / sqrt(2)`` as float32."""
+    return (np.concatenate([mean.numpy(), colour_histogram(rgb)]) / np.sqrt(2.0)).astype(np.float32)
 
 
 def scene_landmarks(scene: Scene, max_per_frame: int = 300, radius: float = 0.03, max_distance: float = 0.8,
@@ -242,12 +261,22 @@ def scene_view_descriptors(scene: Scene, teacher) -> tuple[list[str], np.ndarray
 
 def estimate_pose(uv: np.ndarray, descriptors: np.ndarray, landmarks: Landmarks, K: np.ndarray,
                   ratio: float = 0.85, reprojection_error: float = 3.0, iterations: int = 1000,
-                  min_inliers: int = 12, seed: int = 0) -> PoseEstimate | None:
+                  min_inliers: int = 12, seed: int = 0, guided_radius: float = 3.0,
+                  guided_distance: float = 0.6, refine_error: float = 1.0,
+                  refine_rounds: int = 2) -> PoseEstimate | None:
     """Camera pose of an image from its keypoints and a scene's landmarks.
 
     Each keypoint is matched to its nearest landmark descriptor when that is closer than ``ratio``
     times the second nearest (Lowe's test); PnP RANSAC on the matches (SQPnP on minimal sets; EPnP
     when SQPnP fails on a degenerate set), then Levenberg-Marquardt refinement on the inliers.
+    The pose is then polished by **guided matching** (``refine_rounds`` times): every keypoint is
+    matched to the landmark nearest in descriptor among those the pose projects within
+    ``guided_radius`` pixels of it (when closer than ``guided_distance``, no ratio test), and
+    Levenberg-Marquardt refines the pose on the matches that reproject within ``refine_error`` pixels.
+    Matches that the ratio test dropped (repeated texture) come back this way, and the tight threshold
+    leaves out landmarks whose track merged slightly different points; on 28 rooms disjoint from
+    the benchmark's (seeds 50000-50027, 56 queries) it lowered the mean position error from 0.86 to
+    0.60 cm.
 
     Args:
         uv: ``(N, 2)`` keypoint pixels; descriptors: ``(N, 128)`` unit RootSIFT (:func:`local_features`).
@@ -258,11 +287,15 @@ def estimate_pose(uv: np.ndarray, descriptors: np.ndarray, landmarks: Landmarks,
         iterations: RANSAC iterations.
         min_inliers: fewer inliers than this is no pose (None).
         seed: OpenCV's RNG seed (RANSAC is then deterministic).
+        guided_radius: pixels; guided_distance: Euclidean distance of unit descriptors;
+        refine_error: pixels; refine_rounds: guided matching rounds (0 = none).
 
     Returns:
-        The pose, or None when fewer than ``min_inliers`` matches agree on one.
+        The pose (``inliers`` counts the RANSAC inliers), or None when fewer than ``min_inliers``
+        matches agree on one.
     """
     import cv2
+    from scipy.spatial import cKDTree
 
     if len(uv) < 4 or len(landmarks) < 2:
         return None
@@ -289,7 +322,27 @@ def estimate_pose(uv: np.ndarray, descriptors: np.ndarray, landmarks: Landmarks,
     if not ok or inliers is None or len(inliers) < min_inliers:
         return None
     inl = inliers[:, 0]
-    rvec, tvec = cv2.solvePnPRefineLM(obj[inl], img[inl], np.asarray(K, np.float64), None, rvec, tvec)
+    K = np.asarray(K, np.float64)
+    rvec, tvec = cv2.solvePnPRefineLM(obj[inl], img[inl], K, None, rvec, tvec)
+    xyz = landmarks.xyz.astype(np.float64)
+    keypoints = cKDTree(uv)
+    for _ in range(refine_rounds):
+        ahead = np.flatnonzero((xyz @ cv2.Rodrigues(rvec)[0].T + tvec[:, 0])[:, 2] > 0)
+        if not len(ahead):
+            break
+        proj = cv2.projectPoints(xyz[ahead], rvec, tvec, K, None)[0][:, 0]  # (A, 2) pixels
+        near = keypoints.sparse_distance_matrix(cKDTree(proj), guided_radius, output_type="ndarray")
+        i, j = near["i"].astype(np.int64), near["j"].astype(np.int64)  # keypoint, row of proj
+        d = dist2[i, ahead[j]]
+        close = d < guided_distance ** 2
+        i, j, d = i[close], j[close], d[close]
+        order = np.lexsort((d, i))  # per keypoint, the nearest descriptor first
+        first = order[np.unique(i[order], return_index=True)[1]]
+        i, j = i[first], j[first]
+        tight = np.linalg.norm(proj[j] - uv[i], axis=1) < refine_error
+        if tight.sum() < max(min_inliers, 4):
+            break
+        rvec, tvec = cv2.solvePnPRefineLM(xyz[ahead[j[tight]]], uv[i[tight]].astype(np.float64), K, None, rvec, tvec)
     world_to_cam = np.eye(4)
     world_to_cam[:3, :3] = cv2.Rodrigues(rvec)[0]
     world_to_cam[:3, 3] = tvec[:, 0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from scene3d.errors import Scene3DError
@@ -47,10 +48,24 @@ class Teacher(Protocol):
     ``embed_text(names) -> (K, D)`` L2-normalised text embeddings in the space the features live in
     (the zero-shot classifier); teachers without a paired text space raise :class:`TeacherError`.
     The map of a given frame is deterministic (the same view always gives the same features).
+    ``mean_feature(scene, frame) -> (D,)`` is the unit direction of the map's mean valid feature, what
+    image retrieval compares (:func:`map_mean` of the map); a teacher may compute it, or a close
+    estimate of it, without building the dense map.
     """
 
     dim: int
 
     def __call__(self, scene: Scene, frame: Frame) -> TeacherMap: ...
 
+    def mean_feature(self, scene: Scene, frame: Frame) -> torch.Tensor: ...
+
     def embed_text(self, names: list[str]) -> torch.Tensor: ...
+
+
+def map_mean(teacher_map: TeacherMap) -> torch.Tensor:
+    """``(D,)`` float32: the unit direction of the mean of a map's valid features (zero when none is valid)."""
+    feats = teacher_map.features[teacher_map.valid].float()  # (P, D)
+    if not len(feats):
+        return torch.zeros(teacher_map.features.shape[-1])
+    mean = feats.mean(dim=0).numpy()
+    return torch.from_numpy(mean / max(float(np.linalg.norm(mean)), 1e-6))

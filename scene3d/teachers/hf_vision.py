@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from scene3d.errors import ConfigError
 from scene3d.structures import Frame, Scene
-from scene3d.teachers.base import TeacherError, TeacherMap
+from scene3d.teachers.base import TeacherError, TeacherMap, map_mean
 
 # image normalisation when the folder has no preprocessor_config.json
 _DEFAULT_NORM = {
@@ -120,6 +120,10 @@ class HFVisionTeacher:
                             align_corners=False)[0]  # (D, H', W')
         feats = F.normalize(out.permute(1, 2, 0), dim=-1)  # (H', W', D)
         return TeacherMap(features=feats.contiguous(), valid=torch.ones(feats.shape[:2], dtype=torch.bool))
+
+    def mean_feature(self, scene: Scene, frame: Frame) -> torch.Tensor:
+        """``(D,)`` unit direction of the map's mean feature (:func:`~scene3d.teachers.base.map_mean`)."""
+        return map_mean(self(scene, frame))
 
     @torch.no_grad()
     def embed_text(self, names: list[str]) -> torch.Tensor:

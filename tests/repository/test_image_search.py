@@ -18,7 +18,13 @@ from scene3d.repository import (
     estimate_pose,
     pose_error,
 )
-from scene3d.repository.localize import _tracks, colour_histogram, scene_landmarks
+from scene3d.repository.localize import (
+    _tracks,
+    colour_histogram,
+    query_descriptor,
+    scene_landmarks,
+    view_descriptor,
+)
 from scene3d.structures import Frame
 from scene3d.synth import SynthConfig, generate_dataset, generate_scene
 from scene3d.teachers import label_embedding_teacher
@@ -50,6 +56,29 @@ def test_pnp_recovers_a_known_pose_among_outliers():
     for xyz in (np.linspace([0, 0, 3], [1, 2, 3], 120), np.tile([0.0, 0.0, 3.0], (120, 1))):
         flat = Landmarks(xyz.astype(np.float32), landmarks.descriptors)
         assert estimate_pose(rng.uniform([0, 0], [320, 240], (120, 2)), desc, flat, K) is None
+
+
+def test_guided_matching_polishes_the_pose():
+    """Image keypoints with 0.3 px noise; a quarter of the landmarks 2 px off (tracks that merged
+    neighbouring points: RANSAC's 3 px keeps them, the 1 px polish drops them); a third of the true
+    matches fail the ratio test (a twin landmark elsewhere with the same descriptor) and come back
+    through the pose."""
+    rng = np.random.default_rng(3)
+    pose = look_at(np.array([0.5, -2.5, 1.4]), np.array([0.2, 1.0, 0.9]))
+    cam = np.stack([rng.uniform(-1.5, 1.5, 200), rng.uniform(-1.0, 1.0, 200), rng.uniform(1.5, 5.0, 200)], 1)
+    uv = (cam[:, :2] / cam[:, 2:]) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+    off = cam.copy()
+    off[:50, :2] += 2.0 * off[:50, 2:] / K[0, 0] * _unit(rng.standard_normal((50, 2)))  # 2 px off
+    world = np.concatenate([off, cam[140:] + [0.0, 0.0, 4.0]]) @ pose[:3, :3].T + pose[:3, 3]  # + 60 twins behind
+    desc = _unit(rng.random((200, 128)))
+    landmarks = Landmarks.quantise(world, np.concatenate([desc, desc[140:]]))
+    noisy_uv = uv + 0.3 * rng.standard_normal(uv.shape)
+    plain = estimate_pose(noisy_uv, desc, landmarks, K, refine_rounds=0)
+    polished = estimate_pose(noisy_uv, desc, landmarks, K)
+    assert plain is not None and polished is not None and plain.matches == polished.matches == 140
+    t_plain, _ = pose_error(plain.cam_to_world, pose)
+    t_polished, r_polished = pose_error(polished.cam_to_world, pose)
+    assert t_polished < 0.5 * t_plain and t_polished < 2e-3 and r_polished < 0.05, (t_plain, t_polished)
 
 
 def test_landmarks_are_stored_compactly_and_tracks_merge_views():
@@ -102,6 +131,7 @@ def test_held_out_frames_find_their_room_and_pose(image_index):
             frame = scene.frames[held]
             hits = index.search_image(frame, teacher, context=scene)
             assert hits and hits[0].key == scene.scene_id, (scene.scene_id, held, hits)
+            assert query_descriptor(teacher, scene, frame) @ view_descriptor(teacher(scene, frame), frame.rgb) > 0.999
             t_err, r_err = pose_error(hits[0].cam_to_world, frame.cam_to_world)
             assert t_err < 0.1 and r_err < 2.0 and hits[0].inliers >= 12
             assert all(h.inliers <= hits[0].inliers for h in hits)
@@ -120,7 +150,7 @@ def test_verification_stops_at_a_confident_hit(image_index, monkeypatch):
     monkeypatch.setattr(index_module, "estimate_pose", lambda *a, **k: calls.append(1) or real(*a, **k))
     frame = scenes[0].frames[0]
     hit = index.search_image(frame, teacher, context=scenes[0])[0]
-    assert hit.key == "room0" and hit.inliers >= 30 and len(calls) == 1
+    assert hit.key == "room0" and hit.inliers >= 20 and len(calls) == 1
     calls.clear()
     assert index.search_image(frame, teacher, context=scenes[0], stop_inliers=0)[0].key == "room0"
     assert len(calls) == 2  # both indexed rooms verified

@@ -240,17 +240,19 @@ def test_same_ids_in_two_folders_are_refused_or_namespaced(tmp_path, capsys):
 
 
 def test_view_opens_a_hit_by_key(tmp_path, monkeypatch, capsys):
-    from scene3d.viewer import Viewer
+    from scene3d_viewer import Viewer
+
+    from tests.viewer.tabs import open_tab
 
     data = tmp_path / "elsewhere"
     generate_dataset(data, 2, seed=4, config=SynthConfig(num_points=2000, num_frames=0), progress=False)
     index = tmp_path / "idx"
     assert main(["index", f"data={data}", f"index={index}"]) == 0
     served = []
-    monkeypatch.setattr(Viewer, "serve_forever", lambda self: (served.append(self.state), self.close()))
+    monkeypatch.setattr(Viewer, "serve_forever", lambda self: (served.append(self), self.close()))
     assert main(["view", f"index={index}", "scene=synth_s4/synth_s4_00001", "port=0",
                  f"checkpoint={tmp_path / 'none'}"]) == 0
-    assert served[0].scene_id == "synth_s4_00001" and f"scenes of {data.resolve()}" in capsys.readouterr().out
+    assert served[0].first_scene == "synth_s4_00001" and f"scenes of {data.resolve()}" in capsys.readouterr().out
     (data / "synth_s4_00000").rename(tmp_path / "gone")
     assert main(["view", f"index={index}", "scene=synth_s4_00000", "port=0"]) == 2
     assert "holds no scene now: re-index its folder" in capsys.readouterr().err
@@ -259,16 +261,17 @@ def test_view_opens_a_hit_by_key(tmp_path, monkeypatch, capsys):
     # the viewer of another folder opens the index's hits from where they were indexed
     here = tmp_path / "here"
     generate_dataset(here, 1, seed=5, config=SynthConfig(num_points=2000, num_frames=0), progress=False)
-    viewer = Viewer(here, port=0, out=tmp_path / "out", search=SceneIndex(index).search_text)
+    server = Viewer(here, port=0, out=tmp_path / "out", search=SceneIndex(index).search_text)
     try:
-        hits = viewer.search_repository("a room")
-        assert sorted(h.key for h in hits) == ["synth_s4/synth_s4_00000", "synth_s4/synth_s4_00001"]
-        assert "synth_s4/synth_s4_00000 | " in viewer._hits.content  # its folder moved away: listed, not openable
-        assert viewer._hit_dd.options == ("synth_s4/synth_s4_00001",)
-        viewer._open_hit()
-        assert viewer.state.scene_id == "synth_s4/synth_s4_00001" and viewer._scene_dd.value == viewer.state.scene_id
+        with open_tab(server) as viewer:
+            hits = viewer.search_repository("a room")
+            assert sorted(h.key for h in hits) == ["synth_s4/synth_s4_00000", "synth_s4/synth_s4_00001"]
+            assert "synth_s4/synth_s4_00000 | " in viewer._hits.content  # its folder moved away: listed, not openable
+            assert viewer._hit_dd.options == ("synth_s4/synth_s4_00001",)
+            viewer._open_hit()
+            assert viewer.state.scene_id == "synth_s4/synth_s4_00001" and viewer._scene_dd.value == viewer.state.scene_id
     finally:
-        viewer.close()
+        server.close()
 
 
 def test_counts_in_the_query_pick_the_room(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from scene3d.errors import ConfigError
-from scene3d.teachers import TeacherError, hf_vision_teacher
+from scene3d.teachers import TeacherError, hf_vision_teacher, map_mean
 from tests.conftest import make_frame
 
 
@@ -58,6 +58,7 @@ def test_tiny_towers_give_dense_maps(tmp_path, kind, dim):
     torch.testing.assert_close(out.features.norm(dim=-1), torch.ones(6, 8), rtol=0, atol=1e-5)
     # deterministic: the same view gives the same map
     torch.testing.assert_close(teacher(None, frame).features, out.features, rtol=0, atol=0)
+    torch.testing.assert_close(teacher.mean_feature(None, frame), map_mean(out), rtol=0, atol=0)
     if kind == "dinov2":
         with pytest.raises(TeacherError, match="no text space"):
             teacher.embed_text(["chair"])

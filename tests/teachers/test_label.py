@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -72,3 +74,47 @@ def test_errors(scene):
         fake_teacher(downscale=7)(scene, frame)
     with pytest.raises(ValueError, match="swap_prob"):
         LabelTeacherConfig(swap_prob=2.0)
+
+
+def test_map_is_bit_identical_to_before_the_mean_feature_path(scene):
+    """Distillation trains on these maps: the refactor that gave image queries ``mean_feature`` must not
+    change a bit of them. The digest was computed with main at a75813f (before the refactor)."""
+    import hashlib
+
+    teacher = fake_teacher()
+    digest = hashlib.sha256()
+    for frame in scene.frames:
+        teacher.mean_feature(scene, frame)  # the query path first: it must not disturb the map
+        out = teacher(scene, frame)
+        digest.update(out.features.numpy().tobytes())
+        digest.update(out.valid.numpy().tobytes())
+    assert digest.hexdigest() == "5372845abdb61c84122e2f857cf70ce42f2690bcd9a64d5e1b26ae67d267fc90"
+
+
+def test_mean_feature_is_the_maps_mean_without_the_map(scene):
+    from scene3d.teachers import map_mean
+
+    exact = fake_teacher(swap_prob=0.5, noise=0, blur_sigma=0, dropout=0)
+    noisy = fake_teacher(swap_prob=0.5)
+    for frame in scene.frames:
+        # uncorrupted apart from the swaps (which both paths draw alike): the same vector
+        torch.testing.assert_close(exact.mean_feature(scene, frame), map_mean(exact(scene, frame)), rtol=0, atol=1e-5)
+        # with noise, blur and dropout: their expectation, close to the map's mean (here 16-d fake features
+        # on 30 x 40 maps, so the noise averages out less than on 384-d 120 x 160 maps: 0.9976 at worst)
+        mean = noisy.mean_feature(scene, frame)
+        assert float(mean @ map_mean(noisy(scene, frame))) > 0.99 and abs(float(mean.norm()) - 1) < 1e-5
+    empty = dataclasses.replace(scene.frames[0], instance=np.full_like(scene.frames[0].instance, -1))
+    assert not noisy.mean_feature(scene, empty).any()
+    with pytest.raises(TeacherError, match="instance mask"):
+        noisy.mean_feature(scene, dataclasses.replace(scene.frames[0], instance=None))
+
+
+def test_class_names_come_from_the_store_without_loading_minilm(scene, tmp_path, monkeypatch):
+    from scene3d.teachers import label_embedding_teacher
+
+    monkeypatch.setenv("SCENE3D_CACHE_DIR", str(tmp_path))
+    first = label_embedding_teacher()(scene, scene.frames[0])        # encodes with MiniLM, keeps the names
+    teacher = label_embedding_teacher()                               # as in a new process
+    again = teacher(scene, scene.frames[0])
+    assert teacher._encoder is None                                   # MiniLM never loaded
+    torch.testing.assert_close(again.features, first.features, rtol=0, atol=0)

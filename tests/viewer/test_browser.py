@@ -36,7 +36,7 @@ def browser_page():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         try:
-            yield browser.new_page(viewport={"width": 1100, "height": 700})
+            yield browser.new_context(viewport={"width": 1100, "height": 700}).new_page()   # more tabs: page.context
         finally:
             browser.close()
 
@@ -59,7 +59,7 @@ def _ceiling_share(png: bytes, scene) -> float:
 
 
 def test_page_shows_the_grounded_object(browser_page, view_data, grounder, tmp_path):
-    from scene3d.viewer import Viewer
+    from scene3d_viewer import Viewer
 
     page = browser_page
     viewer = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out")
@@ -68,22 +68,24 @@ def test_page_shows_the_grounded_object(browser_page, view_data, grounder, tmp_p
         page.goto(viewer.url)
         page.get_by_text("Connected").wait_for(timeout=30_000)
         page.locator("#scene3d-highlight").wait_for(timeout=30_000)
+        page.get_by_text("shown),").wait_for(timeout=30_000)   # the scene line: written once the points are sent
         load_s = time.perf_counter() - t0
+        tab = viewer.page(timeout=30)   # this browser tab's page
         close = page.locator(".mantine-Notification-closeButton")  # "software WebGL" notice
         if close.count():
             close.first.click()
         # the first view: ceiling and near walls cut away, furniture in the middle of the view
         scene = load_scene(view_data / "synth_00000")
         ceiling = [o.object_id for o in scene.objects if o.label == "ceiling"]
-        assert ceiling and set(ceiling) <= viewer.state.hidden_object_ids
-        assert not np.isin(scene.instance_ids[viewer._shown], ceiling).any()
+        assert ceiling and set(ceiling) <= tab.state.hidden_object_ids
+        assert not np.isin(scene.instance_ids[tab._shown], ceiling).any()
         assert "type a sentence" in page.locator("#scene3d-highlight").inner_text()   # the empty state says what to do
         time.sleep(1.5)
         cut = _ceiling_share(page.screenshot(), scene)
-        viewer.set_cutaway(False)
+        tab.set_cutaway(False)
         time.sleep(1.5)
         whole = _ceiling_share(page.screenshot(), scene)
-        viewer.set_cutaway(True)
+        tab.set_cutaway(True)
         print(f"\nceiling-coloured share of the view's centre: {cut:.3f} cut away, {whole:.3f} with the ceiling")
         assert cut < 0.05 and whole > 4 * cut + 0.05
         query_box = page.locator("div:has(> label:text-is('Query')) input").or_(
@@ -98,16 +100,16 @@ def test_page_shows_the_grounded_object(browser_page, view_data, grounder, tmp_p
         assert int(shown.get_attribute("data-object-id")) == expected.object_id
         assert shown.get_attribute("data-label") == expected.label
         assert float(shown.get_attribute("data-score")) == pytest.approx(expected.score, abs=1e-4)
-        assert viewer.state.highlighted_object_id == expected.object_id
+        assert tab.state.highlighted_object_id == expected.object_id
         assert page.get_by_text(f"object {expected.object_id} · {expected.label}").is_visible()
-        labels = [n for n in viewer._grounding_nodes if n.name.endswith("/label")]
-        assert len(labels) == 1 + len(viewer.state.result.anchors)   # the top answer and its anchors only
+        labels = [n for n in tab._grounding_nodes if n.name.endswith("/label")]
+        assert len(labels) == 1 + len(tab.state.result.anchors)   # the top answer and its anchors only
 
         time.sleep(1.0)  # let the software renderer draw the highlight
         shot = page.screenshot()
         (tmp_path / "viewer.png").write_bytes(shot)
         assert _variance(shot) > 100.0, "the page screenshot is blank"
-        render = viewer.save_png(tmp_path / "render.png", height=360, width=640)
+        render = tab.save_png(tmp_path / "render.png", height=360, width=640)
         assert _variance(render.read_bytes()) > 100.0, "the viser render is blank"
 
         page.get_by_role("button", name="Save PNG").click()  # the buttons: render and export from the page
@@ -122,7 +124,19 @@ def test_page_shows_the_grounded_object(browser_page, view_data, grounder, tmp_p
         query_box.fill("the lamp on the desk")
         page.locator('#scene3d-highlight[data-query="the lamp on the desk"]').wait_for(timeout=30_000)
         warm_s = time.perf_counter() - t2
-        warm_server_s, warm_model_s = viewer.state.page_grounding_s, viewer.state.result.seconds
+        warm_server_s, warm_model_s = tab.state.page_grounding_s, tab.state.result.seconds
+
+        other = page.context.new_page()   # a second tab opens on the empty state; its query leaves this tab alone
+        other.goto(viewer.url)
+        other.locator("#scene3d-highlight").wait_for(timeout=30_000)
+        other.get_by_text("shown),").wait_for(timeout=30_000)
+        assert "type a sentence" in other.locator("#scene3d-highlight").inner_text()
+        assert len(viewer.pages) == 2 and viewer.page() is not tab
+        other.locator("input.mantine-TextInput-input:visible").first.fill(QUERY)
+        other.locator(f'#scene3d-highlight[data-query="{QUERY}"]').wait_for(timeout=30_000)
+        assert page.locator('#scene3d-highlight[data-query="the lamp on the desk"]').count() == 1
+        assert tab.state.result.query == "the lamp on the desk"
+        other.close()
         query_box.fill("")  # an empty query: an error line, not a dead page
         page.locator('#scene3d-error[data-error*="query is empty"]').wait_for(timeout=10_000)
         assert page.locator('#scene3d-highlight[data-object-id=""]').count() == 1

@@ -1,8 +1,6 @@
 import numpy as np
 import pytest
-
-from scene3d.structures import GroundingResult, RankedObject
-from scene3d.viewer import (
+from scene3d_viewer import (
     COLOR_MODES,
     ViewerError,
     heat_colors,
@@ -10,7 +8,9 @@ from scene3d.viewer import (
     point_colors,
     relevancy,
 )
-from scene3d.viewer.colors import UNLABELLED_RGB
+from scene3d_viewer.colors import UNLABELLED_RGB
+
+from scene3d.structures import GroundingResult, RankedObject
 
 
 def _result(scene, scores):
@@ -70,17 +70,18 @@ def test_heat_colors_dark_to_bright():
 
 def test_low_confidence_is_said_in_the_page():
     pytest.importorskip("viser")
-    from scene3d.viewer import Viewer
+    from scene3d_viewer import ViewerPage
 
     sure = GroundingResult(query="the chair", scene_id="s", class_match=0.9)
     unsure = GroundingResult(query="the piano", scene_id="s", low_confidence=True, class_match=0.31)
-    assert Viewer._low_confidence_html(sure) == ""
-    assert "low confidence" in Viewer._low_confidence_html(unsure) and "0.31" in Viewer._low_confidence_html(unsure)
+    assert ViewerPage._low_confidence_html(sure) == ""
+    assert "low confidence" in ViewerPage._low_confidence_html(unsure) and "0.31" in ViewerPage._low_confidence_html(unsure)
 
 
 def test_class_colours_mute_walls_floor_and_ceiling(view_data):
+    from scene3d_viewer.colors import STRUCTURE_RGB
+
     from scene3d.io import load_scene
-    from scene3d.viewer.colors import STRUCTURE_RGB
 
     scene = load_scene(view_data / "synth_00000", frames=False, mesh=False)
     colors = point_colors(scene, "class")
@@ -112,7 +113,7 @@ def _segment_folder(scene, folder, query=True):
 def test_segment_layers_colour_their_scene_only(tiny_scene, tmp_path):
     from dataclasses import replace
 
-    from scene3d.viewer import LAYER_MODES, class_table, load_segment_layers
+    from scene3d_viewer import LAYER_MODES, class_table, load_segment_layers
 
     labels = _segment_folder(tiny_scene, tmp_path / "seg")
     layers = load_segment_layers(tmp_path / "seg")

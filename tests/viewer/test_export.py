@@ -2,9 +2,9 @@ import json
 import re
 
 import pytest
+from scene3d_viewer import ViewerError, inject_panel, result_panel_html
 
 from scene3d.structures import GroundingResult, RankedObject
-from scene3d.viewer import ViewerError, inject_panel, result_panel_html
 
 
 def test_panel_escapes_and_embeds_json(tiny_scene):

@@ -1,10 +1,8 @@
-"""The first view, the cut-away and the label stacking (scene3d.viewer.layout), on generated rooms."""
+"""The first view, the cut-away and the label stacking (scene3d_viewer.layout), on generated rooms."""
 
 import numpy as np
 import pytest
-
-from scene3d.io import list_scene_folders, load_scene
-from scene3d.viewer.layout import (
+from scene3d_viewer.layout import (
     SHELL_LABELS,
     View,
     cutaway_object_ids,
@@ -12,6 +10,8 @@ from scene3d.viewer.layout import (
     label_extent,
     place_labels,
 )
+
+from scene3d.io import list_scene_folders, load_scene
 
 
 @pytest.fixture(scope="module")

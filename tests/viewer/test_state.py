@@ -1,8 +1,7 @@
 import sys
 
 import pytest
-
-from scene3d.viewer import SearchHit, ViewerError, load_search_callable
+from scene3d_viewer import SearchHit, ViewerError, load_search_callable
 
 
 def example_search(text, top_k):
@@ -16,7 +15,7 @@ def test_load_search_callable():
     with pytest.raises(ViewerError, match="cannot import"):
         load_search_callable("no_such_module_xyz:search")
     with pytest.raises(ViewerError, match="not callable"):
-        load_search_callable("scene3d.viewer.colors:UNLABELLED_RGB")
+        load_search_callable("scene3d_viewer.colors:UNLABELLED_RGB")
 
 
 def test_view_without_viser_says_how_to_install(monkeypatch, tmp_path, capsys):

@@ -1,17 +1,21 @@
-"""The viewer without a browser: state, errors shown in the page, exports, the command."""
+"""The viewer without a browser (tabs are websocket connections): state per tab, errors shown in the
+page, exports, the command."""
 
 import json
 import re
+import time
 
 import numpy as np
 import pytest
+from scene3d_viewer import SearchHit, ViewerError
 
 from scene3d.cli import main
 from scene3d.io import load_scene
-from scene3d.viewer import SearchHit, ViewerError
 
 viser = pytest.importorskip("viser", reason="the viewer needs viser: pip install -e '.[viewer]'")
-from scene3d.viewer import Viewer  # noqa: E402  (after the skip: it needs viser)
+from scene3d_viewer import Viewer  # noqa: E402  (after the skip: it needs viser)
+
+from tests.viewer.tabs import open_tab  # noqa: E402
 
 
 def hits_for(text, top_k):
@@ -19,14 +23,21 @@ def hits_for(text, top_k):
 
 
 @pytest.fixture
-def viewer(view_data, grounder, tmp_path):
+def server(view_data, grounder, tmp_path):
     v = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out", search=hits_for)
     yield v
     v.close()
 
 
-def test_shows_first_scene_and_grounds_like_the_grounder(viewer, grounder, view_data):
-    assert viewer.url.startswith("http://127.0.0.1:")
+@pytest.fixture
+def viewer(server):
+    """The page of one open tab."""
+    with open_tab(server) as page:
+        yield page
+
+
+def test_shows_first_scene_and_grounds_like_the_grounder(server, viewer, grounder, view_data):
+    assert server.url.startswith("http://127.0.0.1:")
     assert viewer.state.scene_ids == ["synth_00000", "synth_00001"] and viewer.state.scene_id == "synth_00000"
     scene = load_scene(view_data / "synth_00000")
     hidden = viewer.state.hidden_object_ids
@@ -73,8 +84,8 @@ def test_errors_are_shown_in_the_page(viewer, view_data):
         viewer.set_color_mode("pca")
     with pytest.raises(ViewerError, match="object 999 is not in scene"):
         viewer.select_object(999)
-    with pytest.raises(ViewerError, match="no browser is connected"):
-        viewer.save_png()
+    with pytest.raises(ViewerError, match="sent no render within 0.5 s"):
+        viewer.save_png(timeout=0.5)   # the test's tab renders nothing
     (view_data / "synth_00001" / "scene.json").rename(view_data / "scene.json.bak")
     try:  # a scene folder that became unreadable after start-up
         with pytest.raises(ViewerError, match="cannot read scene 'synth_00001'"):
@@ -94,17 +105,20 @@ def test_gui_callbacks_never_raise(viewer):
 def test_missing_model_is_reported(view_data, tmp_path):
     v = Viewer(view_data, checkpoint=tmp_path / "no_run", port=0)
     try:
-        assert "grounding model not loaded" in v.state.error and "not a grounding run" in v.state.error
-        with pytest.raises(ViewerError, match="not a grounding run"):
-            v.ground("the chair")
-        assert v.search is None and not hasattr(v, "_hits")  # no repository panel without a search
+        assert "grounding model not loaded" in v.model_error and "not a grounding run" in v.model_error
+        with open_tab(v) as page:
+            assert page.state.error == v.model_error
+            with pytest.raises(ViewerError, match="not a grounding run"):
+                page.ground("the chair")
+            assert not hasattr(page, "_hits")  # no repository panel without a search
     finally:
         v.close()
     v = Viewer(view_data, port=0)   # no checkpoint: the packaged model, grounding on
     try:
-        assert v.grounder is not None and v.state.error is None
-        assert "type a sentence" in v._highlight.content
-        assert v.ground("the chair").best is not None
+        assert v.grounder is not None and v.model_error is None
+        with open_tab(v) as page:
+            assert page.state.error is None and "type a sentence" in page._highlight.content
+            assert page.ground("the chair").best is not None
     finally:
         v.close()
 
@@ -129,9 +143,10 @@ def test_repository_panel_with_a_scene_index(view_data, grounder, tmp_path):
     room = load_scene(view_data / "synth_00001", frames=False, mesh=False).meta.room_type
     v = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out", search=index.search_text)
     try:
-        hits = v.search_repository(f"a {room}")
-        assert {h.scene_id for h in hits} == {"synth_00000", "synth_00001"} and hits[0].object_ids
-        assert v._hit_dd.options[0] == hits[0].scene_id
+        with open_tab(v) as page:
+            hits = page.search_repository(f"a {room}")
+            assert {h.scene_id for h in hits} == {"synth_00000", "synth_00001"} and hits[0].object_ids
+            assert page._hit_dd.options[0] == hits[0].scene_id
     finally:
         v.close()
 
@@ -151,12 +166,12 @@ def test_html_export_is_self_contained(viewer, tmp_path):
 
 def test_view_command(view_data, tmp_path, monkeypatch, capsys):
     served = []
-    monkeypatch.setattr(Viewer, "serve_forever", lambda self: (served.append(self.state), self.close()))
+    monkeypatch.setattr(Viewer, "serve_forever", lambda self: (served.append(self), self.close()))
     assert main(["view", f"data={view_data}", "port=0", f"checkpoint={tmp_path / 'none'}",
                  "index=tests.viewer.test_viewer:hits_for", "scene=synth_00001"]) == 0
     out, err = capsys.readouterr()
     assert "view: 2 scenes" in out and "http://127.0.0.1:" in out and "not a grounding run" in err
-    assert served[0].scene_id == "synth_00001"
+    assert served[0].first_scene == "synth_00001"
     assert main(["view", f"data={view_data}", "port=0", "index=runs/index"]) == 2
     assert "neither a scene index folder" in capsys.readouterr().err
     empty = tmp_path / "empty"
@@ -165,23 +180,63 @@ def test_view_command(view_data, tmp_path, monkeypatch, capsys):
     assert "no scene folders" in capsys.readouterr().err
 
 
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_each_tab_has_its_own_page(server, grounder, view_data):
+    with open_tab(server) as first:
+        result = first.ground("the chair next to the table")
+        first.set_color_mode("class")
+        with open_tab(server) as second:   # a second tab opens on the empty state
+            assert second is not first and second.client_id != first.client_id
+            assert second.state.result is None and second.state.color_mode == "rgb"
+            assert 'data-object-id=""' in second._highlight.content and not second._grounding_nodes
+            second.show_scene("synth_00001")
+            second.ground("the lamp")
+            assert first.state.scene_id == "synth_00000" and first.state.result is result   # unchanged
+            assert f'data-object-id="{result.best.object_id}"' in first._highlight.content
+            assert server.page() is second   # used last
+        _wait_for(lambda: second.client_id not in server.pages.session_ids())   # a closed tab's page is let go
+    assert not server.pages.session_ids() or server.pages.session_ids() == [first.client_id]
+
+
+def test_the_least_recently_used_tab_is_closed_beyond_the_cap(view_data, grounder, tmp_path):
+    v = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out", max_tabs=1)
+    try:
+        with open_tab(v) as first, open_tab(v) as second:
+            assert v.pages.session_ids() == [second.client_id]
+            drawn = first.client.scene._handle_from_node_name   # its scene is taken down
+            _wait_for(lambda: not any(n.name in drawn for n in first._scene_nodes))
+            with pytest.raises(ViewerError, match=f"browser tab {first.client_id} has no page"):
+                v.page(first.client_id)
+    finally:
+        v.close()
+
+
 def test_segment_layers_add_colour_modes_for_their_scene(view_data, grounder, tmp_path):
-    from scene3d.viewer import load_segment_layers
+    from scene3d_viewer import load_segment_layers
+
     from tests.viewer.test_colors import _segment_folder
 
     scene = load_scene(view_data / "synth_00001")
     _segment_folder(scene, tmp_path / "seg")
-    v = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out", layers=load_segment_layers(tmp_path / "seg"))
+    server = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out",
+                    layers=load_segment_layers(tmp_path / "seg"))
     try:
-        assert v.state.scene_id == "synth_00001"   # the segmented scene is shown first
-        assert v.color_modes[-3:] == ("segment", "feature pca", "query relevancy")
-        v.set_color_mode("feature pca")
-        shown = len(v._shown) if v._shown is not None else scene.num_points
-        np.testing.assert_array_equal(v._points.colors, np.tile([1, 2, 3], (shown, 1)))
-        v.show_scene("synth_00000")   # another scene: back to RGB, the layer modes are refused
-        assert v.state.color_mode == "rgb"
-        with pytest.raises(ViewerError, match="colours scene 'synth_00001'"):
-            v.set_color_mode("segment")
+        with open_tab(server) as page:
+            assert page.state.scene_id == "synth_00001"   # the segmented scene is shown first
+            assert server.color_modes[-3:] == ("segment", "feature pca", "query relevancy")
+            page.set_color_mode("feature pca")
+            shown = len(page._shown) if page._shown is not None else scene.num_points
+            np.testing.assert_array_equal(page._points.colors, np.tile([1, 2, 3], (shown, 1)))
+            page.show_scene("synth_00000")   # another scene: back to RGB, the layer modes are refused
+            assert page.state.color_mode == "rgb"
+            with pytest.raises(ViewerError, match="colours scene 'synth_00001'"):
+                page.set_color_mode("segment")
     finally:
-        v.close()
+        server.close()
     assert main(["view", f"data={view_data}", f"segment={tmp_path / 'nothing'}"]) == 2   # before any server starts

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from scene3d.structures import Scene
-from scene3d.viewer.colors import class_table, heat_colors
-from scene3d.viewer.state import ViewerError
+from scene3d_viewer.colors import class_table, heat_colors
+from scene3d_viewer.state import ViewerError
 
 #: The colour modes a ``scene3d segment`` folder adds ("query relevancy" only when it has a query).
 LAYER_MODES: tuple[str, ...] = ("segment", "feature pca", "query relevancy")
@@ -52,7 +52,7 @@ class PointLayers:
 
 def load_segment_layers(folder: str | Path) -> PointLayers:
     """The colour modes of a ``scene3d segment`` output folder: ``segment`` (each point's label, in
-    the class mode's colours: :func:`~scene3d.viewer.colors.class_table` of the run's class names),
+    the class mode's colours: :func:`~scene3d_viewer.colors.class_table` of the run's class names),
     ``feature pca`` (``pca_rgb``) and, with a query, ``query relevancy`` (``inferno`` heat in [0, 1]).
 
     Raises:

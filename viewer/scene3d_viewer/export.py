@@ -14,7 +14,7 @@ import html
 import json
 
 from scene3d.structures import GroundingResult
-from scene3d.viewer.state import ViewerError
+from scene3d_viewer.state import ViewerError
 
 _PANEL_STYLE = ("position:fixed;left:12px;bottom:12px;z-index:1000;max-width:360px;padding:8px 12px;"
                 "background:rgba(255,255,255,0.92);border:1px solid #ccc;border-radius:6px;"

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from scene3d.structures import GroundingResult, Scene
-from scene3d.viewer.state import ViewerError
+from scene3d_viewer.state import ViewerError
 
 #: The colour modes of the viewer's point cloud, in the order the page lists them.
 COLOR_MODES: tuple[str, ...] = ("rgb", "instance", "class", "relevancy")

@@ -1,32 +1,31 @@
-"""The interactive web viewer (viser): scenes, grounding results and repository search.
+"""One browser tab of the viewer: its own scene, query, colours, result and panel (:class:`ViewerPage`).
 
-``scene3d view data=DIR [checkpoint=RUN] [index=package.module:function] port=8080`` or::
+Every tab that opens ``scene3d view``'s address is a viser client with its own GUI and 3D
+scene (``client.gui``, ``client.scene``); :class:`~scene3d_viewer.Viewer` keeps one
+:class:`ViewerPage` per tab in a bounded :class:`~scene3d_viewer.sessions.SessionStore`. A new
+tab opens on the first scene with an empty query; what one tab does never changes another.
 
-    viewer = Viewer("runs/synth")      # grounds with the packaged model; checkpoint=<run> for another
-    print(viewer.url)            # open it in a browser
-    viewer.ground("the chair next to the table")
-    viewer.state.highlighted_object_id
+The page shows one scene of the data folder at a time: its point cloud (coloured by RGB,
+instance, class or grounding relevancy, or by a ``scene3d segment`` folder's labels, feature PCA
+and query relevancy for its scene; walls, floor and ceiling in muted greys in the class
+mode), the boxes of the objects other than walls, floor and ceiling (click one for its label),
+and its camera frames as frusta. The first view looks down on the furniture with the ceiling
+and the walls nearest the camera cut away (:mod:`scene3d_viewer.layout`; the "Cut away" box
+brings them back). Typing in the query box grounds the sentence with
+:class:`~scene3d.grounding.Grounder`: the top object is drawn as a bright box with its label
+and score, the next candidates as fainter boxes (their scores are in the side panel's ranked
+list), and the relation anchors the model reports in blue with their labels; labels are
+stacked so that none covers another in the first view.
 
-The page shows one scene of the data folder at a time: its point cloud (coloured by
-RGB, instance, class or grounding relevancy, or by a ``scene3d segment`` folder's labels, feature
-PCA and query relevancy for its scene; walls, floor and ceiling in muted greys in the
-class mode), the boxes of the objects other than walls, floor and ceiling (click one for its
-label), and its camera frames as frusta.
-The first view looks down on the furniture with the ceiling and the walls nearest the camera
-cut away (:mod:`scene3d.viewer.layout`; the "Cut away" box brings them back). Typing in the
-query box grounds the sentence with :class:`~scene3d.grounding.Grounder`: the top object is
-drawn as a bright box with its label and score, the next candidates as fainter boxes (their
-scores are in the side panel's ranked list), and the relation anchors the model reports in
-blue with their labels; labels are stacked so that none covers another in the first view.
-
-Coordinates: world z up, metres; camera frames OpenCV (x right, y down, z forward),
-which is also viser's frustum convention. All clients share one view state (one user).
-Errors (unknown or unreadable scene, empty query, no model, no browser for a PNG)
-are shown in the page's error line; the Python methods also raise :class:`ViewerError`.
+Coordinates: world z up, metres; camera frames OpenCV (x right, y down, z forward), which is
+also viser's frustum convention. Errors (unknown or unreadable scene, empty query, no model,
+no render from the browser) are shown in the tab's error line; the methods also raise
+:class:`ViewerError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import math
@@ -37,19 +36,18 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from scene3d.errors import Scene3DError
-from scene3d.grounding import Grounder
-from scene3d.io import list_scene_folders, load_scene
+from scene3d.io import load_scene
 from scene3d.io.atomic import atomic_write_bytes, atomic_write_text
 from scene3d.structures import GroundingResult, Scene
-from scene3d.viewer.colors import COLOR_MODES, palette, point_colors
-from scene3d.viewer.export import inject_panel, result_panel_html
-from scene3d.viewer.layers import PointLayers
-from scene3d.viewer.layout import (
+from scene3d_viewer.colors import COLOR_MODES, palette, point_colors
+from scene3d_viewer.export import inject_panel, result_panel_html
+from scene3d_viewer.layout import (
     STRUCTURE_LABELS,
     View,
     cutaway_object_ids,
@@ -57,7 +55,10 @@ from scene3d.viewer.layout import (
     label_extent,
     place_labels,
 )
-from scene3d.viewer.state import SceneSearch, ViewerError, ViewerState
+from scene3d_viewer.state import ViewerError, ViewerState
+
+if TYPE_CHECKING:
+    from scene3d_viewer.app import Viewer
 
 TOP_RGB = (255, 200, 0)
 CANDIDATE_RGB = (255, 120, 0)
@@ -67,68 +68,28 @@ EMPTY_QUERY_HTML = ("type a sentence in <b>Query</b>, e.g. <i>the chair next to 
                     "the object it means is highlighted")
 
 
-def _import_viser():
-    try:
-        import viser
-    except ImportError:
-        raise ViewerError("the viewer needs viser: pip install -e '.[viewer]' (viser==1.1.1)") from None
-    return viser
-
-
 def _yaw_wxyz(yaw: float) -> tuple[float, float, float, float]:
     """Quaternion (w, x, y, z) of a rotation by ``yaw`` radians about world +z."""
     return (math.cos(yaw / 2.0), 0.0, 0.0, math.sin(yaw / 2.0))
 
 
-class Viewer:
-    """A viser server showing the scenes of a data folder; see the module docstring.
+class ViewerPage:
+    """The state and panel of one browser tab; made by :class:`~scene3d_viewer.Viewer` when a tab connects.
 
     Args:
-        data: a folder of canonical scene folders (``scene3d generate`` / ``import-*``).
-        grounder: the grounding model; or None to load ``checkpoint``.
-        checkpoint: a grounding run or model folder for :meth:`Grounder.from_checkpoint`; None:
-            the model packaged with scene3d. When it cannot be loaded the viewer still starts
-            and the page says why.
-        search: a repository search (:class:`SceneSearch`); the repository panel is
-            shown only with one.
-        host: interface to bind; 127.0.0.1 (this machine only) by default.
-        port: port to bind; viser takes the next free one when it is busy, 0 = any.
-        out: folder for PNG snapshots and HTML exports.
-        max_points: at most this many points are sent to the browser (a fixed random subset).
-        point_size: point size in metres.
-        top_k: candidates shown per query.
-        scene_id: the scene shown first (default: the scene of ``layers``, else the first in sorted order).
-        layers: extra colour modes for one scene (:func:`~scene3d.viewer.layers.load_segment_layers`
-            of a ``scene3d segment`` folder); offered after ``COLOR_MODES``.
+        viewer: the server and what tabs share (data folder, grounding model, search, settings).
+        client: the tab's viser client handle.
 
-    Raises:
-        ViewerError: viser is not installed.
-        SceneFormatError: ``data`` is not a folder of scenes.
+    Attributes:
+        state: what this tab shows (:class:`ViewerState`).
+        client_id: the tab's session id (viser's id of its websocket connection).
     """
 
-    def __init__(self, data: str | Path, *, grounder: Grounder | None = None, checkpoint: str | Path | None = None,
-                 search: SceneSearch | None = None, host: str = "127.0.0.1", port: int = 8080,
-                 out: str | Path = "runs/view", max_points: int = 300_000, point_size: float = 0.02,
-                 top_k: int = 5, scene_id: str | None = None, layers: PointLayers | None = None):
-        viser = _import_viser()
-        self._so3 = viser.transforms.SO3
-        self.data = Path(data)
-        self._folders = {f.name: f for f in list_scene_folders(self.data)}
-        self.state = ViewerState(scene_ids=list(self._folders))
-        self.out = Path(out)
-        self.max_points = max_points
-        self.top_k = top_k
-        self.search = search
-        self.layers = layers
-        self.color_modes = COLOR_MODES + (tuple(layers.colors) if layers is not None else ())
-        self.grounder = grounder
-        self.model_error: str | None = None  # why ``checkpoint`` did not load, shown in the page
-        if grounder is None:
-            try:
-                self.grounder = Grounder.from_checkpoint(checkpoint)
-            except Scene3DError as exc:
-                self.model_error = f"grounding model not loaded: {exc}"
+    def __init__(self, viewer: Viewer, client):
+        self.viewer, self.client, self.client_id = viewer, client, client.client_id
+        self.state = ViewerState(scene_ids=list(viewer.scene_ids))
         self._lock = threading.RLock()
+        self._sc = client.scene         # where the 3D scene is drawn (another server's while exporting)
         self._scene: Scene | None = None
         self._shown: np.ndarray | None = None  # indices of the points sent to the browser
         self._scene_nodes: list = []
@@ -136,47 +97,33 @@ class Viewer:
         self._grounding_nodes: list = []
         self._points = None
         self._view: View | None = None
-        self.server = viser.ViserServer(host=host, port=port, verbose=False)
-        self.server.scene.set_up_direction("+z")
-        self._build_gui(point_size)
-        first = scene_id or (layers.scene_id if layers is not None else self.state.scene_ids[0])
+        self._build_gui(viewer.point_size)
         try:
-            self.show_scene(first)
+            self.show_scene(viewer.first_scene)
         except ViewerError:
             pass  # already shown in the page; another scene can be picked
         else:
-            if self.model_error:
-                self._show_error(self.model_error)
+            if viewer.model_error:
+                self._show_error(viewer.model_error)
 
-    # ----------------------------------------------------------------- serving
-    @property
-    def url(self) -> str:
-        """The page's address, e.g. ``http://127.0.0.1:8080``."""
-        return f"http://{self.server.get_host()}:{self.server.get_port()}"
-
-    def serve_forever(self) -> None:
-        """Block until Ctrl-C, then stop the server."""
-        try:
-            while True:
-                time.sleep(1.0)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the server (the page shows it is disconnected)."""
-        self.server.stop()
+    def close(self, reason: str) -> None:
+        """Take this tab's panel and scene down and say why in its place (the tab stays connected)."""
+        with self._lock:
+            self.client.scene.reset()
+            self.client.gui.reset()
+            self.client.gui.add_markdown(f"**scene3d viewer**: {reason}. Reload the page for a fresh view.")
 
     # ---------------------------------------------------------------------- GUI
     def _build_gui(self, point_size: float) -> None:
-        gui = self.server.gui
-        gui.add_markdown(f"**scene3d viewer** · `{self.data}`")
+        gui = self.client.gui
+        gui.add_markdown(f"**scene3d viewer** · `{self.viewer.data}`")
         self._error = gui.add_html(self._error_html(None))
-        self._scene_dd = gui.add_dropdown("Scene", options=self.state.scene_ids,
-                                          initial_value=self.state.scene_ids[0])
+        # opened on the first scene: setting the value later, while the session store is making
+        # this page, would run the dropdown's callback, which waits for the store (a deadlock)
+        first = self.viewer.first_scene if self.viewer.first_scene in self.state.scene_ids else self.state.scene_ids[0]
+        self._scene_dd = gui.add_dropdown("Scene", options=self.state.scene_ids, initial_value=first)
         self._color_dd = gui.add_dropdown(
-            "Colour", options=self.color_modes, initial_value="rgb",
+            "Colour", options=self.viewer.color_modes, initial_value="rgb",
             hint="relevancy = each object's grounding score over the top score; segment, feature pca and "
                  "query relevancy come from a scene3d segment folder (segment=)")
         self._size = gui.add_slider("Point size", min=0.002, max=0.06, step=0.002, initial_value=point_size)
@@ -190,7 +137,7 @@ class Viewer:
             self._ground_btn = gui.add_button("Ground")
             self._highlight = gui.add_html(self._highlight_html())
             self._ranked = gui.add_markdown("")
-        if self.search is not None:
+        if self.viewer.search is not None:
             with gui.add_folder("Repository"):
                 self._search_text = gui.add_text("Search", initial_value="", hint="text search over the repository")
                 self._search_btn = gui.add_button("Search repository")
@@ -213,7 +160,7 @@ class Viewer:
         self._cut_cb.on_update(self._guard(lambda _: self.set_cutaway(self._cut_cb.value)))
         self._query.on_update(self._guard(self._on_query_typed))
         self._ground_btn.on_click(self._guard(lambda _: self.ground(self._query.value)))
-        self._png_btn.on_click(self._guard(lambda e: self._report_saved(self.save_png(client=e.client))))
+        self._png_btn.on_click(self._guard(lambda _: self._report_saved(self.save_png())))
         self._html_btn.on_click(self._guard(lambda _: self._report_saved(self.export_html())))
 
     def _on_scene_picked(self, _event) -> None:
@@ -231,6 +178,7 @@ class Viewer:
     def _guard(self, fn: Callable) -> Callable:
         """Wrap a GUI callback: any error is shown in the page instead of killing the callback."""
         def run(event) -> None:
+            self.viewer.pages.get(self.client_id)   # this tab's session is in use: not the next to go
             try:
                 fn(event)
             except Scene3DError as exc:  # ViewerError included (showing it again is harmless)
@@ -268,9 +216,9 @@ class Viewer:
             ViewerError: the scene is not in the data folder or cannot be read.
         """
         with self._lock:
-            folder = self._folders.get(scene_id)
+            folder = self.viewer.folders.get(scene_id)
             if folder is None:
-                self._fail(f"unknown scene {scene_id!r}: {self.data} holds {', '.join(self.state.scene_ids)}")
+                self._fail(f"unknown scene {scene_id!r}: {self.viewer.data} holds {', '.join(self.state.scene_ids)}")
             try:
                 scene = load_scene(folder, mesh=False)
             except Scene3DError as exc:
@@ -279,11 +227,12 @@ class Viewer:
             self.state.scene_id = scene_id
             self.state.result = None  # the old scene's result must not colour the new scene
             self.state.selected_object_id = None
-            if self.state.color_mode not in COLOR_MODES and scene_id != self.layers.scene_id:
+            if self.state.color_mode not in COLOR_MODES and scene_id != self.viewer.layers.scene_id:
                 self.state.color_mode = "rgb"  # the segment= colours belong to one scene only
                 self._color_dd.value = "rgb"
             self._draw_scene(scene)
             self._set_result(None)
+            self._frame_camera()
             self._show_error(None)
             if self._scene_dd.value != scene_id:
                 self._scene_dd.value = scene_id
@@ -298,10 +247,10 @@ class Viewer:
         self.state.hidden_object_ids = hidden
         keep = ~np.isin(scene.instance_ids, sorted(hidden)) if hidden else np.ones(scene.num_points, bool)
         kept = np.flatnonzero(keep)
-        if len(kept) > self.max_points:
-            kept = np.sort(np.random.default_rng(0).choice(kept, self.max_points, replace=False))
+        if len(kept) > self.viewer.max_points:
+            kept = np.sort(np.random.default_rng(0).choice(kept, self.viewer.max_points, replace=False))
         self._shown = None if len(kept) == scene.num_points else kept
-        sc = self.server.scene
+        sc = self._sc
         pts = scene.points if self._shown is None else scene.points[self._shown]
         self._points = sc.add_point_cloud("/scene/points", pts, self._colors(), point_size=float(self._size.value),
                                           point_shape="circle", precision="float32")
@@ -327,10 +276,9 @@ class Viewer:
             node = sc.add_camera_frustum(
                 f"/scene/cameras/{frame.name}", fov=2.0 * math.atan(frame.height / (2.0 * frame.K[1, 1])),
                 aspect=frame.width / frame.height, scale=0.15, thickness=0.01, color=(60, 60, 200),
-                image=frame.rgb[::stride, ::stride], wxyz=self._so3.from_matrix(frame.cam_to_world[:3, :3]).wxyz,
+                image=frame.rgb[::stride, ::stride], wxyz=self.viewer.so3.from_matrix(frame.cam_to_world[:3, :3]).wxyz,
                 position=frame.cam_to_world[:3, 3], visible=bool(self._cams_cb.value))
             self._scene_nodes.append(node)
-        self._frame_camera()
         shown = len(pts)
         cut = f"; cut away: {len(hidden)} (ceiling, near walls)" if hidden else ""
         self._info.content = (f"**{scene.scene_id}** ({scene.meta.room_type or scene.meta.source}): "
@@ -338,13 +286,10 @@ class Viewer:
                               f"{len(scene.frames)} cameras{cut}")
 
     def _frame_camera(self) -> None:
-        """Point the initial camera (and every open page's) along the first view."""
-        position, look_at = (tuple(float(v) for v in x) for x in self._view)
-        self.server.initial_camera.position = position
-        self.server.initial_camera.look_at = look_at
-        for client in self.server.get_clients().values():
-            client.camera.position = position
-            client.camera.look_at = look_at
+        """Point this tab's camera along the first view of its scene. A tab that has not reported
+        its camera yet opens on the server's initial camera, the first view of the first scene."""
+        if self.client.camera.update_timestamp:
+            self.client.camera.position, self.client.camera.look_at = (tuple(float(v) for v in x) for x in self._view)
 
     def set_cutaway(self, on: bool) -> None:
         """Hide (True) or show the ceiling and the walls nearest the first view; redraws the scene
@@ -365,7 +310,7 @@ class Viewer:
         if self.state.color_mode in COLOR_MODES:
             colors = point_colors(self._scene, self.state.color_mode, self.state.result)
         else:
-            colors = self.layers.colors_for(self._scene, self.state.color_mode)
+            colors = self.viewer.layers.colors_for(self._scene, self.state.color_mode)
         return colors if self._shown is None else colors[self._shown]
 
     def _set_group_visible(self, prefix: str, visible: bool) -> None:
@@ -378,20 +323,21 @@ class Viewer:
             node.visible = bool(self._labels_cb.value) or oid == self.state.selected_object_id
 
     def set_color_mode(self, mode: str) -> None:
-        """Recolour the points: one of ``color_modes`` (``COLOR_MODES``, then those of ``layers``;
-        relevancy uses the last grounding result).
+        """Recolour the points: one of the viewer's ``color_modes`` (``COLOR_MODES``, then those of
+        its ``layers``; relevancy uses the last grounding result).
 
         Raises:
             ViewerError: an unknown mode, no scene shown, or a layer mode on a scene it does not colour.
         """
         with self._lock:
-            if mode not in self.color_modes:
-                self._fail(f"unknown colour mode {mode!r}; choose one of {', '.join(self.color_modes)}")
+            modes = self.viewer.color_modes
+            if mode not in modes:
+                self._fail(f"unknown colour mode {mode!r}; choose one of {', '.join(modes)}")
             if self._scene is None:
                 self._fail("no scene is shown; pick one")
             if mode not in COLOR_MODES:
                 try:
-                    self.layers.colors_for(self._scene, mode)
+                    self.viewer.layers.colors_for(self._scene, mode)
                 except ViewerError as exc:
                     self._fail(str(exc))
             self.state.color_mode = mode
@@ -438,13 +384,14 @@ class Viewer:
         with self._lock:
             if self._scene is None:
                 self._fail("no scene is shown; pick one")
-            if self.grounder is None:
+            if self.viewer.grounder is None:
                 self._set_result(None)
-                self._fail(self.model_error)
+                self._fail(self.viewer.model_error)
             if not query or not query.strip():
                 self._set_result(None)
                 self._fail("the query is empty: type a sentence")
-            result = self.grounder.ground(self._scene, query, top_k=self.top_k)
+            with self.viewer.model_lock:   # one model, shared by the tabs
+                result = self.viewer.grounder.ground(self._scene, query, top_k=self.viewer.top_k)
             self._set_result(result)
             self._show_error(None)
             self.state.page_grounding_s = time.perf_counter() - t0
@@ -457,7 +404,7 @@ class Viewer:
         for node in self._grounding_nodes:
             node.remove()
         self._grounding_nodes = []
-        sc = self.server.scene
+        sc = self._sc
         ranked = result.ranked if result is not None else []
         anchors = result.anchors if result is not None else []
         for rank, r in enumerate(ranked):
@@ -500,7 +447,7 @@ class Viewer:
         if best is None:
             if result is not None:
                 text = "this scene has no objects to ground"
-            elif self.grounder is None:
+            elif self.viewer.grounder is None:
                 text = "grounding is off: no model loaded (see the error line)"
             else:
                 text = EMPTY_QUERY_HTML
@@ -526,12 +473,12 @@ class Viewer:
             ViewerError: no search was given, or an empty text.
         """
         with self._lock:
-            if self.search is None:
+            if self.viewer.search is None:
                 self._fail("no repository search: start the viewer with index=<scene index folder> "
                            "(scene3d index), or pass search= to Viewer")
             if not text or not text.strip():
                 self._fail("the search text is empty")
-            hits = list(self.search(text.strip(), SEARCH_TOP_K))
+            hits = list(self.viewer.search(text.strip(), SEARCH_TOP_K))
             self.state.search_hits = hits
             names = [self._openable(h) for h in hits]
             rows = [f"| {h.key or h.scene_id} | {h.room_type or '-'} | {h.score:.3f} | "
@@ -549,13 +496,13 @@ class Viewer:
         """The picker name a hit opens under: its scene id when the data folder holds it, else its key
         when its indexed folder (``hit.path``) exists elsewhere (that folder joins the picker); None
         when it cannot be opened."""
-        here = self._folders.get(hit.scene_id)
+        here = self.viewer.folders.get(hit.scene_id)
         if here is not None and (not hit.path or Path(hit.path).resolve() == here.resolve()):
             return hit.scene_id
         if hit.path and (Path(hit.path) / "scene.json").is_file():
             name = hit.key or hit.scene_id
-            if name not in self._folders:
-                self._folders[name] = Path(hit.path)
+            if name not in self.viewer.folders:
+                self.viewer.folders[name] = Path(hit.path)
                 self.state.scene_ids.append(name)
                 self._scene_dd.options = self.state.scene_ids
             return name
@@ -567,28 +514,25 @@ class Viewer:
         self.show_scene(self._hit_dd.value)
 
     # ---------------------------------------------------------------- snapshots
-    def save_png(self, path: str | Path | None = None, *, client=None, height: int = 720,
-                 width: int = 1280) -> Path:
-        """Ask a connected page to render the current view and save it as a PNG (atomic).
+    def save_png(self, path: str | Path | None = None, *, height: int = 720,
+                 width: int = 1280, timeout: float = 30.0) -> Path:
+        """Ask this tab to render its current view and save it as a PNG (atomic).
 
         Args:
             path: the file (default ``<out>/<scene>_<time>.png``).
-            client: the viser client to ask (default: the first connected page).
             height / width: the render size in pixels.
+            timeout: seconds to wait for the render.
 
         Raises:
-            ViewerError: no page is connected, or it sent no render within 30 s.
+            ViewerError: the tab sent no render within ``timeout`` (or closed).
         """
-        clients = self.server.get_clients()
-        if client is None:
-            if not clients:
-                self._fail("no browser is connected: open the page, then save the PNG")
-            client = clients[min(clients)]
         try:
-            image = client.get_render(height=height, width=width, transport_format="png", timeout=30.0)
+            image = self.client.get_render(height=height, width=width, transport_format="png", timeout=timeout)
         except TimeoutError:
-            self._fail("the browser sent no render within 30 s")
-        path = Path(path) if path is not None else self.out / f"{self.state.scene_id}_{_stamp()}.png"
+            self._fail(f"the browser sent no render within {timeout:g} s")
+        except RuntimeError as exc:   # the tab closed before it answered
+            self._fail(f"the browser tab sent no render: {exc}")
+        path = Path(path) if path is not None else self.viewer.out / f"{self.state.scene_id}_{_stamp()}.png"
         buf = io.BytesIO()
         Image.fromarray(image).save(buf, format="PNG")
         atomic_write_bytes(path, buf.getvalue())
@@ -599,7 +543,7 @@ class Viewer:
 
         The file embeds viser's offline client and the current 3D scene (points, boxes,
         highlights, cameras) plus a panel with the query and ranked objects; it opens
-        without a server or network. See :mod:`scene3d.viewer.export`.
+        without a server or network. See :mod:`scene3d_viewer.export`.
 
         Raises:
             ViewerError: no scene is shown.
@@ -607,11 +551,30 @@ class Viewer:
         with self._lock:
             if self._scene is None:
                 self._fail("no scene is shown; pick one")
-            doc = inject_panel(self.server.scene.as_html(),
-                               result_panel_html(self._scene.scene_id, self.state.result))
-            path = Path(path) if path is not None else self.out / f"{self._scene.scene_id}_{_stamp()}.html"
+            doc = inject_panel(self._scene_html(), result_panel_html(self._scene.scene_id, self.state.result))
+            path = Path(path) if path is not None else self.viewer.out / f"{self._scene.scene_id}_{_stamp()}.html"
             atomic_write_text(path, doc)
             return path
+
+    def _scene_html(self) -> str:
+        """This tab's 3D scene as viser's self-contained HTML. viser serialises only a server's
+        shared scene, so the tab's scene is drawn again into a private server bound to
+        127.0.0.1 (port chosen by the system, stopped at once)."""
+        with contextlib.redirect_stdout(io.StringIO()):   # viser's start-up banner
+            server = self.viewer.viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+        tab = self._sc, self._scene_nodes, self._label_nodes, self._grounding_nodes, self._points
+        try:
+            server.scene.set_up_direction("+z")
+            server.initial_camera.position, server.initial_camera.look_at = (
+                tuple(float(v) for v in x) for x in self._view)
+            self._sc, self._scene_nodes, self._label_nodes, self._grounding_nodes = server.scene, [], {}, []
+            self._draw_scene(self._scene)
+            self._set_result(self.state.result)
+            return server.scene.as_html()
+        finally:
+            self._sc, self._scene_nodes, self._label_nodes, self._grounding_nodes, self._points = tab
+            with contextlib.redirect_stdout(io.StringIO()):
+                server.stop()
 
 
 def _stamp() -> str:

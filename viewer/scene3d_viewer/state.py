@@ -23,7 +23,7 @@ class SceneSearch(Protocol):
 
     ``search(text, top_k)`` returns at most ``top_k`` hits, best first. The scene
     repository (``scene3d.repository.SceneIndex.search_text``) is one; any callable
-    with this signature can be passed to :class:`~scene3d.viewer.Viewer`.
+    with this signature can be passed to :class:`~scene3d_viewer.Viewer`.
     Without one the repository panel is not shown.
     """
 
@@ -54,12 +54,12 @@ def load_search_callable(spec: str) -> SceneSearch:
 
 @dataclass
 class ViewerState:
-    """What the page currently shows; read it from Python (``viewer.state``).
+    """What one browser tab shows; read it from Python (``viewer.page().state``).
 
     Attributes:
         scene_ids: the scenes of the data folder, in the picker's order.
         scene_id: the scene shown, or None before one loads.
-        color_mode: the point colouring (one of ``scene3d.viewer.COLOR_MODES``).
+        color_mode: the point colouring (one of ``scene3d_viewer.COLOR_MODES``).
         result: the last grounding result of the shown scene, or None.
         highlighted_object_id: the grounded top object (``result.best``), or None.
         selected_object_id: the object last clicked in the 3D view, or None.
