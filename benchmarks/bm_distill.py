@@ -59,7 +59,7 @@ DOWNSCALE = 2
 TOL = 0.05
 
 
-def _scenes(first: int, n: int, points: int, frames: int) -> list:
+def synthetic_rooms(first: int, n: int, points: int, frames: int) -> list:
     cfg = SynthConfig(num_points=points, num_frames=frames, width=160, height=120)
     return [generate_scene(f"bm_{i:04d}", 1000 + i, config=cfg) for i in range(first, first + n)]
 
@@ -117,8 +117,8 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
 
 def segmentation(args) -> dict:
     t0 = time.perf_counter()
-    train = _scenes(0, args.train, args.points, args.frames)
-    test = _scenes(args.train, args.test, args.points, args.frames)
+    train = synthetic_rooms(0, args.train, args.points, args.frames)
+    test = synthetic_rooms(args.train, args.test, args.points, args.frames)
     classes = sorted({o.label for s in train + test for o in s.objects})
     teacher = label_embedding_teacher(swap_prob=args.swap, noise=args.noise, blur_sigma=args.blur, dropout=args.dropout,
                                       downscale=DOWNSCALE, vocabulary=classes)
@@ -159,7 +159,7 @@ def segmentation(args) -> dict:
 
 def timing(args) -> dict:
     """Seconds per training step and peak resident memory for one scene of ~``args.points`` points."""
-    scene = _scenes(0, 1, args.points, args.frames)[0]
+    scene = synthetic_rooms(0, 1, args.points, args.frames)[0]
     teacher = label_embedding_teacher(downscale=DOWNSCALE)
     teacher.embed_text(scene.label_set())
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

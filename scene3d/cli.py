@@ -46,6 +46,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval-segmentation": ("scene3d.commands.distill:cmd_eval_segmentation",
                           "zero-shot 3D segmentation of held-out scenes (fused teacher, student, ensemble): "
                           "data=<root> checkpoint=<pretrain run> [out=metrics.json]"),
+    "segment": ("scene3d.commands.distill:cmd_segment",
+                "open-vocabulary labels, scores, feature PCA colours, [query relevancy] of a scene's points: "
+                "scene=<folder> checkpoint=<pretrain run> out=<dir>"),
     "index": ("scene3d.commands.repository:cmd_index",
               "add a folder of scenes to a scene index: data=<root> index=<folder> (resumable)"),
     "search": ("scene3d.commands.repository:cmd_search",

@@ -1,5 +1,5 @@
 """Commands of 2D-3D feature distillation: ``pretrain``, ``features``,
-``eval-segmentation``."""
+``eval-segmentation``, ``segment``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,20 @@ from omegaconf import DictConfig, OmegaConf
 from scene3d.config import dataclass_from, need
 from scene3d.errors import ConfigError
 from scene3d.runtime import is_main_process
+
+
+def _run_teacher(cfg: DictConfig, state):
+    """The teacher of ``cfg.teacher``, else the one ``scene3d pretrain`` recorded in the run (``state``).
+
+    Raises:
+        ConfigError: neither is there.
+    """
+    from hydra.utils import instantiate
+
+    teacher_cfg = cfg.teacher if cfg.teacher is not None else state.extra.get("notes", {}).get("teacher")
+    if teacher_cfg is None:
+        raise ConfigError(f"{cfg.checkpoint}: the run records no teacher; pass teacher={{_target_: ...}}")
+    return instantiate(teacher_cfg)
 
 
 def cmd_pretrain(cfg: DictConfig) -> int:
@@ -98,8 +112,6 @@ def cmd_features(cfg: DictConfig) -> int:
 def cmd_eval_segmentation(cfg: DictConfig) -> int:
     import json
 
-    from hydra.utils import instantiate
-
     from scene3d.distill import ENSEMBLE_RULES, evaluate_segmentation, load_student
     from scene3d.io import list_scene_folders, load_scene
     from scene3d.io.atomic import atomic_write_text
@@ -109,9 +121,7 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
     if cfg.ensemble not in ENSEMBLE_RULES:
         raise ConfigError(f"eval-segmentation: ensemble={cfg.ensemble} is not one of {', '.join(ENSEMBLE_RULES)}")
     model, state = load_student(need(cfg, "checkpoint"), device=resolve_device(cfg.device))
-    teacher_cfg = cfg.teacher if cfg.teacher is not None else state.extra.get("notes", {}).get("teacher")
-    if teacher_cfg is None:
-        raise ConfigError(f"{cfg.checkpoint}: the run records no teacher; pass teacher={{_target_: ...}}")
+    teacher = _run_teacher(cfg, state)
     folders = list_scene_folders(data)
     if cfg.split is not None:
         from scene3d.io.scene_folder import read_split
@@ -123,7 +133,7 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
         raise ConfigError(f"no scene folders to evaluate in {data} (split={cfg.split})")
     classes = list(cfg.classes) if cfg.classes is not None else sorted({o.label for s in scenes for o in s.objects})
     t0 = time.perf_counter()
-    report = evaluate_segmentation(scenes, model, instantiate(teacher_cfg), classes, cfg.tolerance, cfg.ensemble,
+    report = evaluate_segmentation(scenes, model, teacher, classes, cfg.tolerance, cfg.ensemble,
                                    cfg.temperature)
     print(f"eval-segmentation: {len(scenes)} scenes, {report.n_points:,} labelled points, {len(classes)} classes, "
           f"step {state.step}, {time.perf_counter() - t0:.0f} s")
@@ -132,4 +142,54 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
     if cfg.out:
         atomic_write_text(Path(cfg.out), json.dumps({**report.to_json(), "checkpoint": str(cfg.checkpoint),
                                                      "step": state.step, "ensemble_rule": cfg.ensemble}, indent=1))
+    return 0
+
+
+def cmd_segment(cfg: DictConfig) -> int:
+    from scene3d.distill import load_student, point_features
+    from scene3d.distill.segment import segment_points, write_segmentation
+    from scene3d.io import load_scene
+    from scene3d.train import resolve_device
+
+    if cfg.classes is not None and not OmegaConf.is_list(cfg.classes):
+        raise ConfigError(f"classes={cfg.classes}: give a list, e.g. classes=[chair,table]")
+    classes = None if cfg.classes is None else list(cfg.classes)
+    if classes is not None and (not classes or not all(isinstance(c, str) and c.strip() for c in classes)
+                                or len(set(classes)) != len(classes)):
+        raise ConfigError(f"classes={classes}: give a list of distinct, non-empty class names, e.g. classes=[chair,table]")
+    query = None if cfg.query is None else str(cfg.query)
+    if query is not None and not query.strip():
+        raise ConfigError("query is empty: give a word or phrase, e.g. query=chair (or leave it out)")
+    scene = load_scene(need(cfg, "scene"), frames=False, mesh=False)
+    model, state = load_student(need(cfg, "checkpoint"), device=resolve_device(cfg.device))
+    source = "classes="
+    if classes is None:
+        classes, source = state.extra.get("classes"), "the run's training classes"
+    if not classes:
+        classes, source = scene.label_set(), "the scene's labels"
+    if not classes:
+        raise ConfigError(f"{cfg.checkpoint} records no training classes and {scene.scene_id} has no labels: "
+                          "pass classes=[name,...]")
+    teacher = _run_teacher(cfg, state)
+    t0 = time.perf_counter()
+    feats = point_features(model, scene)  # (N, D)
+    text = teacher.embed_text(classes)  # (K, D)
+    query_text = teacher.embed_text([query])[0] if query is not None else None
+    seg = segment_points(feats, classes, text, query, query_text, cfg.temperature)
+    match = seg.ground_truth_match(scene)
+    counts = {classes[k]: int(n) for k, n in enumerate(seg.labels.bincount(minlength=len(classes))) if n > 0}
+    summary = {"scene_id": scene.scene_id, "num_points": scene.num_points, "checkpoint": str(cfg.checkpoint),
+               "step": state.step, "classes_from": source, "temperature": cfg.temperature, "points_per_class": counts,
+               "ground_truth_match": None if match is None else {"fraction": match[0], "labelled_points": match[1]},
+               "seconds": time.perf_counter() - t0}
+    out = Path(need(cfg, "out"))
+    write_segmentation(seg, out, summary)
+    top = ", ".join(f"{c} {n:,}" for c, n in sorted(counts.items(), key=lambda kv: -kv[1])[:5])
+    print(f"segment: {scene.scene_id}: {scene.num_points:,} points, {len(classes)} classes ({source}); "
+          f"most points: {top}")
+    if match is not None:
+        print(f"segment: the label matches the ground truth on {100 * match[0]:.1f} % of the {match[1]:,} labelled points")
+    if seg.relevancy is not None:
+        print(f"segment: relevancy of {query!r}: {int((seg.relevancy > 0.5).sum()):,} points above 0.5")
+    print(f"segment: -> {out / 'segment.npz'}, {out / 'segment.json'}")
     return 0

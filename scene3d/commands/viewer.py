@@ -15,7 +15,9 @@ def cmd_view(cfg: DictConfig) -> int:
     if not cfg.data and not (scene_index and cfg.scene):   # before the heavy imports
         raise ConfigError("missing required argument data=... (a folder of scenes), or index=<scene index> "
                           "scene=<key or scene id>")
-    from scene3d_viewer import Viewer, load_search_callable
+    from scene3d_viewer import Viewer, load_search_callable, load_segment_layers
+
+    layers = load_segment_layers(cfg.segment) if cfg.segment else None
 
     search, data, scene_id = None, cfg.data, cfg.scene
     if scene_index:
@@ -33,7 +35,7 @@ def cmd_view(cfg: DictConfig) -> int:
         search = load_search_callable(str(cfg.index))
     viewer = Viewer(data, checkpoint=cfg.checkpoint, search=search, host=cfg.host, port=cfg.port,
                     out=cfg.out, max_points=cfg.max_points, point_size=cfg.point_size, top_k=cfg.top_k,
-                    scene_id=scene_id)
+                    scene_id=scene_id, layers=layers)
     print(f"view: {len(viewer.scene_ids)} scenes of {data} at {viewer.url} (Ctrl-C stops)")
     if viewer.model_error:
         print(f"view: {viewer.model_error}", file=sys.stderr)

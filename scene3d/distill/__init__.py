@@ -19,6 +19,17 @@ from scene3d.distill.evaluate import (
                                       segmentation_scores,
                                       zero_shot_features,
 )
+from scene3d.distill.finetune import (
+                                      LinearProbe,
+                                      SegmentationNet,
+                                      SegmentationTask,
+                                      backbone_point_features,
+                                      finetune,
+                                      keep_labels,
+                                      labelled_rooms,
+                                      linear_probe,
+                                      predict_points,
+)
 from scene3d.distill.fusion import FusedFeatures, fuse_teacher, fuse_views
 from scene3d.distill.keypoints import (
                                       Keypoints,
@@ -55,6 +66,15 @@ from scene3d.distill.trainer import (
 from scene3d.distill.views import DistillDataError, Views, scene_views, visible_points
 
 __all__ = [
+                                      "predict_points",
+                                      "linear_probe",
+                                      "labelled_rooms",
+                                      "keep_labels",
+                                      "finetune",
+                                      "backbone_point_features",
+                                      "SegmentationTask",
+                                      "SegmentationNet",
+                                      "LinearProbe",
                                       "ENSEMBLE_RULES",
                                       "METHODS",
                                       "SegmentationReport",

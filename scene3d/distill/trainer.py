@@ -207,7 +207,8 @@ def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student
     """Distil ``teacher`` into a new student on ``scenes`` (or resume the run in ``out_dir``).
 
     Writes ``out_dir/config.json`` and, through :func:`scene3d.train.run_training`, checkpoints
-    (each carries the student config, so :func:`load_student` needs nothing else), ``metrics.csv``
+    (each carries the student config, so :func:`load_student` needs nothing else, and the training
+    class names: ``distill.classes``, else every object label of ``scenes``), ``metrics.csv``
     and ``metrics.png``. Launch under torchrun for DDP.
 
     Args:
@@ -236,14 +237,15 @@ def pretrain(scenes: list[Scene], teacher: Teacher, out_dir: str | Path, student
     task = DistillTask(scenes, teacher, student.voxel_size, distill, student.normals, device=at)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    classes = list(distill.classes or sorted({o.label for s in scenes for o in s.objects}))
     record = {"student": asdict(student), "distill": asdict(distill), "loop": asdict(loop), "notes": notes or {},
-              "device": str(at), "precision": amp.name}
+              "device": str(at), "precision": amp.name, "classes": classes}
     if int(os.environ.get("RANK", "0")) == 0:   # torchrun: rank 0 writes
         atomic_write_text(out_dir / "config.json", json.dumps(record, indent=1))
     torch.manual_seed(loop.seed)
     model = DistillStudent(student).to(at)   # initialised on the CPU: the same weights on any device
     density_unused = distill.w_feature == 0 and distill.w_depth == 0  # projection-only: no rendering
-    run_training(model, task, loop, out_dir, extra_state={"student": asdict(student), "notes": notes or {}},
+    run_training(model, task, loop, out_dir, extra_state={"student": asdict(student), "notes": notes or {}, "classes": classes},
                  progress=progress, device=at, find_unused_parameters=density_unused, precision=amp.name)
     return model.eval()
 

@@ -93,3 +93,42 @@ def test_class_colours_mute_walls_floor_and_ceiling(view_data):
     furniture = colors[(scene.instance_ids >= 0) & ~np.isin(labels, list(STRUCTURE_RGB))]
     spread = furniture.astype(int).max(1) - furniture.astype(int).min(1)   # saturation: furniture stays coloured
     assert len(furniture) and np.median(spread) > 60
+
+
+def _segment_folder(scene, folder, query=True):
+    """A ``scene3d segment`` output for ``scene`` with 3 classes, labels by point index."""
+    import torch
+
+    from scene3d.distill.segment import PointSegmentation, write_segmentation
+
+    n = scene.num_points
+    labels = torch.arange(n) % 3
+    seg = PointSegmentation(classes=["wall", "chair", "lamp"], labels=labels, scores=torch.rand(n, 3),
+                            relevancy=torch.linspace(0, 1, n) if query else None,
+                            pca_rgb=np.tile(np.array([[1, 2, 3]], dtype=np.uint8), (n, 1)), query="lamp" if query else None)
+    write_segmentation(seg, folder, {"scene_id": scene.scene_id, "num_points": n})
+    return labels.numpy()
+
+
+def test_segment_layers_colour_their_scene_only(tiny_scene, tmp_path):
+    from dataclasses import replace
+
+    from scene3d_viewer import LAYER_MODES, class_table, load_segment_layers
+
+    labels = _segment_folder(tiny_scene, tmp_path / "seg")
+    layers = load_segment_layers(tmp_path / "seg")
+    assert tuple(layers.colors) == LAYER_MODES and layers.scene_id == tiny_scene.scene_id
+    np.testing.assert_array_equal(layers.colors_for(tiny_scene, "segment"), class_table(["wall", "chair", "lamp"])[labels])
+    assert tuple(class_table(["wall"])[0]) == (205, 205, 205)  # structure in the class mode's grey
+    np.testing.assert_array_equal(layers.colors_for(tiny_scene, "feature pca")[0], [1, 2, 3])
+    np.testing.assert_array_equal(layers.colors_for(tiny_scene, "query relevancy"),
+                                  heat_colors(np.linspace(0, 1, tiny_scene.num_points)))
+    with pytest.raises(ViewerError, match="not 'other'"):
+        layers.colors_for(replace(tiny_scene, scene_id="other"), "segment")
+    _segment_folder(tiny_scene, tmp_path / "plain", query=False)
+    assert "query relevancy" not in load_segment_layers(tmp_path / "plain").colors
+    with pytest.raises(ViewerError, match="segment.json: not found"):
+        load_segment_layers(tmp_path / "nothing")
+    (tmp_path / "seg" / "segment.json").write_text("{}")
+    with pytest.raises(ViewerError, match="not a scene3d segment summary"):
+        load_segment_layers(tmp_path / "seg")

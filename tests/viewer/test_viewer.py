@@ -215,3 +215,28 @@ def test_the_least_recently_used_tab_is_closed_beyond_the_cap(view_data, grounde
                 v.page(first.client_id)
     finally:
         v.close()
+
+
+def test_segment_layers_add_colour_modes_for_their_scene(view_data, grounder, tmp_path):
+    from scene3d_viewer import load_segment_layers
+
+    from tests.viewer.test_colors import _segment_folder
+
+    scene = load_scene(view_data / "synth_00001")
+    _segment_folder(scene, tmp_path / "seg")
+    server = Viewer(view_data, grounder=grounder, port=0, out=tmp_path / "out",
+                    layers=load_segment_layers(tmp_path / "seg"))
+    try:
+        with open_tab(server) as page:
+            assert page.state.scene_id == "synth_00001"   # the segmented scene is shown first
+            assert server.color_modes[-3:] == ("segment", "feature pca", "query relevancy")
+            page.set_color_mode("feature pca")
+            shown = len(page._shown) if page._shown is not None else scene.num_points
+            np.testing.assert_array_equal(page._points.colors, np.tile([1, 2, 3], (shown, 1)))
+            page.show_scene("synth_00000")   # another scene: back to RGB, the layer modes are refused
+            assert page.state.color_mode == "rgb"
+            with pytest.raises(ViewerError, match="colours scene 'synth_00001'"):
+                page.set_color_mode("segment")
+    finally:
+        server.close()
+    assert main(["view", f"data={view_data}", f"segment={tmp_path / 'nothing'}"]) == 2   # before any server starts

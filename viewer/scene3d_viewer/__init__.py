@@ -9,6 +9,7 @@ from scene3d_viewer.app import Viewer
 from scene3d_viewer.colors import (
     COLOR_MODES,
     class_colors,
+    class_table,
     heat_colors,
     instance_colors,
     palette,
@@ -16,6 +17,7 @@ from scene3d_viewer.colors import (
     relevancy,
 )
 from scene3d_viewer.export import inject_panel, result_panel_html
+from scene3d_viewer.layers import LAYER_MODES, PointLayers, load_segment_layers
 from scene3d_viewer.page import ViewerPage
 from scene3d_viewer.sessions import SessionStore
 from scene3d_viewer.state import (
@@ -27,8 +29,7 @@ from scene3d_viewer.state import (
 )
 
 __all__ = [
-    "COLOR_MODES", "SceneSearch", "SearchHit", "SessionStore", "Viewer", "ViewerError", "ViewerPage",
-    "ViewerState", "class_colors",
-    "heat_colors", "inject_panel", "instance_colors", "load_search_callable", "palette", "point_colors",
-    "relevancy", "result_panel_html",
+    "COLOR_MODES", "LAYER_MODES", "PointLayers", "SceneSearch", "SearchHit", "SessionStore", "Viewer", "ViewerError",
+    "ViewerPage", "ViewerState", "class_colors", "class_table", "heat_colors", "inject_panel", "instance_colors",
+    "load_search_callable", "load_segment_layers", "palette", "point_colors", "relevancy", "result_panel_html",
 ]

@@ -30,6 +30,8 @@ from pathlib import Path
 from scene3d.errors import Scene3DError
 from scene3d.grounding import Grounder
 from scene3d.io import list_scene_folders, load_scene
+from scene3d_viewer.colors import COLOR_MODES
+from scene3d_viewer.layers import PointLayers
 from scene3d_viewer.layout import first_view
 from scene3d_viewer.page import ViewerPage
 from scene3d_viewer.sessions import SessionStore
@@ -62,7 +64,9 @@ class Viewer:
         max_points: at most this many points are sent to a tab (a fixed random subset).
         point_size: the initial point size in metres.
         top_k: candidates shown per query.
-        scene_id: the scene a new tab shows first (default: the first in sorted order).
+        scene_id: the scene a new tab shows first (default: the scene of ``layers``, else the first in sorted order).
+        layers: extra colour modes for one scene (:func:`~scene3d_viewer.load_segment_layers` of a
+            ``scene3d segment`` folder); every tab offers them after ``COLOR_MODES``.
         max_tabs: at most this many tabs have a page at once; opening one more closes the page
             of the tab used least recently.
         tab_idle_s: a tab's page unused (no click, no typing) for this many seconds is closed.
@@ -75,13 +79,16 @@ class Viewer:
     def __init__(self, data: str | Path, *, grounder: Grounder | None = None, checkpoint: str | Path | None = None,
                  search: SceneSearch | None = None, host: str = "127.0.0.1", port: int = 8080,
                  out: str | Path = "runs/view", max_points: int = 300_000, point_size: float = 0.02,
-                 top_k: int = 5, scene_id: str | None = None, max_tabs: int = 8, tab_idle_s: float = 3600.0):
+                 top_k: int = 5, scene_id: str | None = None, max_tabs: int = 8, tab_idle_s: float = 3600.0,
+                 layers: PointLayers | None = None):
         self.viser = _import_viser()
         self.so3 = self.viser.transforms.SO3
         self.data = Path(data)
         self.folders = {f.name: f for f in list_scene_folders(self.data)}  # grows with hits opened from elsewhere
         self.scene_ids = list(self.folders)
-        self.first_scene = scene_id or self.scene_ids[0]
+        self.layers = layers
+        self.color_modes = COLOR_MODES + (tuple(layers.colors) if layers is not None else ())
+        self.first_scene = scene_id or (layers.scene_id if layers is not None else self.scene_ids[0])
         self.out = Path(out)
         self.max_points, self.point_size, self.top_k = max_points, point_size, top_k
         self.search = search

@@ -1,8 +1,8 @@
 """Point colourings of a Scene for the viewer: pure numpy, no viser needed.
 
 Every function returns (N, 3) uint8 sRGB for the N points of ``scene.points``.
-Feature-PCA colouring is not offered: ``Scene`` carries no per-point features
-(see ``scene3d/structures/scene.py``); it can be added when one does.
+Feature-PCA and open-vocabulary label colourings come from ``scene3d segment``'s output
+(:mod:`scene3d.viewer.layers`): ``Scene`` itself carries no per-point features.
 """
 
 from __future__ import annotations
@@ -58,15 +58,19 @@ STRUCTURE_RGB: dict[str, tuple[int, int, int]] = {"floor": (175, 170, 165), "wal
                                                    "ceiling": (230, 230, 230)}
 
 
-def class_colors(scene: Scene) -> np.ndarray:
-    """(N, 3) uint8: one colour per class of :meth:`Scene.label_set` (sorted labels); walls,
-    floor and ceiling in the muted greys of :data:`STRUCTURE_RGB`."""
-    labels = scene.label_set()
+def class_table(labels: list[str]) -> np.ndarray:
+    """(K, 3) uint8 colour of each class name: :func:`palette` by position, walls, floor and
+    ceiling in the muted greys of :data:`STRUCTURE_RGB`."""
     table = palette(len(labels))
     for k, label in enumerate(labels):
         if label in STRUCTURE_RGB:
             table[k] = STRUCTURE_RGB[label]
-    return _lookup(scene.point_labels().astype(np.int64), table)
+    return table
+
+
+def class_colors(scene: Scene) -> np.ndarray:
+    """(N, 3) uint8: one colour per class of :meth:`Scene.label_set` (sorted labels, :func:`class_table`)."""
+    return _lookup(scene.point_labels().astype(np.int64), class_table(scene.label_set()))
 
 
 def relevancy(scene: Scene, result: GroundingResult | None) -> np.ndarray:

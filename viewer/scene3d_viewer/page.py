@@ -6,7 +6,8 @@ scene (``client.gui``, ``client.scene``); :class:`~scene3d_viewer.Viewer` keeps 
 tab opens on the first scene with an empty query; what one tab does never changes another.
 
 The page shows one scene of the data folder at a time: its point cloud (coloured by RGB,
-instance, class or grounding relevancy; walls, floor and ceiling in muted greys in the class
+instance, class or grounding relevancy, or by a ``scene3d segment`` folder's labels, feature PCA
+and query relevancy for its scene; walls, floor and ceiling in muted greys in the class
 mode), the boxes of the objects other than walls, floor and ceiling (click one for its label),
 and its camera frames as frusta. The first view looks down on the furniture with the ceiling
 and the walls nearest the camera cut away (:mod:`scene3d_viewer.layout`; the "Cut away" box
@@ -120,9 +121,9 @@ class ViewerPage:
         self._scene_dd = gui.add_dropdown("Scene", options=self.state.scene_ids,
                                           initial_value=self.state.scene_ids[0])
         self._color_dd = gui.add_dropdown(
-            "Colour", options=COLOR_MODES, initial_value="rgb",
-            hint="relevancy = each object's grounding score over the top score; no feature PCA: "
-                 "scenes carry no per-point features")
+            "Colour", options=self.viewer.color_modes, initial_value="rgb",
+            hint="relevancy = each object's grounding score over the top score; segment, feature pca and "
+                 "query relevancy come from a scene3d segment folder (segment=)")
         self._size = gui.add_slider("Point size", min=0.002, max=0.06, step=0.002, initial_value=point_size)
         self._boxes_cb = gui.add_checkbox("Boxes", True)
         self._labels_cb = gui.add_checkbox("All labels", False, hint="click a box to show its label")
@@ -175,7 +176,7 @@ class ViewerPage:
     def _guard(self, fn: Callable) -> Callable:
         """Wrap a GUI callback: any error is shown in the page instead of killing the callback."""
         def run(event) -> None:
-            self.viewer.pages.get(self.client_id)   # this tab's session is in use: not the next to go
+            self.viewer.pages.touch(self.client_id)   # this tab's session is in use: not the next to go
             try:
                 fn(event)
             except Scene3DError as exc:  # ViewerError included (showing it again is harmless)
@@ -224,6 +225,9 @@ class ViewerPage:
             self.state.scene_id = scene_id
             self.state.result = None  # the old scene's result must not colour the new scene
             self.state.selected_object_id = None
+            if self.state.color_mode not in COLOR_MODES and scene_id != self.viewer.layers.scene_id:
+                self.state.color_mode = "rgb"  # the segment= colours belong to one scene only
+                self._color_dd.value = "rgb"
             self._draw_scene(scene)
             self._set_result(None)
             self._frame_camera()
@@ -301,7 +305,10 @@ class ViewerPage:
             self._set_result(self.state.result)
 
     def _colors(self) -> np.ndarray:
-        colors = point_colors(self._scene, self.state.color_mode, self.state.result)
+        if self.state.color_mode in COLOR_MODES:
+            colors = point_colors(self._scene, self.state.color_mode, self.state.result)
+        else:
+            colors = self.viewer.layers.colors_for(self._scene, self.state.color_mode)
         return colors if self._shown is None else colors[self._shown]
 
     def _set_group_visible(self, prefix: str, visible: bool) -> None:
@@ -314,16 +321,23 @@ class ViewerPage:
             node.visible = bool(self._labels_cb.value) or oid == self.state.selected_object_id
 
     def set_color_mode(self, mode: str) -> None:
-        """Recolour the points: one of ``COLOR_MODES`` (relevancy uses the last grounding result).
+        """Recolour the points: one of the viewer's ``color_modes`` (``COLOR_MODES``, then those of
+        its ``layers``; relevancy uses the last grounding result).
 
         Raises:
-            ViewerError: an unknown mode, or no scene shown.
+            ViewerError: an unknown mode, no scene shown, or a layer mode on a scene it does not colour.
         """
         with self._lock:
-            if mode not in COLOR_MODES:
-                self._fail(f"unknown colour mode {mode!r}; choose one of {', '.join(COLOR_MODES)}")
+            modes = self.viewer.color_modes
+            if mode not in modes:
+                self._fail(f"unknown colour mode {mode!r}; choose one of {', '.join(modes)}")
             if self._scene is None:
                 self._fail("no scene is shown; pick one")
+            if mode not in COLOR_MODES:
+                try:
+                    self.viewer.layers.colors_for(self._scene, mode)
+                except ViewerError as exc:
+                    self._fail(str(exc))
             self.state.color_mode = mode
             self._points.colors = self._colors()
             if self._color_dd.value != mode:
