@@ -57,3 +57,19 @@ def test_bad_limits_are_refused():
         SessionStore(fresh, cap=0)
     with pytest.raises(ValueError, match="positive idle time"):
         SessionStore(fresh, ttl_s=0)
+
+
+def test_touch_marks_use_without_making_a_state_even_while_a_state_is_made():
+    made = []
+
+    def make(session_id):                       # a page whose construction fires its own callback
+        made.append(session_id)
+        store.touch(session_id)                 # same thread, store lock held: must not deadlock
+        return {"id": session_id}
+
+    store = SessionStore(make, cap=2, ttl_s=60.0)
+    store.touch("ghost")
+    assert store.session_ids() == [] and made == []          # touch never makes a state
+    store.get("a"), store.get("b")
+    store.touch("a")                                          # "a" is now the most recent
+    assert store.session_ids() == ["b", "a"] and made == ["a", "b"]

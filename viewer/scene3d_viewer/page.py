@@ -178,7 +178,7 @@ class ViewerPage:
     def _guard(self, fn: Callable) -> Callable:
         """Wrap a GUI callback: any error is shown in the page instead of killing the callback."""
         def run(event) -> None:
-            self.viewer.pages.get(self.client_id)   # this tab's session is in use: not the next to go
+            self.viewer.pages.touch(self.client_id)   # this tab's session is in use: not the next to go
             try:
                 fn(event)
             except Scene3DError as exc:  # ViewerError included (showing it again is harmless)

@@ -43,7 +43,7 @@ class SessionStore(Generic[K, V]):
             raise ValueError(f"ttl_s={ttl_s}: give a positive idle time in seconds")
         self.make, self.cap, self.ttl_s, self.on_drop, self.clock = make, cap, ttl_s, on_drop, clock
         self._states: OrderedDict[K, tuple[float, V]] = OrderedDict()   # oldest use first
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()   # a page being made may mark its own use (see touch)
 
     def get(self, session_id: K) -> V:
         """The state of ``session_id`` (a fresh one when the store does not hold it), marked as used now."""
@@ -78,6 +78,14 @@ class SessionStore(Generic[K, V]):
             dropped = self._expire()
         self._report(dropped)
         return [key for key, _ in dropped]
+
+    def touch(self, session_id: K) -> None:
+        """Mark ``session_id`` as used now when the store holds it; never makes a state (so a
+        callback that fires while its page is being made, on the same thread, is harmless)."""
+        with self._lock:
+            if session_id in self._states:
+                state = self._states.pop(session_id)[1]
+                self._states[session_id] = self.clock(), state
 
     def session_ids(self) -> list[K]:
         """The session ids held, least recently used first."""
