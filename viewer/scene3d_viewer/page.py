@@ -118,10 +118,8 @@ class ViewerPage:
         gui = self.client.gui
         gui.add_markdown(f"**scene3d viewer** · `{self.viewer.data}`")
         self._error = gui.add_html(self._error_html(None))
-        # opened on the first scene: setting the value later, while the session store is making
-        # this page, would run the dropdown's callback, which waits for the store (a deadlock)
-        first = self.viewer.first_scene if self.viewer.first_scene in self.state.scene_ids else self.state.scene_ids[0]
-        self._scene_dd = gui.add_dropdown("Scene", options=self.state.scene_ids, initial_value=first)
+        self._scene_dd = gui.add_dropdown("Scene", options=self.state.scene_ids,
+                                          initial_value=self.state.scene_ids[0])
         self._color_dd = gui.add_dropdown(
             "Colour", options=self.viewer.color_modes, initial_value="rgb",
             hint="relevancy = each object's grounding score over the top score; segment, feature pca and "
