@@ -2,7 +2,7 @@
 
 Every function returns (N, 3) uint8 sRGB for the N points of ``scene.points``.
 Feature-PCA and open-vocabulary label colourings come from ``scene3d segment``'s output
-(:mod:`scene3d.viewer.layers`): ``Scene`` itself carries no per-point features.
+(:mod:`scene3d_viewer.layers`): ``Scene`` itself carries no per-point features.
 """
 
 from __future__ import annotations
