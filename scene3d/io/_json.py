@@ -66,8 +66,10 @@ class Fields:
             raise self.fail(key, f"must be true or false, got {json.dumps(value)[:40]}")
         return value
 
-    def float(self, key: str, default: Any = _MISSING) -> float:
+    def float(self, key: str, default: Any = _MISSING) -> Any:
         value = self._raw(key, default)
+        if value is None and default is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.fail(key, f"must be a finite number, got {json.dumps(value)[:40]}")
         return float(value)

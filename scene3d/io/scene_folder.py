@@ -93,6 +93,8 @@ def _object_json(obj: SceneObject) -> dict:
         "nyu40_label": obj.nyu40_label,
         "scannet20_label": obj.scannet20_label,
         "has_front": obj.has_front,
+        "score": obj.score,
+        "label_scores": [[name, score] for name, score in obj.label_scores],
     }
 
 
@@ -260,9 +262,20 @@ def _read_object(f: Fields) -> SceneObject:
             nyu40_label=f.str("nyu40_label", None),
             scannet20_label=f.str("scannet20_label", None),
             has_front=f.bool("has_front", False),
+            score=f.float("score", None),
+            label_scores=_read_label_scores(f),
         )
     except SceneValidationError as exc:
         raise SceneFormatError(f.path, f"{f.where}: {exc}") from None
+
+
+def _read_label_scores(f: Fields) -> tuple[tuple[str, float], ...]:
+    pairs = f.list("label_scores", [])
+    if not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+            and isinstance(p[1], (int, float)) and not isinstance(p[1], bool) for p in pairs):
+        raise f.fail("label_scores", "must be a list of [class name, score] pairs")
+    return tuple((name, float(score)) for name, score in pairs)
 
 
 _POINT_DTYPES = {

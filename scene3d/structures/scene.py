@@ -103,6 +103,11 @@ class SceneObject:
         obb: a second, oriented box when the source has one besides ``box`` (e.g. a CAD
             alignment of a scanned object whose ``box`` is the axis-aligned box of its
             points); None when ``box`` is already the object's oriented box.
+        score: None for an annotated object; for a predicted one (an instance proposal),
+            its confidence in [0, 1].
+        label_scores: for a predicted object, its top classes as ``(class name, score)``
+            pairs, scores in [0, 1] and not increasing, ``label`` first; empty for an
+            annotated object. Consumers that can weigh uncertain labels read these.
     """
 
     object_id: int
@@ -117,6 +122,8 @@ class SceneObject:
     scannet20_label: str | None = None
     has_front: bool = False
     obb: Box | None = None
+    score: float | None = None
+    label_scores: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.object_id, bool) or not isinstance(self.object_id, (int, np.integer)):
@@ -138,6 +145,38 @@ class SceneObject:
             raise SceneValidationError(
                 f"object {self.object_id}: nyu40_id must be in 0..40, got {self.nyu40_id}"
             )
+        self._check_prediction()
+
+    def _check_prediction(self) -> None:
+        where = f"object {self.object_id}"
+        if self.score is not None:
+            if isinstance(self.score, bool) or not isinstance(self.score, (float, int, np.floating)):
+                raise SceneValidationError(f"{where}: score must be a float or None, got {self.score!r}")
+            self.score = float(self.score)
+            if not 0.0 <= self.score <= 1.0:
+                raise SceneValidationError(f"{where}: score must be in [0, 1], got {self.score}")
+        pairs = tuple(self.label_scores)
+        if pairs and self.score is None:
+            raise SceneValidationError(f"{where}: label_scores are for predicted objects (give a score)")
+        checked = []
+        for pair in pairs:
+            if (not isinstance(pair, (tuple, list)) or len(pair) != 2 or not isinstance(pair[0], str)
+                    or not pair[0].strip() or isinstance(pair[1], bool)
+                    or not isinstance(pair[1], (float, int, np.floating)) or not 0.0 <= float(pair[1]) <= 1.0):
+                raise SceneValidationError(
+                    f"{where}: label_scores must be (class name, score in [0, 1]) pairs, got {pair!r}")
+            checked.append((pair[0], float(pair[1])))
+        if any(a[1] < b[1] for a, b in zip(checked, checked[1:])):
+            raise SceneValidationError(f"{where}: label_scores must be sorted by score, highest first")
+        if checked and checked[0][0] != self.label:
+            raise SceneValidationError(
+                f"{where}: label {self.label!r} must be the first of label_scores ({checked[0][0]!r})")
+        self.label_scores = tuple(checked)
+
+    @property
+    def predicted(self) -> bool:
+        """Whether the object is a prediction (an instance proposal with a score), not an annotation."""
+        return self.score is not None
 
     @property
     def oriented_box(self) -> Box:
@@ -150,7 +189,8 @@ class SceneObject:
         return _arrays_equal(self.color_rgb, other.color_rgb) and all(
             getattr(self, f) == getattr(other, f)
             for f in ("object_id", "label", "box", "raw_label", "color_name", "material",
-                      "nyu40_id", "nyu40_label", "scannet20_label", "has_front", "obb")
+                      "nyu40_id", "nyu40_label", "scannet20_label", "has_front", "obb", "score",
+                      "label_scores")
         )
 
     __hash__ = None  # type: ignore[assignment]

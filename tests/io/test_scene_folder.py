@@ -45,6 +45,21 @@ def test_round_trip_object_only_and_empty(tmp_path):
     assert load_scene(save_scene(empty, tmp_path)) == empty
 
 
+def test_round_trip_predicted_objects(tmp_path):
+    from scene3d.structures import Box, SceneObject
+
+    box = Box(np.array([0.1, 0.2, 0.3]), np.ones(3), 0.0)
+    predicted = SceneObject(4, "lamp", box, score=0.75, label_scores=(("lamp", 0.6), ("vase", 0.25)))
+    scene = Scene("pred", objects=[predicted, SceneObject(5, "table", box)])
+    back = load_scene(save_scene(scene, tmp_path))
+    assert back == scene
+    assert back.objects[0].predicted and back.objects[0].label_scores == (("lamp", 0.6), ("vase", 0.25))
+    assert not back.objects[1].predicted and back.objects[1].score is None
+    # not vacuous: a changed score is seen
+    back.objects[0].score = 0.5
+    assert back != scene
+
+
 def test_save_replaces_old_folder_atomically(full_scene, tmp_path):
     folder = save_scene(full_scene, tmp_path)
     (folder / "stale.txt").write_text("old")
@@ -194,6 +209,10 @@ def _del_key(key):
         (lambda o: o.update(num_points=5), "scene.json says 5"),
         (lambda o: o.update(label_set=["a", "a"]), "distinct strings"),
         (lambda o: o["objects"][2].update(object_id=1), r"duplicate object ids \[1\]"),
+        (lambda o: o["objects"][0].update(score="high"), r"objects\[0\].score must be a finite number"),
+        (lambda o: o["objects"][0].update(score=1.5), r"score must be in \[0, 1\]"),
+        (lambda o: o["objects"][0].update(score=0.5, label_scores=[["x", 0.5, 1]]), r"label_scores must be a list of"),
+        (lambda o: o["objects"][0].update(label_scores=[["chair", 0.5]]), "label_scores are for predicted objects"),
     ],
 )
 def test_bad_scene_json(tiny_scene, tmp_path, mutate, match):

@@ -67,6 +67,12 @@ def test_empty_scene_is_valid():
         (dict(label=" "), "label must be a non-empty string"),
         (dict(color_rgb=np.zeros(3, np.float32)), "dtype uint8"),
         (dict(nyu40_id=41), "nyu40_id"),
+        (dict(score=-0.1), r"score must be in \[0, 1\]"),
+        (dict(score=True), "score must be a float"),
+        (dict(label_scores=(("chair", 0.9),)), "label_scores are for predicted objects"),
+        (dict(score=0.5, label_scores=(("chair", 0.2), ("sofa", 0.7))), "sorted by score"),
+        (dict(score=0.5, label_scores=(("sofa", 0.9),)), "must be the first of label_scores"),
+        (dict(score=0.5, label_scores=(("chair", 1.2),)), r"score in \[0, 1\]"),
     ],
 )
 def test_object_rejects_bad_fields(kwargs, match):
