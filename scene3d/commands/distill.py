@@ -19,12 +19,12 @@ def _run_teacher(cfg: DictConfig, state):
     Raises:
         ConfigError: neither is there.
     """
-    from hydra.utils import instantiate
+    from scene3d.distill import run_teacher
 
-    teacher_cfg = cfg.teacher if cfg.teacher is not None else state.extra.get("notes", {}).get("teacher")
-    if teacher_cfg is None:
-        raise ConfigError(f"{cfg.checkpoint}: the run records no teacher; pass teacher={{_target_: ...}}")
-    return instantiate(teacher_cfg)
+    try:
+        return run_teacher(state, cfg.teacher)
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg.checkpoint}: {exc}") from None
 
 
 def cmd_pretrain(cfg: DictConfig) -> int:

@@ -62,6 +62,7 @@ from scene3d.distill.trainer import (
                                       plane_symmetry,
                                       point_features,
                                       pretrain,
+                                      run_teacher,
 )
 from scene3d.distill.views import DistillDataError, Views, scene_views, visible_points
 
@@ -108,6 +109,7 @@ __all__ = [
                                       "point_features",
                                       "predict_classes",
                                       "pretrain",
+                                      "run_teacher",
                                       "projection_loss",
                                       "ray_distance",
                                       "render_losses",
