@@ -172,7 +172,7 @@ def propose(scene: Scene, *, checkpoint: str | Path | None = None, classes: list
                                cfg.segments.color_weight)
         segments = over_segment(len(index), sub, weights, cfg.segments)
         merge_feats = None if features is None else features[index].numpy()
-        proposal[index] = merge_segments(segments, sub, scene.colors[index], merge_feats, cfg.segments)
+        proposal[index] = merge_segments(segments, sub, points[index], scene.colors[index], merge_feats, cfg.segments)
     num_segments = int(proposal.max()) + 1
     isolation = _isolation(proposal, graph, num_segments)
     labels: list[tuple[tuple[str, float], ...]] = [()] * num_segments

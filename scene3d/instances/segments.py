@@ -3,16 +3,15 @@
 1. Over-segmentation: Felzenszwalb-Huttenlocher graph segmentation on the kNN graph, with the
    edge weight of ScanNet's mesh segmentator (``1 - n_i . n_j``, squared across a convex edge)
    plus a colour term.
-2. Merging: a region adjacency graph over the segments (``networkx``) whose edges join touching
-   segments of similar mean colour and, when point features are given (the distilled backbone),
-   similar mean feature; its connected components are the proposals.
+2. Merging: agglomerative over the segments' adjacency graph, most alike first: touching segments of
+   similar mean colour and, when point features are given (the distilled backbone), similar mean
+   feature join while the joined box stays within a size bound.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
 from scene3d.instances.neighbours import Neighbours
@@ -22,17 +21,18 @@ from scene3d.instances.neighbours import Neighbours
 class SegmentConfig:
     """Settings of :func:`over_segment` and :func:`merge_segments`."""
 
-    threshold: float = 0.05          # Felzenszwalb k: larger gives larger segments
+    threshold: float = 0.5           # Felzenszwalb k: larger gives larger segments
     color_weight: float = 0.5        # weight of the colour distance (RGB in [0, 1], / sqrt 3) in an edge's weight
     min_segment: int = 20            # segments with fewer points are joined to their strongest neighbour
-    merge_color: float = 0.12        # touching segments merge when their mean colours differ less (RGB / sqrt 3)
+    merge_color: float = 0.06        # touching segments merge when their mean colours differ less (RGB / sqrt 3)
     merge_feature: float = 0.8       # ... and, with features, their mean features' cosine is at least this
     min_contacts: int = 3            # kNN edges between two segments for them to touch
     min_points: int = 50             # proposals with fewer points are dropped (their points get id -1)
+    max_extent: float = 2.5          # merging stops where the joined box would be longer than this, metres
 
     def __post_init__(self) -> None:
         if not (self.threshold > 0 and self.color_weight >= 0 and self.min_segment >= 1 and self.min_points >= 1
-                and self.min_contacts >= 1 and 0 <= self.merge_color and -1 <= self.merge_feature <= 1):
+                and self.min_contacts >= 1 and 0 <= self.merge_color and self.max_extent > 0 and -1 <= self.merge_feature <= 1):
             raise ValueError(f"SegmentConfig: bad settings {self}")
 
 
@@ -90,12 +90,16 @@ def _find_l(parent: list[int], x: int) -> int:
     return root
 
 
-def merge_segments(segments: np.ndarray, graph: Neighbours, colors: np.ndarray, features: np.ndarray | None,
-                   cfg: SegmentConfig) -> np.ndarray:
+def merge_segments(segments: np.ndarray, graph: Neighbours, points: np.ndarray, colors: np.ndarray,
+                   features: np.ndarray | None, cfg: SegmentConfig) -> np.ndarray:
     """``(N,)`` int64 proposal index per point (-1: dropped, under ``cfg.min_points``), numbered by size
-    (largest first): connected components of the segments' adjacency graph kept to edges between
-    touching segments (``cfg.min_contacts`` kNN edges) whose mean colours (uint8 ``colors``) are close
-    and, when ``(N, D)`` ``features`` are given, whose mean features agree (cosine)."""
+    (largest first).
+
+    Agglomerative merging over the segments' adjacency graph, most alike pair first: two touching
+    segments (``cfg.min_contacts`` kNN edges) join when their mean colours (uint8 ``colors``) are closer
+    than ``cfg.merge_color``, when ``(N, D)`` ``features`` are given their mean features agree (cosine
+    ``>= cfg.merge_feature``), and the joined box of their ``(N, 3)`` ``points`` (metres) stays within
+    ``cfg.max_extent`` (so that a chain of alike segments cannot grow across a room)."""
     num = int(segments.max()) + 1 if len(segments) else 0
     count = np.bincount(segments, minlength=num).astype(np.float64)
     mean_rgb = np.stack([np.bincount(segments, colors[:, c] / 255.0, minlength=num) for c in range(3)], 1)
@@ -105,18 +109,30 @@ def merge_segments(segments: np.ndarray, graph: Neighbours, colors: np.ndarray, 
     lo, hi = np.minimum(sa[cross], sb[cross]), np.maximum(sa[cross], sb[cross])
     pairs, contacts = np.unique(lo * num + hi, return_counts=True)
     a, b = pairs // num, pairs % num
-    ok = (contacts >= cfg.min_contacts) & (np.linalg.norm(mean_rgb[a] - mean_rgb[b], axis=1) / np.sqrt(3.0)
-                                           < cfg.merge_color)
+    distance = np.linalg.norm(mean_rgb[a] - mean_rgb[b], axis=1) / np.sqrt(3.0)
+    ok = (contacts >= cfg.min_contacts) & (distance < cfg.merge_color)
     if features is not None:
         sums = np.zeros((num, features.shape[1]))
         np.add.at(sums, segments, features.astype(np.float64))
         unit = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
         ok &= np.einsum("ed,ed->e", unit[a], unit[b]) >= cfg.merge_feature
-    rag = nx.Graph()
-    rag.add_nodes_from(range(num))
-    rag.add_edges_from(zip(a[ok].tolist(), b[ok].tolist()))
+    box_lo = np.full((num, 3), np.inf)
+    box_hi = np.full((num, 3), -np.inf)
+    np.minimum.at(box_lo, segments, points)
+    np.maximum.at(box_hi, segments, points)
+    parent = list(range(num))
+    for e in np.flatnonzero(ok)[np.argsort(distance[ok], kind="stable")].tolist():
+        ra, rb = _find_l(parent, int(a[e])), _find_l(parent, int(b[e]))
+        if ra == rb:
+            continue
+        joined_lo, joined_hi = np.minimum(box_lo[ra], box_lo[rb]), np.maximum(box_hi[ra], box_hi[rb])
+        if (joined_hi - joined_lo).max() > cfg.max_extent:
+            continue
+        parent[rb] = ra
+        box_lo[ra], box_hi[ra] = joined_lo, joined_hi
+    root = np.array([_find_l(parent, x) for x in range(num)], dtype=np.int64)
+    size = np.bincount(root, weights=count, minlength=num)
     label = np.full(num, -1, dtype=np.int64)
-    components = sorted(nx.connected_components(rag), key=lambda c: -count[list(c)].sum())
-    for index, comp in enumerate(c for c in components if count[list(c)].sum() >= cfg.min_points):
-        label[list(comp)] = index
-    return label[segments]
+    kept = [r for r in np.argsort(-size, kind="stable") if size[r] >= cfg.min_points]
+    label[kept] = np.arange(len(kept))
+    return label[root][segments]
