@@ -9,7 +9,7 @@ import trimesh
 
 from scene3d.cli import main
 from scene3d.io import load_scene, save_scene
-from tests.distill._helpers import TINY_STUDENT_OVERRIDES, save_tiny_dataset
+from tests.distill._helpers import tiny_pretrain_run
 from tests.instances.test_propose import _boxes_on_floor
 
 
@@ -59,11 +59,7 @@ def test_import_ply_segment(tmp_path, capsys):
 
 
 def test_labels_from_a_pretrain_run(tmp_path, capsys):
-    save_tiny_dataset(tmp_path / "data", n=1)
-    run, folder = tmp_path / "run", tmp_path / "data" / "tiny_0"
-    assert main(["pretrain", f"data={tmp_path / 'data'}", f"out={run}", "split=null", "progress=false", "device=cpu",
-                 "teacher._target_=tests.distill._helpers.fake_teacher", "loop.steps=1", "loop.batch_size=1",
-                 "distill.projection_points=512", *TINY_STUDENT_OVERRIDES]) == 0
+    run, folder = tiny_pretrain_run(tmp_path)
     classes = json.loads((run / "config.json").read_text())["classes"]
     assert main(["segment-instances", f"scene={folder}", f"checkpoint={run}", f"out={tmp_path / 'pred'}",
                  "proposals.top_k=2", "proposals.planes.min_fraction=0.05"]) == 0
