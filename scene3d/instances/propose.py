@@ -107,9 +107,9 @@ def _features(scene: Scene, checkpoint: str | Path, cfg: ProposalConfig, classes
     from scene3d.distill import fuse_teacher, load_student, point_features, run_teacher
 
     model, state = load_student(checkpoint, device=device)
-    names = list(classes) if classes else state.extra.get("classes")
+    names = list(classes) if classes is not None else state.extra.get("classes")
     if not names:
-        raise ConfigError(f"{checkpoint} records no training classes: pass classes=[name,...]")
+        raise ConfigError(f"{checkpoint}: no class names (the run records none): pass classes=[name,...]")
     run = run_teacher(state, teacher)
     text = run.embed_text(names)
     if cfg.label_source != "student" and not scene.frames:
@@ -142,7 +142,8 @@ def propose(scene: Scene, *, checkpoint: str | Path | None = None, classes: list
         device: where the student runs (a torch device string).
 
     Returns:
-        A new scene (same points, colours, normals, frames, mesh, provenance) whose objects are the
+        A new scene (same points, colours, normals, mesh, provenance; frames without their instance
+        maps, which named the old objects) whose objects are the
         proposals (``score`` set, see the module doc), ids 0..P-1 (planes first), and whose
         ``instance_ids`` are the proposal ids (-1: points of no proposal).
 
@@ -195,5 +196,5 @@ def propose(scene: Scene, *, checkpoint: str | Path | None = None, classes: list
         objects.append(SceneObject(object_id=oid, label=label, raw_label="proposal", box=aabb(scene.points[idx]),
                                    color_rgb=rgb, color_name=measured_color_names(rgb[None])[0], score=score,
                                    label_scores=pairs))
-    return replace(scene, instance_ids=ids, objects=objects, normals=scene.normals,
+    return replace(scene, instance_ids=ids, objects=objects,
                    frames=[replace(f, instance=None) for f in scene.frames])
