@@ -1,13 +1,13 @@
 """Instance proposals on scans with their labels stripped (issue 19), printed as Markdown tables.
 
-    python benchmarks/bm_instances.py --synth ROOT [ROOT ...] [--split val,test] [--checkpoint RUN]
+    python benchmarks/bm_instances.py --synth ROOT [--split val,test] [--unseen ROOT] [--checkpoint RUN]
                                       [--set proposals.key=value ...]
 
-* Synthetic rooms (``scene3d generate``; the ``--split`` scenes of each root, all when a root has no such
-  split): the labels are stripped (:func:`scene3d.instances.strip_labels`), proposals made without and
+* Synthetic rooms (``scene3d generate``; the ``--split`` scenes of each ``--synth`` root, every scene of
+  each ``--unseen`` root): the labels are stripped (:func:`scene3d.instances.strip_labels`), proposals made without and
   with the pretrain run, and matched to the true instances by **point-mask IoU**: recall (true instances
   with a proposal at IoU >= t), class-agnostic AP (proposals ranked by their score), over all instances
-  and over objects only (wall / floor / ceiling left out on both sides); zero-shot label accuracy: of the
+  and over objects only (true walls / floors / ceilings and the proposals found as planes left out); zero-shot label accuracy: of the
   proposals matched at IoU >= 0.5, those whose label is the true instance's (run's training classes).
 * The real sample scans (``../shared/data/scannet/scenes``): scene0000_00 against its ScanNet (v1)
   instances by mask IoU; scene0470_00 has no instance segmentation, so against its ScanNet v2 object
@@ -44,7 +44,6 @@ from scene3d.io import import_plain, import_scannet, list_scene_folders, load_gt
 from scene3d.io.scene_folder import read_split
 
 DATA = Path(os.environ.get("SCENE3D_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-PLANES = frozenset({"wall", "floor", "ceiling"})
 THRESHOLDS = (0.25, 0.5)
 
 
@@ -61,7 +60,7 @@ def _config(sets: list[str]) -> ProposalConfig:
 def _synth_scenes(roots: list[Path], split: list[str]) -> list:
     out = []
     for root in roots:
-        keep = set().union(*(read_split(root, s) for s in split)) if (root / "splits").is_dir() else None
+        keep = set().union(*(read_split(root, s) for s in split)) if split else None
         out += [load_scene(f, mesh=False) for f in list_scene_folders(root) if keep is None or f.name in keep]
     return out
 
@@ -89,7 +88,7 @@ def synthetic(scenes: list, config: ProposalConfig, checkpoint: Path | None) -> 
             seconds += time.perf_counter() - t0
             for t in THRESHOLDS:
                 every[t].append(proposal_scores(scene, pred, t))
-                objects[t].append(proposal_scores(scene, pred, t, exclude=PLANES))
+                objects[t].append(proposal_scores(scene, pred, t, objects_only=True))
             labels[0] += objects[0.5][-1].label_hits
             labels[1] += objects[0.5][-1].label_total
         print(_mask_row(name, every, "all"))
@@ -117,8 +116,8 @@ def real(config: ProposalConfig, checkpoint: Path | None) -> None:
         for name, ck in runs:
             pred = propose(strip_labels(scene), checkpoint=ck, config=config)
             if scene.objects:
-                for label, exclude in (("v1 instances, all", frozenset()), ("v1 instances, objects", PLANES)):
-                    rs = {t: proposal_scores(scene, pred, t, exclude=exclude) for t in THRESHOLDS}
+                for label, only in (("v1 instances, all", False), ("v1 instances, objects", True)):
+                    rs = {t: proposal_scores(scene, pred, t, objects_only=only) for t in THRESHOLDS}
                     cells = [f"{100 * rs[t].found / max(rs[t].num_true, 1):.1f} % ({rs[t].found}/{rs[t].num_true})"
                              for t in THRESHOLDS] + [f"{100 * average_precision([rs[t]]):.1f}" for t in THRESHOLDS]
                     print(f"| {scan} | {name} | {label} | mask | " + " | ".join(cells) + " |")
@@ -166,7 +165,8 @@ def timing(checkpoint: Path | None, config: ProposalConfig, repeats: int) -> Non
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--synth", type=Path, nargs="*", default=[], help="roots of generated rooms")
-    ap.add_argument("--split", default="val,test", help="splits of the synthetic roots to evaluate")
+    ap.add_argument("--split", default="val,test", help="splits of the --synth roots to evaluate")
+    ap.add_argument("--unseen", type=Path, nargs="*", default=[], help="roots of generated rooms, every scene evaluated")
     ap.add_argument("--checkpoint", type=Path, default=None, help="a pretrain run (labels, merging)")
     ap.add_argument("--set", nargs="*", default=[], help="proposals.key=value overrides")
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats")
@@ -176,8 +176,9 @@ def main() -> None:
     config = _config(args.set)
     print(f"machine: {platform.node()} ({os.cpu_count()} cores), torch threads 1; settings: "
           f"{' '.join(args.set) or 'defaults'}")
-    if args.synth and "synthetic" not in args.skip:
-        synthetic(_synth_scenes(args.synth, args.split.split(",")), config, args.checkpoint)
+    if (args.synth or args.unseen) and "synthetic" not in args.skip:
+        scenes = _synth_scenes(args.synth, args.split.split(",")) + _synth_scenes(args.unseen, [])
+        synthetic(scenes, config, args.checkpoint)
     if (DATA / "scannet").is_dir() and "real" not in args.skip:
         real(config, args.checkpoint)
     if (DATA / "scannet").is_dir() and "timing" not in args.skip:

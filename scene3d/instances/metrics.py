@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scene3d.instances.propose import PLANE_LABELS, PLANE_SOURCE
 from scene3d.structures import Scene
 
 
@@ -55,14 +56,14 @@ class ProposalScores:
     label_total: int
 
 
-def proposal_scores(truth: Scene, predicted: Scene, threshold: float,
-                    exclude: frozenset[str] = frozenset()) -> ProposalScores:
+def proposal_scores(truth: Scene, predicted: Scene, threshold: float, objects_only: bool = False) -> ProposalScores:
     """Match ``predicted``'s objects (scored proposals) to ``truth``'s instances (same points) by mask IoU.
 
     Args:
         truth: the scene with its true instances; predicted: the same points with proposals.
         threshold: IoU for a match, in (0, 1].
-        exclude: labels left out on both sides (e.g. ``{"wall", "floor", "ceiling"}`` for objects only).
+        objects_only: leave out the true instances labelled wall / floor / ceiling and the proposals found
+            as room planes (``raw_label`` ``"plane"``), whatever their label.
 
     Raises:
         ValueError: the scenes have different point counts, a threshold outside (0, 1].
@@ -74,8 +75,8 @@ def proposal_scores(truth: Scene, predicted: Scene, threshold: float,
     t_ids, p_ids, iou = mask_iou(truth.instance_ids, predicted.instance_ids)
     t_label = {o.object_id: o.label for o in truth.objects}
     p_obj = {o.object_id: o for o in predicted.objects}
-    t_keep = np.array([t_label[t] not in exclude for t in t_ids], dtype=bool)
-    p_keep = np.array([p_obj[p].label not in exclude for p in p_ids], dtype=bool)
+    t_keep = np.array([not (objects_only and t_label[t] in PLANE_LABELS) for t in t_ids], dtype=bool)
+    p_keep = np.array([not (objects_only and p_obj[p].raw_label == PLANE_SOURCE) for p in p_ids], dtype=bool)
     t_ids, p_ids, iou = t_ids[t_keep], p_ids[p_keep], iou[t_keep][:, p_keep]
     p_score = np.array([p_obj[p].score or 0.0 for p in p_ids])
     order = np.argsort(-p_score, kind="stable")

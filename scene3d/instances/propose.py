@@ -33,6 +33,12 @@ from scene3d.structures import Scene, SceneObject
 AGNOSTIC_LABEL = "object"
 """The label of a segment when no pretrain run names it."""
 
+PLANE_SOURCE, SEGMENT_SOURCE = "plane", "segment"
+"""``raw_label`` of a predicted object: found as a room plane, or as a merged segment."""
+
+PLANE_LABELS = frozenset({"floor", "ceiling", "wall"})
+"""The labels of room planes."""
+
 LABEL_SOURCES = ("student", "fused", "both")
 """Where proposal features come from: the distilled student, the run's 2D teacher fused through the
 scene's frames, or the mean of both (unit) proposal features."""
@@ -187,13 +193,13 @@ def propose(scene: Scene, *, checkpoint: str | Path | None = None, classes: list
         rgb = scene.colors[idx].mean(axis=0).round().astype(np.uint8)
         if oid < len(planes):
             plane = planes[oid]
-            label, score, pairs = plane.label, plane.score, ((plane.label, plane.score),)
+            label, score, pairs, source = plane.label, plane.score, ((plane.label, plane.score),), PLANE_SOURCE
         else:
             s = oid - len(planes)
-            pairs, score = labels[s], float(isolation[s])
+            pairs, score, source = labels[s], float(isolation[s]), SEGMENT_SOURCE
             label = pairs[0][0] if pairs else AGNOSTIC_LABEL
         ids[idx] = oid
-        objects.append(SceneObject(object_id=oid, label=label, raw_label="proposal", box=aabb(scene.points[idx]),
+        objects.append(SceneObject(object_id=oid, label=label, raw_label=source, box=aabb(scene.points[idx]),
                                    color_rgb=rgb, color_name=measured_color_names(rgb[None])[0], score=score,
                                    label_scores=pairs))
     return replace(scene, instance_ids=ids, objects=objects,

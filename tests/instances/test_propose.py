@@ -97,7 +97,8 @@ def test_separated_boxes_give_exact_instances():
     labels = sorted(o.label for o in pred.objects)
     assert labels == ["floor", AGNOSTIC_LABEL, AGNOSTIC_LABEL, AGNOSTIC_LABEL]
     for obj in pred.objects:
-        assert obj.predicted and 0 <= obj.score <= 1 and obj.raw_label == "proposal"
+        assert obj.predicted and 0 <= obj.score <= 1
+        assert obj.raw_label == ("plane" if obj.label == "floor" else "segment")
         if obj.label == AGNOSTIC_LABEL:
             assert obj.label_scores == () and obj.score == 1.0  # nothing touches a box but the floor
         else:
@@ -105,7 +106,7 @@ def test_separated_boxes_give_exact_instances():
     for t in (0.25, 0.5):
         r = proposal_scores(truth, pred, t)
         assert (r.found, r.num_true, r.label_hits) == (4, 4, 1) and average_precision([r]) == 1.0
-        objects_only = proposal_scores(truth, pred, t, exclude=frozenset({"floor"}))
+        objects_only = proposal_scores(truth, pred, t, objects_only=True)
         assert objects_only.num_true == 3 and len(objects_only.hits) == 3
 
 
