@@ -25,7 +25,7 @@ class SegmentConfig:
     color_weight: float = 0.5        # weight of the colour distance (RGB in [0, 1], / sqrt 3) in an edge's weight
     min_segment: int = 20            # segments with fewer points are joined to their strongest neighbour
     merge_color: float = 0.06        # touching segments merge when their mean colours differ less (RGB / sqrt 3)
-    merge_feature: float = 0.8       # ... and, with features, their mean features' cosine is at least this
+    merge_feature: float = 0.5       # ... and, with features, their mean features' cosine is at least this
     min_contacts: int = 3            # kNN edges between two segments for them to touch
     min_points: int = 50             # proposals with fewer points are dropped (their points get id -1)
     max_extent: float = 2.5          # merging stops where the joined box would be longer than this, metres
