@@ -12,7 +12,8 @@
 * The real sample scans (``../shared/data/scannet/scenes``): scene0000_00 against its ScanNet (v1)
   instances by mask IoU; scene0470_00 has no instance segmentation, so against its ScanNet v2 object
   boxes (``meta/objects_train_scenes.json.gz``) by axis-aligned **box IoU** (recall only); scene0000_00
-  by box IoU as well, for comparison.
+  by box IoU as well, for comparison. With the run, the labels of the proposals matched at mask IoU >= 0.5 that
+  equal the scan's own (v1) label: the run's synthetic class names against ScanNet's.
 * Time per scene: proposals (no checkpoint) on scene0000_00's mesh sampled to 100,000 points, against
   a peer in the same run: the kNN query alone (``cKDTree``, k = 11) on those points, and the student's
   forward pass (``point_features``) when a checkpoint is given. One torch thread.
@@ -109,7 +110,8 @@ def real(config: ProposalConfig, checkpoint: Path | None) -> None:
     gt = load_gt_object_scenes(DATA / "scannet" / "meta" / "objects_train_scenes.json.gz",
                                scene_ids={"scene0000_00", "scene0470_00"})
     print("\nReal sample scans, labels stripped\n")
-    print("| scan | proposals | truth | IoU | recall@0.25 | recall@0.5 | AP@0.25 | AP@0.5 |\n|---|---|---|---|---|---|---|---|")
+    print("| scan | proposals | truth | IoU | recall@0.25 | recall@0.5 | AP@0.25 | AP@0.5 | label = truth (IoU >= 0.5) |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     runs = [("no checkpoint", None)] + ([(f"checkpoint {checkpoint.name}", checkpoint)] if checkpoint else [])
     for scan in ("scene0000_00", "scene0470_00"):
         scene, _ = import_scannet(scans / scan)
@@ -120,11 +122,12 @@ def real(config: ProposalConfig, checkpoint: Path | None) -> None:
                     rs = {t: proposal_scores(scene, pred, t, objects_only=only) for t in THRESHOLDS}
                     cells = [f"{100 * rs[t].found / max(rs[t].num_true, 1):.1f} % ({rs[t].found}/{rs[t].num_true})"
                              for t in THRESHOLDS] + [f"{100 * average_precision([rs[t]]):.1f}" for t in THRESHOLDS]
-                    print(f"| {scan} | {name} | {label} | mask | " + " | ".join(cells) + " |")
+                    hits = f"{rs[0.5].label_hits}/{rs[0.5].label_total}" if ck else "-"
+                    print(f"| {scan} | {name} | {label} | mask | " + " | ".join(cells) + f" | {hits} |")
             boxes = _box_recall([o.box for o in gt[scan].objects], pred)
             cells = [f"{100 * f / max(n, 1):.1f} % ({f}/{n})" for f, n in boxes.values()]
             print(f"| {scan} | {name} | v2 object boxes ({len(pred.objects)} proposals) | box | "
-                  + " | ".join(cells) + " | - | - |")
+                  + " | ".join(cells) + " | - | - | - |")
 
 
 def timing(checkpoint: Path | None, config: ProposalConfig, repeats: int) -> None:
