@@ -96,20 +96,28 @@ def rotation_averaged(model: GroundingTransformer, cache: TextCache, scenes: lis
     return log_probs, first, objects.subset(b)
 
 
-def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64,
-            rotations: int = 4) -> list[int]:
-    """Predicted object id for every example of ``data`` (eval mode, no gradients; answers
-    averaged over ``rotations`` turns of the scene, see :func:`rotation_averaged`)."""
+def choose(model: GroundingTransformer, cache: TextCache, scenes: list[Scene], texts: list[str],
+           viewpoints: list[tuple[float, ...] | None], batch_size: int = 64, rotations: int = 4) -> list[int]:
+    """The chosen object's id for each (scene, sentence, viewpoint) triple (eval mode, no
+    gradients; answers averaged over ``rotations`` turns of the scene, see
+    :func:`rotation_averaged`). Every scene must have objects."""
     model.eval()
     preds: list[int] = []
     with torch.no_grad():
-        for i in range(0, len(data.examples), batch_size):
-            chunk = data.examples[i:i + batch_size]
-            log_probs, _, objects = rotation_averaged(model, cache, [data.scenes[ex.scene] for ex in chunk],
-                                                      [ex.utterance.text for ex in chunk],
-                                                      [ex.utterance.viewpoint for ex in chunk], rotations)
-            preds += objects.object_ids[torch.arange(len(chunk)), log_probs.argmax(dim=1)].tolist()
+        for i in range(0, len(scenes), batch_size):
+            part = slice(i, i + batch_size)
+            log_probs, _, objects = rotation_averaged(model, cache, scenes[part], texts[part], viewpoints[part],
+                                                      rotations)
+            preds += objects.object_ids[torch.arange(len(log_probs)), log_probs.argmax(dim=1)].tolist()
     return preds
+
+
+def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64,
+            rotations: int = 4) -> list[int]:
+    """Predicted object id for every example of ``data`` (:func:`choose`)."""
+    return choose(model, cache, [data.scenes[ex.scene] for ex in data.examples],
+                  [ex.utterance.text for ex in data.examples], [ex.utterance.viewpoint for ex in data.examples],
+                  batch_size, rotations)
 
 
 @dataclass(frozen=True)
@@ -195,4 +203,5 @@ def calibrate_confidence(model: GroundingTransformer, cache: TextCache, data: Gr
             "true_negative_rate": float((neg < t).mean()), "positives": len(pos), "negatives": len(neg)}
 
 
-__all__ = ["GroundingReport", "calibrate_confidence", "evaluate", "model_forward", "predict", "rotation_averaged"]
+__all__ = ["GroundingReport", "calibrate_confidence", "choose", "evaluate", "model_forward", "predict",
+           "rotation_averaged"]
