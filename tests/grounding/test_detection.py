@@ -1,6 +1,7 @@
 """Grounding on predicted objects: class distributions in the model, the flag, the detection
 protocol (IoU with the true box) and the stand-in proposals it is measured with."""
 
+import copy
 import json
 
 import numpy as np
@@ -87,14 +88,16 @@ def test_label_mixture_changes_the_answer(grounder):
 
 
 def test_flag_reads_the_class_distribution(grounder):
-    """The query's class counts as present when some object is of it with probability >= 0.5."""
-    likely = _proposal(0, (1, 1, 0.5), (0.5, 0.5, 1), (("cabinet", 0.55), ("bookshelf", 0.45)))
-    unlikely = _proposal(0, (1, 1, 0.5), (0.5, 0.5, 1), (("cabinet", 0.8), ("bookshelf", 0.2)))
-    result = grounder.ground(Scene("s", objects=[unlikely]), "the bookshelf")
-    assert result.asked_class == "bookshelf"                 # named among the candidates, not only the top labels
-    assert grounder.ground(Scene("s", objects=[likely]), "the cabinet").low_confidence is False
-    if grounder.class_match_threshold is not None and result.class_match < grounder.class_match_threshold:
-        assert result.low_confidence                         # presence 0.2: flagged when the match is weak too
+    """The query's class counts as present when some object is of it with probability >= 0.5
+    (objects independently); with a threshold above every class match the flag rests on that alone."""
+    strict = copy.copy(grounder)
+    strict.class_match_threshold = 2.0
+    one = [_proposal(0, (1, 1, 0.5), (0.5, 0.5, 1), (("cabinet", 0.55), ("bookshelf", 0.45)))]
+    two = [*one, _proposal(1, (3, 1, 0.5), (0.5, 0.5, 1), (("cabinet", 0.55), ("bookshelf", 0.45)))]
+    assert not strict.ground(Scene("s", objects=one), "the cabinet").low_confidence
+    alone = strict.ground(Scene("s", objects=one), "the bookshelf")
+    assert alone.asked_class == "bookshelf" and alone.low_confidence         # named among the candidates; p = 0.45
+    assert not strict.ground(Scene("s", objects=two), "the bookshelf").low_confidence   # 1 - 0.55^2 = 0.70
 
 
 def _detection_case():
