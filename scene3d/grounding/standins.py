@@ -6,8 +6,9 @@ Per true object, in order: missed (``miss``), merged with its nearest neighbour 
 objects not drawn yet) into one proposal spanning both boxes (``merge``), split in two halves along its longer horizontal side
 (``split``), or kept; every proposal's box is jittered (centre moved by a normal share of
 its size, each side scaled by a log-normal factor) and its class is a distribution (``label_scores``)
-whose top class is the true one with probability ``1 - label_swap``, else a confusable
-class, with the true class second.
+over the true class and confusable ones: the true class is on top with probability ``1 - label_swap``,
+else second; or, ``calibrated``, it is the k-th class with probability the k-th score (the
+scores are then the classes' true probabilities, as a calibrated classifier's would be).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class StandInNoise:
             axis) and of the log of each side's scale factor.
         label_swap: probability that the top class is a wrong one (the true class second).
         classes: candidate classes per proposal (``label_scores`` length, >= 1).
+        calibrated: the true class's rank is drawn from the scores themselves (``label_swap``
+            is then unused): P(true class = the k-th) = the k-th score.
     """
 
     miss: float = 0.05
@@ -39,6 +42,7 @@ class StandInNoise:
     jitter: float = 0.1
     label_swap: float = 0.3
     classes: int = 3
+    calibrated: bool = False
 
     def __post_init__(self) -> None:
         for name in ("miss", "merge", "split", "label_swap"):
@@ -74,13 +78,15 @@ def _halves(box: Box) -> tuple[Box, Box]:
 
 def _label_scores(label: str, others: list[str], noise: StandInNoise,
                   rng: np.random.Generator) -> tuple[tuple[str, float], ...]:
-    """(class, score) pairs, highest first: the true class first, or second after a wrong one."""
+    """(class, score) pairs, highest first, the true class among them (see :class:`StandInNoise`)."""
     wrong = [c for c in dict.fromkeys(others) if c != label]
     picks = [str(c) for c in rng.permutation(np.array(wrong, dtype=object))[: noise.classes - 1]] if wrong else []
-    names = [label, *picks]
-    if picks and rng.random() < noise.label_swap:
-        names[0], names[1] = names[1], names[0]
-    scores = np.sort(rng.dirichlet(np.ones(len(names)) * 2.0))[::-1]
+    scores = np.sort(rng.dirichlet(np.ones(len(picks) + 1) * 2.0))[::-1]
+    if noise.calibrated:
+        rank = int(rng.choice(len(scores), p=scores / scores.sum()))
+    else:
+        rank = int(bool(picks) and rng.random() < noise.label_swap)
+    names = [*picks[:rank], label, *picks[rank:]]
     return tuple((name, float(s)) for name, s in zip(names, scores))
 
 

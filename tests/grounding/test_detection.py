@@ -148,6 +148,14 @@ def test_standin_proposals_draw_the_stated_noise():
     merged = standin_proposals(scene, StandInNoise(miss=0, merge=1.0, split=0, jitter=0))
     assert len(merged.objects) == (len(scene.objects) + 1) // 2
     assert standin_proposals(scene, seed=3).objects == standin_proposals(scene, seed=3).objects
+    calibrated = StandInNoise(miss=0, merge=0, split=0, jitter=0, calibrated=True)
+    top, right = [], []
+    for seed in range(150):
+        for p in standin_proposals(scene, calibrated, seed=seed).objects:
+            truth = max(scene.objects, key=lambda o: aabb_iou(p.box, o.box))
+            top.append(p.label_scores[0][1])
+            right.append(p.label == truth.label)
+    assert abs(np.mean(right) - np.mean(top)) < 0.05            # the top score is the chance the top class is right
     with pytest.raises(ValueError, match="miss"):
         StandInNoise(miss=1.5)
 
