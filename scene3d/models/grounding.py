@@ -178,8 +178,10 @@ class GroundingTransformer(nn.Module):
     Predicted objects may carry K candidate classes each: class-name embeddings
     (B, N, K, text_dim) with ``label_weights`` (B, N, K), each object's class probabilities
     (summing to 1; 0 on unused candidates). The object token then reads the probability-weighted
-    mix of its class embeddings, and its class match is the expected match over its classes
-    (each class's cosine with the sentence's class query, weighted by its probability).
+    mix of its class embeddings; its class term in the score is marginalised over its classes,
+    log sum_k p_k exp(class_scale * cos_k) (the class evidence of each hypothesis weighted by its
+    probability: one certain class gives class_scale * cos as for an annotated object), and its
+    reported class match is the expected cosine sum_k p_k cos_k.
     """
 
     def __init__(self, cfg: GroundingConfig | None = None):
@@ -243,12 +245,14 @@ class GroundingTransformer(nn.Module):
                 x = x + self.relation(message * self.relation_gate(text_pooled)[:, None, :])
         class_query = nn.functional.normalize(self.class_proj(text_pooled), dim=-1)   # (B, text_dim)
         # does the object's class match the class the sentence asks for? (open vocabulary)
-        if label_embed.dim() == 4:   # the expected match over each object's candidate classes
+        if label_embed.dim() == 4:   # marginalised over each object's candidate classes
             cosines = (nn.functional.normalize(label_embed, dim=-1) @ class_query[:, None, :, None]).squeeze(-1)
             class_match = (cosines * label_weights).sum(-1)                        # (B, N)
+            class_term = torch.logsumexp(self.class_scale * cosines + label_weights.clamp(min=1e-30).log(), -1)
         else:
             class_match = (nn.functional.normalize(label_embed, dim=-1) @ class_query[:, :, None]).squeeze(-1)
-        logits = self.score(self.norm(x)).squeeze(-1) + self.class_scale * class_match   # (B, N)
+            class_term = self.class_scale * class_match
+        logits = self.score(self.norm(x)).squeeze(-1) + class_term                 # (B, N)
         if self.mention_score is not None:
             logits = logits + self.mention_score(mentions).squeeze(-1)
         logits = logits.masked_fill(~mask, float("-inf"))
