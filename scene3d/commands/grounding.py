@@ -119,7 +119,12 @@ def cmd_eval_grounding(cfg: DictConfig) -> int:
         raise ConfigError("proposals= takes a folder of scene folders with predicted objects "
                           "(write them with segment-instances); on-the-fly proposals are not wired to it yet")
     if cfg.proposals:   # read before the model loads: a wrong folder answers at once
+        from scene3d.grounding.data import sharpen_labels
+
+        if cfg.label_temperature < 0:
+            raise ConfigError(f"label_temperature must be >= 0, got {cfg.label_temperature}")
         proposals = _scene_source(Path(cfg.proposals), {u.scene_id for u in utts}, "proposals")
+        proposals = {k: sharpen_labels(v, cfg.label_temperature) for k, v in proposals.items()}
         if not proposals:
             raise ConfigError(f"proposals={cfg.proposals}: no scene folder of the sentences' scenes in it")
     scenes = _scene_source(Path(need(cfg, "objects")), {u.scene_id for u in utts}, "objects")

@@ -10,7 +10,7 @@ proposal) brings a distribution over classes instead of one name (:func:`class_d
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -72,6 +72,33 @@ def class_distribution(obj: SceneObject) -> tuple[tuple[str, float], ...]:
     if total <= 0:
         return tuple((name, 1.0 / len(pairs)) for name, _ in pairs)
     return tuple((name, score / total) for name, score in pairs)
+
+
+def sharpen_labels(scene: Scene, temperature: float) -> Scene:
+    """The scene with each predicted object's ``label_scores`` raised to the power 1 / ``temperature``
+    and renormalised (the order, so the top class, is kept; annotated objects are unchanged).
+
+    ``temperature`` 1: the scores as they are; below 1: trust the top class more (for a detector
+    whose scores are under-confident); 0: the top class only (``((label, 1.0),)``).
+
+    Raises:
+        ValueError: a negative temperature.
+    """
+    if temperature < 0:
+        raise ValueError(f"the label temperature must be >= 0, got {temperature}")
+    objects = []
+    for o in scene.objects:
+        if o.label_scores and temperature != 1:
+            if temperature == 0:
+                pairs = ((o.label, 1.0),)
+            else:
+                powered = np.array([score for _, score in o.label_scores], dtype=np.float64) ** (1.0 / temperature)
+                total = powered.sum()
+                shares = powered / total if total > 0 else np.full(len(powered), 1.0 / len(powered))
+                pairs = tuple((name, float(w)) for (name, _), w in zip(o.label_scores, shares))
+            o = replace(o, label_scores=pairs)
+        objects.append(o)
+    return replace(scene, objects=objects)
 
 
 def reference_frame(scene: Scene, viewpoint: tuple[float, ...] | None = None) -> tuple[np.ndarray, float]:

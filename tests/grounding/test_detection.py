@@ -11,7 +11,7 @@ import torch
 from scene3d.cli import main
 from scene3d.geometry.boxes import aabb_iou
 from scene3d.grounding import Grounder, GroundingDataset
-from scene3d.grounding.data import class_distribution
+from scene3d.grounding.data import class_distribution, sharpen_labels
 from scene3d.grounding.detection import evaluate_detection
 from scene3d.grounding.evaluation import model_forward
 from scene3d.grounding.mentions import class_presence, mention_features
@@ -40,6 +40,13 @@ def test_class_distribution_and_presence():
     predicted = _proposal(2, (0, 0, 0), (1, 1, 1), (("chair", 0.6), ("stool", 0.2)))
     dist = class_distribution(predicted)
     assert [name for name, _ in dist] == ["chair", "stool"] and [w for _, w in dist] == pytest.approx([0.75, 0.25])
+    scene = Scene("s", objects=[annotated, predicted])
+    assert sharpen_labels(scene, 1.0).objects == scene.objects
+    half = sharpen_labels(scene, 0.5).objects
+    assert half[0] == annotated and [w for _, w in half[1].label_scores] == pytest.approx([0.9, 0.1])   # .36 : .04
+    assert sharpen_labels(scene, 0.0).objects[1].label_scores == (("chair", 1.0),)
+    with pytest.raises(ValueError, match="temperature"):
+        sharpen_labels(scene, -1.0)
     two = [(("piano", 0.4), ("table", 0.6)), (("table", 0.6), ("piano", 0.4))]
     assert class_presence("piano", two) == pytest.approx(1 - 0.6 * 0.6)      # independent objects
     assert class_presence("piano", two[:1]) == pytest.approx(0.4)
@@ -176,6 +183,10 @@ def test_eval_grounding_on_proposals_of_scene_folders(tmp_path, capsys):
     record = json.loads(metrics.read_text())["detection"]
     assert record["true_objects"]["n"] == record["proposals"]["n"] == 2
     assert record["upper_bound"]["acc50"] == 1.0 and 0.0 <= record["proposals"]["acc50"] <= 1.0
+    assert main([*args, f"proposals={tmp_path / 'props'}", "label_temperature=0", f"out={metrics}"]) == 0
+    assert json.loads(metrics.read_text())["detection"]["upper_bound"]["acc50"] == 1.0
+    assert main([*args, f"proposals={tmp_path / 'props'}", "label_temperature=-1"]) == 2
+    assert "label_temperature" in capsys.readouterr().err
     assert main([*args, f"proposals={tmp_path / 'nothing'}"]) == 2
     assert "not found" in capsys.readouterr().err
     assert main([*args, "proposals=true"]) == 2
