@@ -99,6 +99,45 @@ def _scene_source(path: Path, scene_ids: set[str], what: str) -> dict:
     return load_gt_object_scenes(path, scene_ids=scene_ids)
 
 
+def _proposal_scenes(cfg: DictConfig, scene_ids: set[str]) -> dict | None:
+    """``{scene id: Scene with predicted objects}`` for the detection protocol, or None without ``proposals=``.
+
+    ``proposals=<folder>`` reads scene folders written by ``segment-instances``; ``proposals=true`` strips
+    the labels of the scenes of ``objects=`` (a folder of scene folders: proposals need points) and
+    proposes objects from their points (``proposal_checkpoint=`` labels them). The class scores are
+    then sharpened by ``label_temperature``.
+    """
+    if cfg.proposals is None or cfg.proposals is False:
+        return None
+    from scene3d.grounding.data import sharpen_labels
+
+    if cfg.label_temperature < 0:
+        raise ConfigError(f"label_temperature must be >= 0, got {cfg.label_temperature}")
+    if cfg.proposals is True:
+        objects = Path(need(cfg, "objects"))
+        if not objects.is_dir():
+            raise ConfigError(f"proposals=true proposes objects from the scenes' points, so objects= must be a folder of "
+                              f"scene folders; {objects} is not (object lists have no points). Give proposals=<folder> "
+                              f"written by segment-instances instead")
+        from tqdm import tqdm
+
+        from scene3d.instances import propose, strip_labels
+
+        truth = _scene_source(objects, scene_ids, "objects")
+        empty = sorted(k for k, s in truth.items() if s.num_points < 2)
+        if empty:
+            raise ConfigError(f"proposals=true: scenes {empty[:5]} of {objects} have no points to propose objects from")
+        proposals = {k: propose(strip_labels(s), checkpoint=cfg.proposal_checkpoint, device=str(cfg.device))
+                     for k, s in tqdm(truth.items(), desc="proposals", unit="scene", total=len(truth))}
+    else:
+        if cfg.proposal_checkpoint is not None:
+            raise ConfigError("proposal_checkpoint= labels on-the-fly proposals: it needs proposals=true")
+        proposals = _scene_source(Path(cfg.proposals), scene_ids, "proposals")
+    if not proposals:
+        raise ConfigError(f"proposals={cfg.proposals}: no scene of the sentences' scenes in it")
+    return {k: sharpen_labels(v, cfg.label_temperature) for k, v in proposals.items()}
+
+
 def cmd_eval_grounding(cfg: DictConfig) -> int:
     import json
 
@@ -114,19 +153,7 @@ def cmd_eval_grounding(cfg: DictConfig) -> int:
     utts = utts[: cfg.limit] if cfg.limit else utts
     if not utts:
         raise ConfigError(f"{path}: no referral left to evaluate (scenes={cfg.scenes}, limit={cfg.limit})")
-    proposals = None
-    if isinstance(cfg.proposals, bool):
-        raise ConfigError("proposals= takes a folder of scene folders with predicted objects "
-                          "(write them with segment-instances); on-the-fly proposals are not wired to it yet")
-    if cfg.proposals:   # read before the model loads: a wrong folder answers at once
-        from scene3d.grounding.data import sharpen_labels
-
-        if cfg.label_temperature < 0:
-            raise ConfigError(f"label_temperature must be >= 0, got {cfg.label_temperature}")
-        proposals = _scene_source(Path(cfg.proposals), {u.scene_id for u in utts}, "proposals")
-        proposals = {k: sharpen_labels(v, cfg.label_temperature) for k, v in proposals.items()}
-        if not proposals:
-            raise ConfigError(f"proposals={cfg.proposals}: no scene folder of the sentences' scenes in it")
+    proposals = _proposal_scenes(cfg, {u.scene_id for u in utts})   # before the model loads: errors answer at once
     scenes = _scene_source(Path(need(cfg, "objects")), {u.scene_id for u in utts}, "objects")
     data = GroundingDataset.build(scenes, utts)
     if not data.examples:
@@ -143,7 +170,8 @@ def cmd_eval_grounding(cfg: DictConfig) -> int:
 
         detection = evaluate_detection(grounder.model, grounder.cache, data, proposals, rotations=grounder.rotations,
                                        true_objects=report.scanrefer)
-        print(f"detection protocol (ScanRefer): grounded among the predicted objects of {cfg.proposals} "
+        source = "proposals made from the points" if cfg.proposals is True else str(cfg.proposals)
+        print(f"detection protocol (ScanRefer): grounded among the predicted objects of {source} "
               f"({detection.proposals_per_scene:.1f} a scene; {detection.without_proposals} sentences without any), "
               f"scored by IoU with the true target's box:")
         print(detection.table())

@@ -76,3 +76,31 @@ def test_labels_from_a_pretrain_run(tmp_path, capsys):
     assert main(["segment-instances", f"scene={folder}", f"checkpoint={run}", "proposals.label_source=both",
                  f"out={tmp_path / 'both'}"]) == 0
     assert load_scene(tmp_path / "both" / "tiny_0").objects
+
+
+@pytest.mark.slow  # eval-grounding loads the packaged model
+def test_eval_grounding_proposes_on_the_fly(tmp_path, capsys):
+    """``eval-grounding proposals=true``: the scenes of objects= lose their labels, get proposals from
+    their points, and the detection protocol scores them against the true boxes."""
+    from scene3d.io import write_utterances_jsonl
+    from scene3d.structures import Utterance
+
+    truth = _boxes_on_floor()
+    save_scene(truth, tmp_path / "truth")
+    utts = [Utterance(scene_id=truth.scene_id, target_id=o.object_id, text=f"the {o.label}", utterance_id=f"u{o.object_id}",
+                      source="scanrefer") for o in truth.objects if o.label != "floor"]
+    write_utterances_jsonl(tmp_path / "language.jsonl", utts)
+    metrics = tmp_path / "m.json"
+    args = ["eval-grounding", f"utterances={tmp_path / 'language.jsonl'}", "device=cpu"]
+    assert main([*args, f"objects={tmp_path / 'truth'}", "proposals=true", f"out={metrics}"]) == 0
+    assert "predicted objects of proposals made from the points" in capsys.readouterr().out
+    record = json.loads(metrics.read_text())["detection"]
+    assert record["proposals"]["n"] == 3
+    assert record["upper_bound"]["acc50"] == 1.0            # separated boxes: every target is proposed exactly
+    objects_gz = tmp_path / "objects.json"
+    objects_gz.write_text("[]")
+    assert main([*args, f"objects={objects_gz}", "proposals=true"]) == 2
+    assert "must be a folder of scene folders" in capsys.readouterr().err
+    assert main([*args, f"objects={tmp_path / 'truth'}", f"proposals={tmp_path / 'truth'}",
+                 f"proposal_checkpoint={tmp_path}"]) == 2
+    assert "needs proposals=true" in capsys.readouterr().err
