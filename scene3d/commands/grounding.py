@@ -230,9 +230,14 @@ def cmd_ground(cfg: DictConfig) -> int:
     from scene3d.io import load_scene
     from scene3d.io.atomic import atomic_write_text
 
+    if cfg.label_temperature < 0:
+        raise ConfigError(f"label_temperature must be >= 0, got {cfg.label_temperature}")
     scene = load_scene(cfg.scene, frames=False, mesh=False)
     t0 = time.perf_counter()
     from scene3d.grounding import Grounder
+    from scene3d.grounding.data import sharpen_labels
+
+    scene = sharpen_labels(scene, cfg.label_temperature)
 
     grounder = Grounder.from_checkpoint(cfg.checkpoint, device=str(cfg.device))   # None: the packaged model
     load_s = time.perf_counter() - t0

@@ -45,6 +45,8 @@ def test_in_place_then_graph_and_ground(tmp_path, capsys):
     assert main(["ground", f"scene={folder}", "query=the object on the floor", "top_k=2"]) == 0
     out = capsys.readouterr().out
     assert "1. object" in out
+    assert main(["ground", f"scene={folder}", "query=the box", "label_temperature=-1"]) == 2
+    assert "label_temperature must be >= 0" in capsys.readouterr().err
 
 
 def test_import_ply_segment(tmp_path, capsys):
