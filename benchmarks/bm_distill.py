@@ -135,7 +135,7 @@ def segmentation(args) -> dict:
     variants = {
         "ray-marched": DistillConfig(w_feature=1.0, w_depth=0.1, w_projection=0.0, num_rays=args.rays, **loss),
         "projection": DistillConfig(w_feature=0.0, w_depth=0.0, w_projection=1.0, projection_points=args.proj_points,
-                                    augment=args.augment, **loss),
+                                    augment=args.augment, target=args.target, **loss),
     }
     students, train_seconds = {}, {}
     for name, dcfg in ((n, variants[n]) for n in args.variants):
@@ -214,6 +214,8 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=1)
     ap.add_argument("--normals", action="store_true", help="feed point normals to the student")
     ap.add_argument("--augment", action="store_true", help="floor-plane symmetries of the rooms (projection student)")
+    ap.add_argument("--target", choices=["view", "fused"], default="view",
+                    help="projection student's target: one view's teacher pixel, or the teacher fused over the room's views")
     ap.add_argument("--reuse", action="store_true", help="evaluate the students already trained in --out (no training)")
     ap.add_argument("--timing-steps", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)

@@ -147,6 +147,42 @@ def test_augmented_projection_loss_reads_the_student_on_the_turned_room(scenes):
         DistillConfig(augment=True)
 
 
+def test_fused_target_is_the_teacher_fused_over_all_views_at_seen_points(scenes):
+    from scene3d.distill import DistillStudent, FeatureLoss, fuse_teacher, point_target_loss
+
+    teacher = fake_teacher()
+    cfg = DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=512, target="fused")
+    task = DistillTask(scenes, teacher, 0.1, cfg)
+    fused = fuse_teacher(scenes[1], teacher, cfg.tolerance)
+    seen, target = task.fused[1]
+    assert 0 < seen.numel() < scenes[1].num_points
+    torch.testing.assert_close(seen, (fused.views_seen > 0).nonzero().flatten())
+    torch.testing.assert_close(target.float(), fused.features[seen], atol=1e-3, rtol=0)
+    torch.manual_seed(0)
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
+    calls = []
+    task.teacher = lambda *a: calls.append(a)  # the per-step teacher is not run: targets are cached
+    got = task.losses(model, [1], [0], torch.Generator().manual_seed(3))
+    assert set(got) == {"projection", "loss"} and not calls
+    out = model(task.inputs[1], density=False)
+    want = point_target_loss(out, task.inputs[1].points[seen], target, 512, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(got["loss"], want)
+    # a student whose feature at every point is its target costs 1 - cos = 0, the flipped one exactly 2
+    class _Out:
+        def __init__(self, sign):
+            self.sign = sign
+
+        def point_features(self, p):  # the point's index is its x coordinate
+            return self.sign * target[p[:, 0].long()].float()
+
+    index_points = torch.stack([torch.arange(seen.numel()).float(), torch.zeros(seen.numel()), torch.zeros(seen.numel())], 1)
+    for sign, cost in ((1.0, 0.0), (-1.0, 2.0)):
+        loss = point_target_loss(_Out(sign), index_points, target, 512, torch.Generator().manual_seed(3), FeatureLoss())
+        torch.testing.assert_close(loss, torch.tensor(cost), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="target must be one of"):
+        DistillConfig(target="mean")
+
+
 def test_contrastive_task_embeds_the_training_labels(scenes):
     from scene3d.distill import DistillStudent
 
