@@ -27,6 +27,8 @@ from scene3d.teachers import Teacher
 from scene3d.train import Checkpointer, LoopConfig, TrainState, resolve_device, run_training
 from scene3d.train.precision import resolve_precision
 
+AUGMENTATIONS = ("square", "any")
+"""The kinds of ``DistillConfig.augment_kind``."""
 TARGETS = ("view", "fused")
 """What the projection branch pulls the student's point features towards (``DistillConfig.target``)."""
 
@@ -74,6 +76,14 @@ class DistillConfig:
     multiples of 90 degrees about the vertical axis through the centre of the points' xy box, each
     with or without a mirror), drawn from the step's generator; the teacher side stays in the world
     frame. Projection loss only (a mirrored camera is not a camera)."""
+    augment_kind: str = "square"
+    """Which turns ``augment`` draws: ``square`` = the 8 symmetries above (each room voxelised once
+    per symmetry and cached); ``any`` = a rotation by an angle uniform in [0, 360) degrees about the
+    same axis, mirrored with probability 1/2, and scaled by a factor uniform in
+    ``[1 - augment_scale, 1 + augment_scale]`` about (the xy centre, the lowest point) (the room is
+    voxelised anew every step)."""
+    augment_scale: float = 0.0
+    """``augment_kind=any``: the half-width of the scale jitter (0 = no scaling, 0.1 = +-10 %)."""
     target: str = "view"
     """The projection branch's target: ``view`` = the teacher's feature at the point's pixel in each
     of the step's ``views_per_item`` views (one corrupted view per pair); ``fused`` = the teacher
@@ -92,6 +102,10 @@ class DistillConfig:
             raise ValueError("DistillConfig: every loss weight is 0; nothing to train")
         if self.target not in TARGETS:
             raise ValueError(f"DistillConfig.target must be one of {TARGETS}, got {self.target!r}")
+        if self.augment_kind not in AUGMENTATIONS:
+            raise ValueError(f"DistillConfig.augment_kind must be one of {AUGMENTATIONS}, got {self.augment_kind!r}")
+        if not 0 <= self.augment_scale < 1:
+            raise ValueError(f"DistillConfig.augment_scale must be in [0, 1), got {self.augment_scale}")
         if self.augment and self.w_feature + self.w_depth > 0:
             raise ValueError("DistillConfig: augment=true works with the projection loss only (w_feature=w_depth=0)")
 
@@ -184,19 +198,37 @@ class DistillTask:
             return self.inputs[item]
         key = (item, symmetry)
         if key not in self._augmented:
-            scene = self.scenes[item]
-            xy = scene.points[:, :2]
-            centre = (xy.min(axis=0) + xy.max(axis=0)) / 2
-            m = plane_symmetry(symmetry)  # (2, 2)
-            points = scene.points.copy()
-            points[:, :2] = (xy - centre) @ m.T + centre
-            normals = None
-            if scene.normals is not None:
-                normals = scene.normals.copy()
-                normals[:, :2] = scene.normals[:, :2] @ m.T
-            self._augmented[key] = student_input(replace(scene, points=points, normals=normals), self.voxel_size,
-                                                 self.normals).to(self.device)
+            self._augmented[key] = self._turned_input(item, plane_symmetry(symmetry))
         return self._augmented[key]
+
+    def _turned_input(self, item: int, matrix: np.ndarray, scale: float = 1.0) -> StudentInput:
+        """The student's input for scene ``item`` with its points (and normals) turned by the
+        ``(2, 2)`` floor-plane ``matrix`` about the centre of the points' xy box, then scaled by
+        ``scale`` about (that centre, the lowest point)."""
+        scene = self.scenes[item]
+        xy = scene.points[:, :2]
+        centre = np.array([*(xy.min(axis=0) + xy.max(axis=0)) / 2, scene.points[:, 2].min()], dtype=np.float32)
+        points = scene.points.copy()
+        points[:, :2] = (xy - centre[:2]) @ matrix.T + centre[:2]
+        if scale != 1.0:
+            points = (points - centre) * np.float32(scale) + centre
+        normals = None
+        if scene.normals is not None:
+            normals = scene.normals.copy()
+            normals[:, :2] = scene.normals[:, :2] @ matrix.T
+        return student_input(replace(scene, points=points, normals=normals), self.voxel_size,
+                             self.normals).to(self.device)
+
+    def random_input(self, item: int, generator: torch.Generator) -> StudentInput:
+        """The student's input for scene ``item`` under a random turn of kind ``config.augment_kind``
+        (``square``: :meth:`augmented_input`; ``any``: any angle, a mirror half the time, the scale
+        jitter), drawn from ``generator``."""
+        if self.config.augment_kind == "square":
+            return self.augmented_input(item, int(torch.randint(8, (1,), generator=generator)))
+        angle, mirror, u = torch.rand(3, generator=generator, dtype=torch.float64).tolist()
+        c, s = np.cos(2 * np.pi * angle), np.sin(2 * np.pi * angle)
+        m = np.array([[c, -s], [s, c]], dtype=np.float32) @ np.diag([-1 if mirror < 0.5 else 1, 1]).astype(np.float32)
+        return self._turned_input(item, m, 1.0 + self.config.augment_scale * (2 * u - 1))
 
     def losses(self, model: nn.Module, batch: list[int], positions: list[int],
                generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -204,7 +236,7 @@ class DistillTask:
         item = batch[positions[0]]
         cfg, scene, x = self.config, self.scenes[item], self.inputs[item]
         if cfg.augment:
-            x = self.augmented_input(item, int(torch.randint(8, (1,), generator=generator)))
+            x = self.random_input(item, generator)
         render = cfg.w_feature > 0 or cfg.w_depth > 0
         fused = cfg.target == "fused" and cfg.w_projection > 0
         if render or not fused:

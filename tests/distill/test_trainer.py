@@ -147,6 +147,37 @@ def test_augmented_projection_loss_reads_the_student_on_the_turned_room(scenes):
         DistillConfig(augment=True)
 
 
+def test_any_angle_augmentation_turns_mirrors_and_scales_the_room(scenes):
+    from scene3d.distill import DistillStudent
+
+    cfg = DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=512, augment=True,
+                        augment_kind="any", augment_scale=0.2, target="fused")
+    task = DistillTask(scenes, fake_teacher(), 0.1, cfg)
+    pts = task.inputs[0].points.double()
+    centre = torch.tensor([*(pts[:, :2].min(0).values + pts[:, :2].max(0).values) / 2, pts[:, 2].min()])
+    seen_scales, dets = set(), set()
+    for seed in range(6):
+        angle, mirror, u = torch.rand(3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).tolist()
+        x = task.random_input(0, torch.Generator().manual_seed(seed))
+        got = x.points.double() - centre
+        scale = 1 + 0.2 * (2 * u - 1)
+        c, s = np.cos(2 * np.pi * angle), np.sin(2 * np.pi * angle)
+        m = torch.tensor([[c, -s], [s, c]]) @ torch.diag(torch.tensor([-1.0 if mirror < 0.5 else 1.0, 1.0], dtype=torch.float64))
+        want = torch.cat([(pts[:, :2] - centre[:2]) @ m.T, pts[:, 2:] - centre[2:]], 1) * scale
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+        assert x.voxels.num_points > 0 and x.points.shape == task.inputs[0].points.shape
+        seen_scales.add(round(scale, 3))
+        dets.add(round(float(torch.linalg.det(m))))
+    assert len(seen_scales) == 6 and dets == {-1, 1}  # the draws do vary: scales, mirrored or not
+    loss = task.losses(DistillStudent(replace(TINY_STUDENT, feature_dim=16)), [0], [0],
+                       torch.Generator().manual_seed(0))["loss"]
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="augment_kind must be one of"):
+        DistillConfig(augment_kind="cube")
+    with pytest.raises(ValueError, match="augment_scale"):
+        DistillConfig(augment_scale=1.5)
+
+
 def test_fused_target_is_the_teacher_fused_over_all_views_at_seen_points(scenes):
     from scene3d.distill import DistillStudent, FeatureLoss, fuse_teacher, point_target_loss
 
