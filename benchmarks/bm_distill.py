@@ -136,7 +136,8 @@ def segmentation(args) -> dict:
         "ray-marched": DistillConfig(w_feature=1.0, w_depth=0.1, w_projection=0.0, num_rays=args.rays, **loss),
         "projection": DistillConfig(w_feature=0.0, w_depth=0.0, w_projection=1.0, projection_points=args.proj_points,
                                     augment=args.augment, augment_kind=args.augment_kind,
-                                    augment_scale=args.augment_scale, target=args.target, **loss),
+                                    augment_scale=args.augment_scale, target=args.target, cache_views=args.cache_views,
+                                    **loss),
     }
     students, train_seconds = {}, {}
     for name, dcfg in ((n, variants[n]) for n in args.variants):
@@ -219,6 +220,8 @@ def main() -> None:
                     help="with --augment: the 8 symmetries of the square, or any angle + mirror + --augment-scale")
     ap.add_argument("--augment-scale", type=float, default=0.0, help="with --augment-kind any: scale jitter half-width")
     ap.add_argument("--warmup", type=int, default=10, help="learning-rate warm-up steps (then cosine decay to 0)")
+    ap.add_argument("--cache-views", action="store_true",
+                    help="projection student: keep the teacher maps after first use (same numbers, less time)")
     ap.add_argument("--target", choices=["view", "fused"], default="view",
                     help="projection student's target: one view's teacher pixel, or the teacher fused over the room's views")
     ap.add_argument("--reuse", action="store_true", help="evaluate the students already trained in --out (no training)")

@@ -178,6 +178,26 @@ def test_any_angle_augmentation_turns_mirrors_and_scales_the_room(scenes):
         DistillConfig(augment_scale=1.5)
 
 
+def test_cached_views_give_the_same_losses_without_running_the_teacher_again(scenes):
+    from scene3d.distill import DistillStudent
+
+    cfg = DistillConfig(w_feature=1, w_depth=0.1, w_projection=1, num_rays=256, num_samples=64, projection_points=512,
+                        views_per_item=3)
+    plain, cached = DistillTask(scenes, fake_teacher(), 0.1, cfg), DistillTask(scenes, fake_teacher(), 0.1,
+                                                                               replace(cfg, cache_views=True))
+    torch.manual_seed(0)
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
+    for step in range(2):
+        a = plain.losses(model, [1], [0], torch.Generator().manual_seed(step))
+        b = cached.losses(model, [1], [0], torch.Generator().manual_seed(step))
+        assert set(a) == set(b) == {"render_feature", "render_depth", "projection", "loss"}
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], atol=0, rtol=0)
+        if step == 0:
+            cached.teacher = None  # the second step must not call it
+    assert set(cached._views) == {1} and len(cached._views[1].cameras) == len(scenes[1].frames)
+
+
 def test_fused_target_is_the_teacher_fused_over_all_views_at_seen_points(scenes):
     from scene3d.distill import DistillStudent, FeatureLoss, fuse_teacher, point_target_loss
 
