@@ -112,7 +112,8 @@ class DistillConfig:
         if not 0 <= self.augment_scale < 1:
             raise ValueError(f"DistillConfig.augment_scale must be in [0, 1), got {self.augment_scale}")
         if self.augment and self.w_feature + self.w_depth > 0:
-            raise ValueError("DistillConfig: augment=true works with the projection loss only (w_feature=w_depth=0)")
+            raise ValueError("DistillConfig: augment=true works with the projection loss only (w_feature=w_depth=0); "
+                             "set augment=false for the ray-marched losses")
 
 
 def feature_loss(config: DistillConfig, teacher: Teacher, scenes: list[Scene]) -> FeatureLoss:

@@ -347,6 +347,10 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
     assert main(["pretrain", f"data={tmp_path / 'data'}", f"out={tmp_path / 'x'}", "split=null",
                  "student.bogus=1"]) == 2
     assert "student" in capsys.readouterr().err
+    # contradicting settings fail before any data is read (the default augments: projection only)
+    assert main(["pretrain", f"data={tmp_path / 'no_data'}", f"out={tmp_path / 'x'}", "distill.w_feature=1",
+                 "distill.w_projection=0"]) == 2
+    assert "set augment=false for the ray-marched losses" in capsys.readouterr().err
     assert main(["features", f"scene={scene}", f"checkpoint={tmp_path / 'nothing'}", f"out={tmp_path / 'g'}"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
     # the teacher recorded by pretrain is used again; fractions in [0, 1]
