@@ -63,6 +63,7 @@ from scene3d.distill.trainer import (
                                       plane_symmetry,
                                       point_features,
                                       pretrain,
+                                      run_teacher,
 )
 from scene3d.distill.views import DistillDataError, Views, scene_views, visible_points
 
@@ -110,6 +111,7 @@ __all__ = [
                                       "predict_classes",
                                       "pretrain",
                                       "point_target_loss",
+                                      "run_teacher",
                                       "projection_loss",
                                       "ray_distance",
                                       "render_losses",
