@@ -127,7 +127,7 @@ def segmentation(args) -> dict:
     text = teacher.embed_text(classes)
     print(f"data: {len(train)} train / {len(test)} test scenes, {len(classes)} classes, "
           f"{sum(s.num_points for s in train + test) / len(train + test):.0f} points/scene ({time.perf_counter() - t0:.1f} s)")
-    loop = LoopConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, warmup=10,
+    loop = LoopConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, warmup=args.warmup,
                       checkpoint_every=args.steps, seed=0)
     student_cfg = StudentConfig(voxel_size=args.voxel, hidden=args.hidden, blocks=args.blocks, normals=args.normals)
     loss = dict(feature_loss=args.loss, temperature=args.temperature, balance=args.balance, num_anchors=args.anchors,
@@ -135,7 +135,9 @@ def segmentation(args) -> dict:
     variants = {
         "ray-marched": DistillConfig(w_feature=1.0, w_depth=0.1, w_projection=0.0, num_rays=args.rays, **loss),
         "projection": DistillConfig(w_feature=0.0, w_depth=0.0, w_projection=1.0, projection_points=args.proj_points,
-                                    augment=args.augment, **loss),
+                                    augment=args.augment, augment_kind=args.augment_kind,
+                                    augment_scale=args.augment_scale, target=args.target, cache_views=args.cache_views,
+                                    **loss),
     }
     students, train_seconds = {}, {}
     for name, dcfg in ((n, variants[n]) for n in args.variants):
@@ -214,6 +216,14 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=1)
     ap.add_argument("--normals", action="store_true", help="feed point normals to the student")
     ap.add_argument("--augment", action="store_true", help="floor-plane symmetries of the rooms (projection student)")
+    ap.add_argument("--augment-kind", choices=["square", "any"], default="square",
+                    help="with --augment: the 8 symmetries of the square, or any angle + mirror + --augment-scale")
+    ap.add_argument("--augment-scale", type=float, default=0.0, help="with --augment-kind any: scale jitter half-width")
+    ap.add_argument("--warmup", type=int, default=10, help="learning-rate warm-up steps (then cosine decay to 0)")
+    ap.add_argument("--cache-views", action="store_true",
+                    help="projection student: keep the teacher maps after first use (same numbers, less time)")
+    ap.add_argument("--target", choices=["view", "fused"], default="view",
+                    help="projection student's target: one view's teacher pixel, or the teacher fused over the room's views")
     ap.add_argument("--reuse", action="store_true", help="evaluate the students already trained in --out (no training)")
     ap.add_argument("--timing-steps", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)

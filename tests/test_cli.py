@@ -90,7 +90,7 @@ def test_command_help_lists_its_arguments(capsys):
     assert re.search(r"\n  scene +required", capsys.readouterr().out)
     assert main(["pretrain", "--help"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"\n  loop.steps +int = 600 ", out) and re.search(r"\n  student.encoder_channels +list = ", out)
+    assert re.search(r"\n  loop.steps +int = 900 ", out) and re.search(r"\n  student.encoder_channels +list = ", out)
     assert out.index("  data ") < out.index("  split ")          # required options first
 
 

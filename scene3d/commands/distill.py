@@ -35,6 +35,8 @@ def cmd_pretrain(cfg: DictConfig) -> int:
     from scene3d.train import LoopConfig, resolve_device, resolve_precision
 
     resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
+    settings = (dataclass_from(StudentConfig, cfg.student, "student"), dataclass_from(DistillConfig, cfg.distill, "distill"),
+                dataclass_from(LoopConfig, cfg.loop, "loop"))   # so do contradicting settings (e.g. augment + ray-marched)
     data = Path(need(cfg, "data"))
     folders = list_scene_folders(data)
     if cfg.split is not None:
@@ -54,9 +56,8 @@ def cmd_pretrain(cfg: DictConfig) -> int:
     teacher = instantiate(cfg.teacher)
     notes = {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True), "data": str(data), "split": cfg.split}
     t0 = time.perf_counter()
-    pretrain(scenes, teacher, need(cfg, "out"), dataclass_from(StudentConfig, cfg.student, "student"),
-             dataclass_from(DistillConfig, cfg.distill, "distill"), dataclass_from(LoopConfig, cfg.loop, "loop"),
-             progress=cfg.progress, notes=notes, device=str(cfg.device), precision=str(cfg.precision))
+    pretrain(scenes, teacher, need(cfg, "out"), *settings, progress=cfg.progress, notes=notes, device=str(cfg.device),
+             precision=str(cfg.precision))
     import torch.distributed as dist
 
     if dist.is_initialized():  # launched by torchrun

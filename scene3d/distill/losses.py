@@ -214,3 +214,20 @@ def projection_loss(out: StudentOutput, views: Views, points: torch.Tensor, tole
     feats = out.point_features(query[used])[inverse]  # (K, D)
     target = views.features[m.frame_indices, m.pixels[:, 1], m.pixels[:, 0]]  # (K, D)
     return (loss or FeatureLoss())(feats, target, generator)
+
+
+def point_target_loss(out: StudentOutput, points: torch.Tensor, targets: torch.Tensor, max_points: int,
+                      generator: torch.Generator | None = None, loss: FeatureLoss | None = None) -> torch.Tensor:
+    """The feature loss between the student's features at points and fixed per-point targets (e.g. the
+    teacher fused over all views, :func:`scene3d.distill.fuse_teacher`): no projection per step.
+
+    Args:
+        out: the student's field on one scene.
+        points: ``(S, 3)`` where the student reads the points (metres, the student's frame).
+        targets: ``(S, D)`` their unit target features (any float dtype; compared in float32).
+        max_points: points drawn per step (all if fewer).
+        generator: for the draw.
+        loss: the feature comparison (default: cosine).
+    """
+    pick = _permutation(points.shape[0], generator, points.device)[:max_points]
+    return (loss or FeatureLoss())(out.point_features(points[pick]), targets[pick].float(), generator)

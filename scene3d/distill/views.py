@@ -46,6 +46,12 @@ class Views:
         return Views(self.cameras.to(device), self.features.to(device), self.valid.to(device), self.depth.to(device),
                      self.has_depth.to(device))
 
+    def select(self, indices: list[int]) -> Views:
+        """The views ``indices`` (positions in this batch), in that order."""
+        i = torch.as_tensor(indices, dtype=torch.long, device=self.features.device)
+        cams = Cameras(self.cameras.K[i], self.cameras.cam_to_world[i], self.cameras.height, self.cameras.width)
+        return Views(cams, self.features[i], self.valid[i], self.depth[i], self.has_depth[i])
+
 
 def scene_views(scene: Scene, teacher: Teacher, frame_indices: list[int] | None = None) -> Views:
     """Run the teacher on (some of) a scene's frames.

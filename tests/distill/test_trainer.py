@@ -147,6 +147,93 @@ def test_augmented_projection_loss_reads_the_student_on_the_turned_room(scenes):
         DistillConfig(augment=True)
 
 
+def test_any_angle_augmentation_turns_mirrors_and_scales_the_room(scenes):
+    from scene3d.distill import DistillStudent
+
+    cfg = DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=512, augment=True,
+                        augment_kind="any", augment_scale=0.2, target="fused")
+    task = DistillTask(scenes, fake_teacher(), 0.1, cfg)
+    pts = task.inputs[0].points.double()
+    centre = torch.tensor([*(pts[:, :2].min(0).values + pts[:, :2].max(0).values) / 2, pts[:, 2].min()])
+    seen_scales, dets = set(), set()
+    for seed in range(6):
+        angle, mirror, u = torch.rand(3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).tolist()
+        x = task.random_input(0, torch.Generator().manual_seed(seed))
+        got = x.points.double() - centre
+        scale = 1 + 0.2 * (2 * u - 1)
+        c, s = np.cos(2 * np.pi * angle), np.sin(2 * np.pi * angle)
+        m = torch.tensor([[c, -s], [s, c]]) @ torch.diag(torch.tensor([-1.0 if mirror < 0.5 else 1.0, 1.0], dtype=torch.float64))
+        want = torch.cat([(pts[:, :2] - centre[:2]) @ m.T, pts[:, 2:] - centre[2:]], 1) * scale
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+        assert x.voxels.num_points > 0 and x.points.shape == task.inputs[0].points.shape
+        seen_scales.add(round(scale, 3))
+        dets.add(round(float(torch.linalg.det(m))))
+    assert len(seen_scales) == 6 and dets == {-1, 1}  # the draws do vary: scales, mirrored or not
+    loss = task.losses(DistillStudent(replace(TINY_STUDENT, feature_dim=16)), [0], [0],
+                       torch.Generator().manual_seed(0))["loss"]
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="augment_kind must be one of"):
+        DistillConfig(augment_kind="cube")
+    with pytest.raises(ValueError, match="augment_scale"):
+        DistillConfig(augment_scale=1.5)
+
+
+def test_cached_views_give_the_same_losses_without_running_the_teacher_again(scenes):
+    from scene3d.distill import DistillStudent
+
+    cfg = DistillConfig(w_feature=1, w_depth=0.1, w_projection=1, num_rays=256, num_samples=64, projection_points=512,
+                        views_per_item=3)
+    plain, cached = DistillTask(scenes, fake_teacher(), 0.1, cfg), DistillTask(scenes, fake_teacher(), 0.1,
+                                                                               replace(cfg, cache_views=True))
+    torch.manual_seed(0)
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
+    for step in range(2):
+        a = plain.losses(model, [1], [0], torch.Generator().manual_seed(step))
+        b = cached.losses(model, [1], [0], torch.Generator().manual_seed(step))
+        assert set(a) == set(b) == {"render_feature", "render_depth", "projection", "loss"}
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], atol=0, rtol=0)
+        if step == 0:
+            cached.teacher = None  # the second step must not call it
+    assert set(cached._views) == {1} and len(cached._views[1].cameras) == len(scenes[1].frames)
+
+
+def test_fused_target_is_the_teacher_fused_over_all_views_at_seen_points(scenes):
+    from scene3d.distill import DistillStudent, FeatureLoss, fuse_teacher, point_target_loss
+
+    teacher = fake_teacher()
+    cfg = DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=512, target="fused")
+    task = DistillTask(scenes, teacher, 0.1, cfg)
+    fused = fuse_teacher(scenes[1], teacher, cfg.tolerance)
+    seen, target = task.fused[1]
+    assert 0 < seen.numel() < scenes[1].num_points
+    torch.testing.assert_close(seen, (fused.views_seen > 0).nonzero().flatten())
+    torch.testing.assert_close(target.float(), fused.features[seen], atol=1e-3, rtol=0)
+    torch.manual_seed(0)
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
+    calls = []
+    task.teacher = lambda *a: calls.append(a)  # the per-step teacher is not run: targets are cached
+    got = task.losses(model, [1], [0], torch.Generator().manual_seed(3))
+    assert set(got) == {"projection", "loss"} and not calls
+    out = model(task.inputs[1], density=False)
+    want = point_target_loss(out, task.inputs[1].points[seen], target, 512, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(got["loss"], want)
+    # a student whose feature at every point is its target costs 1 - cos = 0, the flipped one exactly 2
+    class _Out:
+        def __init__(self, sign):
+            self.sign = sign
+
+        def point_features(self, p):  # the point's index is its x coordinate
+            return self.sign * target[p[:, 0].long()].float()
+
+    index_points = torch.stack([torch.arange(seen.numel()).float(), torch.zeros(seen.numel()), torch.zeros(seen.numel())], 1)
+    for sign, cost in ((1.0, 0.0), (-1.0, 2.0)):
+        loss = point_target_loss(_Out(sign), index_points, target, 512, torch.Generator().manual_seed(3), FeatureLoss())
+        torch.testing.assert_close(loss, torch.tensor(cost), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="target must be one of"):
+        DistillConfig(target="mean")
+
+
 def test_contrastive_task_embeds_the_training_labels(scenes):
     from scene3d.distill import DistillStudent
 
@@ -260,6 +347,10 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
     assert main(["pretrain", f"data={tmp_path / 'data'}", f"out={tmp_path / 'x'}", "split=null",
                  "student.bogus=1"]) == 2
     assert "student" in capsys.readouterr().err
+    # contradicting settings fail before any data is read (the default augments: projection only)
+    assert main(["pretrain", f"data={tmp_path / 'no_data'}", f"out={tmp_path / 'x'}", "distill.w_feature=1",
+                 "distill.w_projection=0"]) == 2
+    assert "set augment=false for the ray-marched losses" in capsys.readouterr().err
     assert main(["features", f"scene={scene}", f"checkpoint={tmp_path / 'nothing'}", f"out={tmp_path / 'g'}"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
     # the teacher recorded by pretrain is used again; fractions in [0, 1]
