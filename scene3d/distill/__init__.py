@@ -63,7 +63,7 @@ from scene3d.distill.trainer import (
                                       point_features,
                                       pretrain,
 )
-from scene3d.distill.views import DistillDataError, Views, scene_views, visible_points
+from scene3d.distill.views import OCCLUSION, DistillDataError, Views, scene_views, visible_points
 
 __all__ = [
                                       "predict_points",
@@ -77,6 +77,7 @@ __all__ = [
                                       "LinearProbe",
                                       "ENSEMBLE_RULES",
                                       "METHODS",
+                                      "OCCLUSION",
                                       "SegmentationReport",
                                       "DistillConfig",
                                       "DistillDataError",
