@@ -49,6 +49,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "segment": ("scene3d.commands.distill:cmd_segment",
                 "open-vocabulary labels, scores, feature PCA colours, [query relevancy] of a scene's points: "
                 "scene=<folder> checkpoint=<pretrain run> out=<dir>"),
+    "segment-instances": ("scene3d.commands.instances:cmd_segment_instances",
+                          "instance proposals with open-vocabulary labels, written as predicted objects: "
+                          "scene=<folder> [checkpoint=<pretrain run>]"),
     "index": ("scene3d.commands.repository:cmd_index",
               "add a folder of scenes to a scene index: data=<root> index=<folder> (resumable)"),
     "search": ("scene3d.commands.repository:cmd_search",

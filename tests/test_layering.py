@@ -25,7 +25,7 @@ LAYERS = {
     # 6: what is made from graphs or trained on scenes
     "language": 6, "distill": 6,
     # 7: the user-facing engines
-    "grounding": 7, "repository": 7,
+    "grounding": 7, "repository": 7, "instances": 7,
     # 9: the commands, one module per stage (scene3d/commands/<stage>.py)
     "commands": 9,
     # 10: the dispatcher (it imports a command's module by name, once its options are checked)

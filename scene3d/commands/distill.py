@@ -19,12 +19,12 @@ def _run_teacher(cfg: DictConfig, state):
     Raises:
         ConfigError: neither is there.
     """
-    from hydra.utils import instantiate
+    from scene3d.distill import run_teacher
 
-    teacher_cfg = cfg.teacher if cfg.teacher is not None else state.extra.get("notes", {}).get("teacher")
-    if teacher_cfg is None:
-        raise ConfigError(f"{cfg.checkpoint}: the run records no teacher; pass teacher={{_target_: ...}}")
-    return instantiate(teacher_cfg)
+    try:
+        return run_teacher(state, cfg.teacher)
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg.checkpoint}: {exc}") from None
 
 
 def cmd_pretrain(cfg: DictConfig) -> int:
@@ -146,17 +146,13 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
 
 
 def cmd_segment(cfg: DictConfig) -> int:
+    from scene3d.commands.instances import class_list
     from scene3d.distill import load_student, point_features
     from scene3d.distill.segment import segment_points, write_segmentation
     from scene3d.io import load_scene
     from scene3d.train import resolve_device
 
-    if cfg.classes is not None and not OmegaConf.is_list(cfg.classes):
-        raise ConfigError(f"classes={cfg.classes}: give a list, e.g. classes=[chair,table]")
-    classes = None if cfg.classes is None else list(cfg.classes)
-    if classes is not None and (not classes or not all(isinstance(c, str) and c.strip() for c in classes)
-                                or len(set(classes)) != len(classes)):
-        raise ConfigError(f"classes={classes}: give a list of distinct, non-empty class names, e.g. classes=[chair,table]")
+    classes = class_list(cfg.classes)
     query = None if cfg.query is None else str(cfg.query)
     if query is not None and not query.strip():
         raise ConfigError("query is empty: give a word or phrase, e.g. query=chair (or leave it out)")

@@ -17,11 +17,10 @@ from scene3d.runtime import is_main_process
 
 def synthetic_grounding(data: Path, val_split: str):
     """(scenes by id, utterances, held-out scene ids) of a generated dataset with language."""
-    from scene3d.io import list_scene_folders, load_scene, read_utterances_jsonl
+    from scene3d.io import load_scene_folders, read_utterances_jsonl
     from scene3d.io.scene_folder import read_split
 
-    scenes = {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in list_scene_folders(data))}
-    return scenes, read_utterances_jsonl(data / "language.jsonl"), read_split(data, val_split)
+    return load_scene_folders(data), read_utterances_jsonl(data / "language.jsonl"), read_split(data, val_split)
 
 
 def _grounding_data(cfg: DictConfig):
@@ -88,12 +87,62 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
     return 0
 
 
+def _scene_source(path: Path, scene_ids: set[str], what: str) -> dict:
+    """``{scene id: Scene}`` of ``scene_ids`` from an object list (.json / .json.gz) or a folder of
+    scene folders (``what`` names the option in errors)."""
+    from scene3d.io import load_gt_object_scenes, load_scene_folders
+
+    if path.is_dir():
+        return load_scene_folders(path, scene_ids)
+    if not path.is_file():
+        raise ConfigError(f"{what}={path}: not found (an object list .json[.gz] or a folder of scene folders)")
+    return load_gt_object_scenes(path, scene_ids=scene_ids)
+
+
+def _proposal_scenes(cfg: DictConfig, scene_ids: set[str]) -> dict | None:
+    """``{scene id: Scene with predicted objects}`` for the detection protocol, or None without ``proposals=``.
+
+    ``proposals=<folder>`` reads scene folders written by ``segment-instances``; ``proposals=true`` strips
+    the labels of the scenes of ``objects=`` (a folder of scene folders: proposals need points) and
+    proposes objects from their points (``proposal_checkpoint=`` labels them). The class scores are
+    then sharpened by ``label_temperature``.
+    """
+    if cfg.proposals is None or cfg.proposals is False:
+        return None
+    from scene3d.grounding.data import sharpen_labels
+
+    if cfg.label_temperature < 0:
+        raise ConfigError(f"label_temperature must be >= 0, got {cfg.label_temperature}")
+    if cfg.proposals is True:
+        objects = Path(need(cfg, "objects"))
+        if not objects.is_dir():
+            raise ConfigError(f"proposals=true proposes objects from the scenes' points, so objects= must be a folder of "
+                              f"scene folders; {objects} is not (object lists have no points). Give proposals=<folder> "
+                              f"written by segment-instances instead")
+        from tqdm import tqdm
+
+        from scene3d.instances import propose, strip_labels
+
+        truth = _scene_source(objects, scene_ids, "objects")
+        empty = sorted(k for k, s in truth.items() if s.num_points < 2)
+        if empty:
+            raise ConfigError(f"proposals=true: scenes {empty[:5]} of {objects} have no points to propose objects from")
+        proposals = {k: propose(strip_labels(s), checkpoint=cfg.proposal_checkpoint, device=str(cfg.device))
+                     for k, s in tqdm(truth.items(), desc="proposals", unit="scene", total=len(truth))}
+    else:
+        if cfg.proposal_checkpoint is not None:
+            raise ConfigError("proposal_checkpoint= labels on-the-fly proposals: it needs proposals=true")
+        proposals = _scene_source(Path(cfg.proposals), scene_ids, "proposals")
+    if not proposals:
+        raise ConfigError(f"proposals={cfg.proposals}: no scene of the sentences' scenes in it")
+    return {k: sharpen_labels(v, cfg.label_temperature) for k, v in proposals.items()}
+
+
 def cmd_eval_grounding(cfg: DictConfig) -> int:
     import json
 
     from scene3d.grounding import Grounder, GroundingDataset, evaluate
     from scene3d.grounding.real import read_language, read_scene_list
-    from scene3d.io import load_gt_object_scenes
     from scene3d.io.atomic import atomic_write_text
 
     path = Path(need(cfg, "utterances"))
@@ -104,7 +153,8 @@ def cmd_eval_grounding(cfg: DictConfig) -> int:
     utts = utts[: cfg.limit] if cfg.limit else utts
     if not utts:
         raise ConfigError(f"{path}: no referral left to evaluate (scenes={cfg.scenes}, limit={cfg.limit})")
-    scenes = load_gt_object_scenes(need(cfg, "objects"), scene_ids={u.scene_id for u in utts})
+    proposals = _proposal_scenes(cfg, {u.scene_id for u in utts})   # before the model loads: errors answer at once
+    scenes = _scene_source(Path(need(cfg, "objects")), {u.scene_id for u in utts}, "objects")
     data = GroundingDataset.build(scenes, utts)
     if not data.examples:
         raise ConfigError(f"{path}: none of its {len(utts)} referrals has its target in the object lists")
@@ -114,9 +164,22 @@ def cmd_eval_grounding(cfg: DictConfig) -> int:
     print(f"eval-grounding: {path.name}, {protocol} protocol: {len(data.examples)} referrals "
           f"({len(data.skipped)} skipped: target not in the object list)")
     print(report.table(protocol))
+    detection = None
+    if proposals is not None:
+        from scene3d.grounding.detection import evaluate_detection
+
+        detection = evaluate_detection(grounder.model, grounder.cache, data, proposals, rotations=grounder.rotations,
+                                       true_objects=report.scanrefer)
+        source = "proposals made from the points" if cfg.proposals is True else str(cfg.proposals)
+        print(f"detection protocol (ScanRefer): grounded among the predicted objects of {source} "
+              f"({detection.proposals_per_scene:.1f} a scene; {detection.without_proposals} sentences without any), "
+              f"scored by IoU with the true target's box:")
+        print(detection.table())
     if cfg.out:
         record = {"utterances": str(path), "checkpoint": str(cfg.checkpoint or "packaged"), "protocol": protocol,
                   "evaluated": len(data.examples), "skipped": len(data.skipped), **report.to_json()}
+        if detection is not None:
+            record["detection"] = {"proposals": str(cfg.proposals), **detection.to_json()}
         atomic_write_text(Path(cfg.out), json.dumps(record, indent=1))
         print(f"metrics: {cfg.out}")
     return 0
@@ -167,9 +230,14 @@ def cmd_ground(cfg: DictConfig) -> int:
     from scene3d.io import load_scene
     from scene3d.io.atomic import atomic_write_text
 
+    if cfg.label_temperature < 0:
+        raise ConfigError(f"label_temperature must be >= 0, got {cfg.label_temperature}")
     scene = load_scene(cfg.scene, frames=False, mesh=False)
     t0 = time.perf_counter()
     from scene3d.grounding import Grounder
+    from scene3d.grounding.data import sharpen_labels
+
+    scene = sharpen_labels(scene, cfg.label_temperature)
 
     grounder = Grounder.from_checkpoint(cfg.checkpoint, device=str(cfg.device))   # None: the packaged model
     load_s = time.perf_counter() - t0

@@ -38,6 +38,10 @@ def cmd_import_ply(cfg: DictConfig) -> int:
 
     scene = import_plain(need(cfg, "path"), scene_id=cfg.scene_id, sample_points=cfg.sample_points,
                          seed=cfg.seed, with_mesh=cfg.with_mesh)
+    if cfg.segment:
+        from scene3d.commands.instances import segment_scene
+
+        scene = segment_scene(scene, cfg)
     folder = save_scene(scene, need(cfg, "out"))
     print(f"imported {cfg.path} -> {folder}")
     print(summarize(scene))

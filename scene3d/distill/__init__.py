@@ -62,6 +62,7 @@ from scene3d.distill.trainer import (
                                       plane_symmetry,
                                       point_features,
                                       pretrain,
+                                      run_teacher,
 )
 from scene3d.distill.views import OCCLUSION, DistillDataError, Views, scene_views, visible_points
 
@@ -109,6 +110,7 @@ __all__ = [
                                       "point_features",
                                       "predict_classes",
                                       "pretrain",
+                                      "run_teacher",
                                       "projection_loss",
                                       "ray_distance",
                                       "render_losses",

@@ -19,7 +19,7 @@ from scene3d.distill.student import (
     student_input,
 )
 from scene3d.distill.views import OCCLUSION, DistillDataError, scene_views
-from scene3d.errors import SceneFormatError
+from scene3d.errors import ConfigError, SceneFormatError
 from scene3d.io.atomic import atomic_write_text
 from scene3d.structures import Scene
 from scene3d.teachers import Teacher
@@ -280,6 +280,21 @@ def load_student(path: str | Path, device: torch.device | str = "cpu") -> tuple[
     model = DistillStudent(config)
     state = Checkpointer(folder.parent).load(model, path=folder, restore_rng=False)
     return model.to(device).eval(), state
+
+
+def run_teacher(state: TrainState, teacher: dict | None = None) -> Teacher:
+    """The teacher of the config ``teacher`` (``{_target_: ...}``), else the one ``scene3d pretrain``
+    recorded in the run's ``state``: the model whose text space the student's features live in.
+
+    Raises:
+        ConfigError: neither is there.
+    """
+    from hydra.utils import instantiate
+
+    config = teacher if teacher is not None else state.extra.get("notes", {}).get("teacher")
+    if config is None:
+        raise ConfigError("the run records no teacher; pass teacher={_target_: ...}")
+    return instantiate(config)
 
 
 @torch.no_grad()

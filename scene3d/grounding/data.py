@@ -3,20 +3,21 @@
 An object is its box (centre, size; metres), its mean colour and its class name, and
 optionally a sample of its points (when the scene has labelled points).
 Class names are embedded with the text encoder, so the vocabulary is open:
-synthetic classes and ScanNet classes share one space.
+synthetic classes and ScanNet classes share one space. A predicted object (an instance
+proposal) brings a distribution over classes instead of one name (:func:`class_distribution`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from scene3d.models.grounding import GEOMETRY_DIM
 from scene3d.models.point_encoder import normalise_object_points
-from scene3d.structures import Scene
+from scene3d.structures import Scene, SceneObject
 
 
 @dataclass
@@ -25,13 +26,16 @@ class ObjectBatch:
 
     Attributes:
         geometry: (B, N, GEOMETRY_DIM) float, see :func:`scene_geometry`.
-        labels: B lists of N class names ("" on padding).
+        labels: B lists of N class names ("" on padding): each object's ``label`` (a
+            predicted object's most likely class).
         mask: (B, N) bool, True on real objects.
         object_ids: (B, N) long, -1 on padding.
         points: (B, N, P, 6) sampled points of each object, xyz turned into the reference
             frame and normalised to the object (see ``normalise_object_points``) + rgb in
             [0, 1]; None in object-list mode.
         point_valid: (B, N, P) bool, False where an object has no points (object lists).
+        classes: B lists of N class distributions (:func:`class_distribution`; ``()`` on
+            padding); None: every object is ``((label, 1.0),)``.
     """
 
     geometry: torch.Tensor
@@ -40,17 +44,61 @@ class ObjectBatch:
     object_ids: torch.Tensor
     points: torch.Tensor | None = None
     point_valid: torch.Tensor | None = None
+    classes: list[list[tuple[tuple[str, float], ...]]] | None = None
 
     def subset(self, b: int) -> ObjectBatch:
         """The first ``b`` rows."""
         cut = (lambda t: None if t is None else t[:b])  # noqa: E731
         return ObjectBatch(self.geometry[:b], self.labels[:b], self.mask[:b], self.object_ids[:b], cut(self.points),
-                           cut(self.point_valid))
+                           cut(self.point_valid), cut(self.classes))
 
     def to(self, device: torch.device | str) -> ObjectBatch:
         move = (lambda t: None if t is None else t.to(device))  # noqa: E731
         return ObjectBatch(self.geometry.to(device), self.labels, self.mask.to(device), self.object_ids.to(device),
-                           move(self.points), move(self.point_valid))
+                           move(self.points), move(self.point_valid), self.classes)
+
+
+def class_distribution(obj: SceneObject) -> tuple[tuple[str, float], ...]:
+    """The object's class as (class name, probability) pairs, highest first, summing to 1.
+
+    An annotated object (or a predicted one without ``label_scores``): ``((label, 1.0),)``.
+    A predicted object: its ``label_scores`` renormalised over the classes listed (equal
+    weights when they are all 0), so the object counts as each class with its share.
+    """
+    pairs = obj.label_scores
+    if not pairs:
+        return ((obj.label, 1.0),)
+    total = sum(score for _, score in pairs)
+    if total <= 0:
+        return tuple((name, 1.0 / len(pairs)) for name, _ in pairs)
+    return tuple((name, score / total) for name, score in pairs)
+
+
+def sharpen_labels(scene: Scene, temperature: float) -> Scene:
+    """The scene with each predicted object's ``label_scores`` raised to the power 1 / ``temperature``
+    and renormalised (the order, so the top class, is kept; annotated objects are unchanged).
+
+    ``temperature`` 1: the scores as they are; below 1: trust the top class more (for a detector
+    whose scores are under-confident); 0: the top class only (``((label, 1.0),)``).
+
+    Raises:
+        ValueError: a negative temperature.
+    """
+    if temperature < 0:
+        raise ValueError(f"the label temperature must be >= 0, got {temperature}")
+    objects = []
+    for o in scene.objects:
+        if o.label_scores and temperature != 1:
+            if temperature == 0:
+                pairs = ((o.label, 1.0),)
+            else:
+                powered = np.array([score for _, score in o.label_scores], dtype=np.float64) ** (1.0 / temperature)
+                total = powered.sum()
+                shares = powered / total if total > 0 else np.full(len(powered), 1.0 / len(powered))
+                pairs = tuple((name, float(w)) for (name, _), w in zip(o.label_scores, shares))
+            o = replace(o, label_scores=pairs)
+        objects.append(o)
+    return replace(scene, objects=objects)
 
 
 def reference_frame(scene: Scene, viewpoint: tuple[float, ...] | None = None) -> tuple[np.ndarray, float]:
@@ -124,13 +172,17 @@ def object_points(scene: Scene, yaw: float, count: int, rng: np.random.Generator
 def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]],
                     points_per_object: int = 0, rng: np.random.Generator | None = None) -> ObjectBatch:
     """Pad all objects of the scenes (any number) into one batch, N = the largest scene's count;
-    with ``points_per_object`` > 0 also sample their points (``rng``; default: seed 0)."""
+    with ``points_per_object`` > 0 also sample their points (``rng``; default: seed 0).
+    ``classes`` is filled when some object carries a class distribution (``label_scores``)."""
     n = max(1, max((len(s.objects) for s in scenes), default=1))
     b = len(scenes)
     geometry = torch.zeros(b, n, GEOMETRY_DIM)
     mask = torch.zeros(b, n, dtype=torch.bool)
     ids = torch.full((b, n), -1, dtype=torch.long)
     labels = [[""] * n for _ in range(b)]
+    classes = None
+    if any(o.label_scores for scene in scenes for o in scene.objects):
+        classes = [[()] * n for _ in range(b)]
     for k, (scene, (origin, yaw)) in enumerate(zip(scenes, frames)):
         objs = scene.objects
         m = len(objs)
@@ -139,8 +191,10 @@ def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]],
             mask[k, :m] = True
             ids[k, :m] = torch.tensor([o.object_id for o in objs])
             labels[k][:m] = [o.label for o in objs]
+            if classes is not None:
+                classes[k][:m] = [class_distribution(o) for o in objs]
     if not points_per_object:
-        return ObjectBatch(geometry, labels, mask, ids)
+        return ObjectBatch(geometry, labels, mask, ids, classes=classes)
     rng = rng or np.random.default_rng(0)
     points = torch.zeros(b, n, points_per_object, 6)
     valid = torch.zeros(b, n, points_per_object, dtype=torch.bool)
@@ -149,4 +203,4 @@ def collate_objects(scenes: list[Scene], frames: list[tuple[np.ndarray, float]],
         m = min(n, len(pts))
         points[k, :m] = torch.from_numpy(pts[:m])
         valid[k, :m] = torch.from_numpy(has[:m])[:, None]
-    return ObjectBatch(geometry, labels, mask, ids, points, valid)
+    return ObjectBatch(geometry, labels, mask, ids, points, valid, classes)

@@ -11,7 +11,7 @@ import torch
 
 from scene3d.grounding.data import collate_objects, reference_frame
 from scene3d.grounding.dataset import GroundingDataset, TextCache
-from scene3d.grounding.mentions import mention_features
+from scene3d.grounding.mentions import class_mention_features
 from scene3d.grounding.metrics import (
     ReferIt3DScores,
     ScanReferScores,
@@ -33,7 +33,8 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
     ``rng``: samples object points when the model encodes them (default: seed 0); ``net``:
     the module to call (``model`` itself, or its DistributedDataParallel wrapper). Class
     names go through ``cache`` (frozen); sentences too, unless the model fine-tunes its own
-    text encoder.
+    text encoder. Predicted objects with ``label_scores`` enter with their class distribution
+    (:func:`~scene3d.grounding.data.class_distribution`; see :class:`GroundingTransformer`).
     """
     frames = []
     for k, (scene, vp) in enumerate(zip(scenes, viewpoints)):
@@ -41,10 +42,23 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
         frames.append((origin, yaw + (yaw_jitter[k] if yaw_jitter else 0.0)))
     device = next(model.parameters()).device
     objects = collate_objects(scenes, frames, points_per_object=model.cfg.points, rng=rng).to(device)
-    names = sorted({label for row in objects.labels for label in row if label})
+    classes = objects.classes or [[((x, 1.0),) if x else () for x in row] for row in objects.labels]
+    names = sorted({name for row in classes for dist in row for name, _ in dist})
     table = dict(zip(names, cache.embed(names))) if names else {}
     zero = torch.zeros(cache.encoder.dim)
-    label_embed = torch.stack([torch.stack([table.get(x, zero) for x in row]) for row in objects.labels]).to(device)
+    label_weights = None
+    if objects.classes is None:     # one class per object: (B, N, D)
+        label_embed = torch.stack([torch.stack([table.get(x, zero) for x in row]) for row in objects.labels])
+    else:                           # class distributions: (B, N, K, D) with their probabilities (B, N, K)
+        b, n = objects.mask.shape
+        k = max(len(dist) for row in classes for dist in row)
+        label_embed, label_weights = torch.zeros(b, n, k, cache.encoder.dim), torch.zeros(b, n, k)
+        for i, row in enumerate(classes):
+            for j, dist in enumerate(row):
+                for c, (name, w) in enumerate(dist):
+                    label_embed[i, j, c], label_weights[i, j, c] = table[name], w
+        label_weights = label_weights.to(device)
+    label_embed = label_embed.to(device)
     if model.text_encoder is not None:
         enc = model.text_encoder(texts)
         tokens, mask, pooled = enc.tokens, enc.mask, enc.pooled
@@ -52,10 +66,10 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
         tokens, mask, pooled = (x.to(device) for x in cache.batch(texts))
     mentions = None
     if model.cfg.mentions:
-        mentions = torch.from_numpy(np.stack([mention_features(row, text) for row, text in zip(objects.labels, texts)]))
+        mentions = torch.from_numpy(np.stack([class_mention_features(row, text) for row, text in zip(classes, texts)]))
         mentions = mentions.to(device)
     out = (net or model)(objects.geometry, label_embed, objects.mask, tokens, mask, pooled, objects.points,
-                         objects.point_valid, mentions)
+                         objects.point_valid, mentions, label_weights=label_weights)
     return out, objects
 
 
@@ -82,20 +96,28 @@ def rotation_averaged(model: GroundingTransformer, cache: TextCache, scenes: lis
     return log_probs, first, objects.subset(b)
 
 
-def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64,
-            rotations: int = 4) -> list[int]:
-    """Predicted object id for every example of ``data`` (eval mode, no gradients; answers
-    averaged over ``rotations`` turns of the scene, see :func:`rotation_averaged`)."""
+def choose(model: GroundingTransformer, cache: TextCache, scenes: list[Scene], texts: list[str],
+           viewpoints: list[tuple[float, ...] | None], batch_size: int = 64, rotations: int = 4) -> list[int]:
+    """The chosen object's id for each (scene, sentence, viewpoint) triple (eval mode, no
+    gradients; answers averaged over ``rotations`` turns of the scene, see
+    :func:`rotation_averaged`). Every scene must have objects."""
     model.eval()
     preds: list[int] = []
     with torch.no_grad():
-        for i in range(0, len(data.examples), batch_size):
-            chunk = data.examples[i:i + batch_size]
-            log_probs, _, objects = rotation_averaged(model, cache, [data.scenes[ex.scene] for ex in chunk],
-                                                      [ex.utterance.text for ex in chunk],
-                                                      [ex.utterance.viewpoint for ex in chunk], rotations)
-            preds += objects.object_ids[torch.arange(len(chunk)), log_probs.argmax(dim=1)].tolist()
+        for i in range(0, len(scenes), batch_size):
+            part = slice(i, i + batch_size)
+            log_probs, _, objects = rotation_averaged(model, cache, scenes[part], texts[part], viewpoints[part],
+                                                      rotations)
+            preds += objects.object_ids[torch.arange(len(log_probs)), log_probs.argmax(dim=1)].tolist()
     return preds
+
+
+def predict(model: GroundingTransformer, cache: TextCache, data: GroundingDataset, batch_size: int = 64,
+            rotations: int = 4) -> list[int]:
+    """Predicted object id for every example of ``data`` (:func:`choose`)."""
+    return choose(model, cache, [data.scenes[ex.scene] for ex in data.examples],
+                  [ex.utterance.text for ex in data.examples], [ex.utterance.viewpoint for ex in data.examples],
+                  batch_size, rotations)
 
 
 @dataclass(frozen=True)
@@ -181,4 +203,5 @@ def calibrate_confidence(model: GroundingTransformer, cache: TextCache, data: Gr
             "true_negative_rate": float((neg < t).mean()), "positives": len(pos), "negatives": len(neg)}
 
 
-__all__ = ["GroundingReport", "calibrate_confidence", "evaluate", "model_forward", "predict", "rotation_averaged"]
+__all__ = ["GroundingReport", "calibrate_confidence", "choose", "evaluate", "model_forward", "predict",
+           "rotation_averaged"]

@@ -11,9 +11,10 @@ import torch
 from safetensors.torch import save_file
 
 from scene3d.errors import ConfigError
+from scene3d.grounding.data import class_distribution
 from scene3d.grounding.dataset import TextCache
 from scene3d.grounding.evaluation import rotation_averaged
-from scene3d.grounding.mentions import Vocabulary, class_present
+from scene3d.grounding.mentions import Vocabulary, class_presence
 from scene3d.grounding.trainer import CALIBRATION, VOCABULARY, load_weights, run_folder
 from scene3d.io.atomic import atomic_dir
 from scene3d.io.text_store import TextEmbeddingStore
@@ -152,7 +153,11 @@ class Grounder:
         Returns:
             A GroundingResult: objects with their probability among the scene's objects,
             best first; anchors; ``low_confidence`` when the query names no class of the
-            scene; empty ``ranked`` when the scene has no objects.
+            scene; empty ``ranked`` when the scene has no objects. Predicted objects (instance
+            proposals with ``label_scores``) count as each of their classes with its
+            probability: in the model's input and class match, and in the flag (the class
+            the query asks for is present when some object is of it with probability >= 0.5,
+            :func:`~scene3d.grounding.mentions.class_presence`).
 
         Raises:
             ValueError: an empty query.
@@ -175,9 +180,9 @@ class Grounder:
         anchors = [RankedObject(object_id=scene.objects[i].object_id, label=scene.objects[i].label,
                                 score=float(anchor_p[i]), box=scene.objects[i].box)
                    for i in anchor_p.argsort(descending=True)[:3].tolist() if anchor_p[i] >= anchor_threshold]
-        labels = [o.label for o in scene.objects]
-        asked = self.vocabulary.first_named(query, labels)
+        classes = [class_distribution(o) for o in scene.objects]
+        asked = self.vocabulary.first_named(query, [name for dist in classes for name, _ in dist])
         low = (self.class_match_threshold is not None and match < self.class_match_threshold
-               and (asked is None or not class_present(asked, labels)))
+               and (asked is None or class_presence(asked, classes) < 0.5))
         return GroundingResult(query=query, scene_id=scene.scene_id, ranked=ranked, seconds=time.perf_counter() - t0,
                                low_confidence=low, class_match=match, anchors=anchors, asked_class=asked)

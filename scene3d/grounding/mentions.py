@@ -123,6 +123,25 @@ def mention_features(labels: list[str], text: str) -> np.ndarray:
     return out
 
 
+def class_mention_features(classes: list[tuple[tuple[str, float], ...]], text: str) -> np.ndarray:
+    """(N, MENTION_DIM) float32 mention features of N objects that each carry a class
+    distribution ((class name, probability) pairs summing to 1; ``()`` on padding): the
+    probability-weighted mean of :func:`mention_features` over each object's classes (the
+    sentence's classes are looked for among all the candidates). An object of one class with
+    probability 1 gets exactly that class's row; padding gets zeros and position 1.
+    """
+    flat = [name for dist in classes for name, _ in dist]
+    feats = mention_features(flat, text)
+    out = np.zeros((len(classes), MENTION_DIM), dtype=np.float32)
+    out[:, 3] = 1.0
+    start = 0
+    for i, dist in enumerate(classes):
+        if dist:
+            out[i] = sum(w * feats[start + c] for c, (_, w) in enumerate(dist))
+            start += len(dist)
+    return out
+
+
 class Vocabulary:
     """Class names (with their synonyms) looked up by the n-grams of a sentence.
 
@@ -151,12 +170,23 @@ class Vocabulary:
         return best
 
 
-def class_present(name: str, labels: list[str]) -> bool:
-    """Whether some label of ``labels`` is the class ``name`` (same name or synonym), a kind of
-    it (its head noun: "office chair" for "chair") or its broader class ("chair" for "office chair")."""
+def is_class(label: str, name: str) -> bool:
+    """Whether ``label`` is the class ``name`` (same name or synonym), a kind of it (its head
+    noun: "office chair" for "chair") or its broader class ("chair" for "office chair")."""
+    if not label:
+        return False
     keys, head = name_keys(name)
-    for label in set(labels) - {""}:
-        label_keys, label_head = name_keys(label)
-        if keys & label_keys or label_head in keys or head in label_keys:
-            return True
-    return False
+    label_keys, label_head = name_keys(label)
+    return bool(keys & label_keys) or label_head in keys or head in label_keys
+
+
+def class_presence(name: str, classes: list[tuple[tuple[str, float], ...]]) -> float:
+    """The probability, in [0, 1], that some object is of the class ``name``, from each
+    object's class distribution ((class name, probability) pairs): an object is of the class
+    with the summed probability of its classes that are (:func:`is_class`), objects
+    independently. Annotated objects (one class, probability 1) give 1.0 or 0.0."""
+    absent = 1.0
+    for dist in classes:
+        p = min(1.0, sum(w for label, w in dist if is_class(label, name)))
+        absent *= 1.0 - p
+    return 1.0 - absent

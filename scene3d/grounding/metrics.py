@@ -93,12 +93,13 @@ def _scene(scenes: Mapping[str, Scene], u: Utterance) -> Scene:
     return scene
 
 
-def scanrefer_accuracy(utterances: Sequence[Utterance], predicted_boxes: Sequence[Box],
+def scanrefer_accuracy(utterances: Sequence[Utterance], predicted_boxes: Sequence[Box | None],
                        scenes: Mapping[str, Scene]) -> ScanReferScores:
-    """ScanRefer Acc@0.25 / Acc@0.5 of predicted boxes (axis-aligned 3D IoU with the target's box)."""
+    """ScanRefer Acc@0.25 / Acc@0.5 of predicted boxes (axis-aligned 3D IoU with the target's
+    box in ``scenes``; None: no answer, a miss)."""
     if len(utterances) != len(predicted_boxes):
         raise ValueError(f"{len(utterances)} utterances but {len(predicted_boxes)} boxes")
-    iou = np.array([aabb_iou(box, _scene(scenes, u).object(u.target_id).box)
+    iou = np.array([0.0 if box is None else aabb_iou(box, _scene(scenes, u).object(u.target_id).box)
                     for u, box in zip(utterances, predicted_boxes)])
     unique = np.array([len(_same_class(scenes[u.scene_id], u)) == 1 for u in utterances], dtype=bool)
     hit25, hit50 = iou >= 0.25, iou >= 0.5

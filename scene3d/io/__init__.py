@@ -13,11 +13,17 @@ from scene3d.io.referring import (
 )
 from scene3d.io.scannet import ScanNetImportReport, import_scannet, read_intrinsics
 from scene3d.io.scannet_labels import LabelMap
-from scene3d.io.scene_folder import list_scene_folders, load_scene, save_scene, scene_file_digests
+from scene3d.io.scene_folder import (
+    list_scene_folders,
+    load_scene,
+    load_scene_folders,
+    save_scene,
+    scene_file_digests,
+)
 
 __all__ = [
     "LabelMap", "LoadReport", "RowProblem", "ScanNetImportReport", "check_targets", "import_plain",
-    "import_scannet", "list_scene_folders", "load_gt_object_scenes", "load_scene", "read_intrinsics",
+    "import_scannet", "list_scene_folders", "load_scene_folders", "load_gt_object_scenes", "load_scene", "read_intrinsics",
     "read_referit3d_csv", "read_scanrefer_json", "read_utterances_jsonl", "save_scene", "scene_file_digests",
     "write_utterances_jsonl",
 ]

@@ -157,6 +157,17 @@ def list_scene_folders(root: str | Path) -> list[Path]:
     return folders
 
 
+def load_scene_folders(root: str | Path, scene_ids: set[str] | None = None) -> dict[str, Scene]:
+    """``{scene id: Scene}`` of the scene folders under ``root`` (:func:`list_scene_folders`)
+    whose folder name is in ``scene_ids`` (default: all), without frames or meshes.
+
+    Raises:
+        SceneFormatError: ``root`` is not a folder or holds no scene, or a scene is unreadable.
+    """
+    folders = [f for f in list_scene_folders(root) if scene_ids is None or f.name in scene_ids]
+    return {s.scene_id: s for s in (load_scene(f, frames=False, mesh=False) for f in folders)}
+
+
 def read_split(root: str | Path, split: str) -> set[str]:
     """The scene ids of a dataset's split: the lines of ``<root>/splits/<split>.txt``.
 

@@ -174,6 +174,14 @@ class GroundingTransformer(nn.Module):
     and pooled sentence embeddings (B, text_dim); with ``cfg.mentions``, the lexical
     mention features (B, N, MENTION_DIM); with ``cfg.points``, also object points
     (B, N, points, 6) and their validity (B, N, points).
+
+    Predicted objects may carry K candidate classes each: class-name embeddings
+    (B, N, K, text_dim) with ``label_weights`` (B, N, K), each object's class probabilities
+    (summing to 1; 0 on unused candidates). The object token then reads the probability-weighted
+    mix of its class embeddings; its class term in the score is marginalised over its classes,
+    log sum_k p_k exp(class_scale * cos_k) (the class evidence of each hypothesis weighted by its
+    probability: one certain class gives class_scale * cos as for an annotated object), and its
+    reported class match is the expected cosine sum_k p_k cos_k.
     """
 
     def __init__(self, cfg: GroundingConfig | None = None):
@@ -205,9 +213,15 @@ class GroundingTransformer(nn.Module):
     def forward(self, geometry: torch.Tensor, label_embed: torch.Tensor, mask: torch.Tensor,
                 text_tokens: torch.Tensor, text_mask: torch.Tensor, text_pooled: torch.Tensor,
                 points: torch.Tensor | None = None, point_valid: torch.Tensor | None = None,
-                mentions: torch.Tensor | None = None) -> GroundingOutput:
+                mentions: torch.Tensor | None = None, label_weights: torch.Tensor | None = None) -> GroundingOutput:
+        if label_embed.dim() == 4:                                                 # K candidate classes per object
+            if label_weights is None:
+                raise ValueError("class-name embeddings (B, N, K, text_dim) need label_weights (B, N, K)")
+            mixed = (label_embed * label_weights[..., None]).sum(2)                # (B, N, text_dim)
+        else:
+            mixed = label_embed
         phi = self.pair(pair_features(geometry))                                   # (B, N, N, P), once
-        x = self.geometry(geometry) + self.label(label_embed)                      # (B, N, D)
+        x = self.geometry(geometry) + self.label(mixed)                            # (B, N, D)
         if self.point_encoder is not None:
             if points is None:
                 raise ValueError(f"this model encodes {self.cfg.points} points per object: pass points")
@@ -231,8 +245,14 @@ class GroundingTransformer(nn.Module):
                 x = x + self.relation(message * self.relation_gate(text_pooled)[:, None, :])
         class_query = nn.functional.normalize(self.class_proj(text_pooled), dim=-1)   # (B, text_dim)
         # does the object's class match the class the sentence asks for? (open vocabulary)
-        class_match = (nn.functional.normalize(label_embed, dim=-1) @ class_query[:, :, None]).squeeze(-1)
-        logits = self.score(self.norm(x)).squeeze(-1) + self.class_scale * class_match   # (B, N)
+        if label_embed.dim() == 4:   # marginalised over each object's candidate classes
+            cosines = (nn.functional.normalize(label_embed, dim=-1) @ class_query[:, None, :, None]).squeeze(-1)
+            class_match = (cosines * label_weights).sum(-1)                        # (B, N)
+            class_term = torch.logsumexp(self.class_scale * cosines + label_weights.clamp(min=1e-30).log(), -1)
+        else:
+            class_match = (nn.functional.normalize(label_embed, dim=-1) @ class_query[:, :, None]).squeeze(-1)
+            class_term = self.class_scale * class_match
+        logits = self.score(self.norm(x)).squeeze(-1) + class_term                 # (B, N)
         if self.mention_score is not None:
             logits = logits + self.mention_score(mentions).squeeze(-1)
         logits = logits.masked_fill(~mask, float("-inf"))

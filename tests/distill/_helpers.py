@@ -67,3 +67,16 @@ def ddp_worker(rank: int, world: int, port: int, out: str, steps: int, mode: str
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def tiny_pretrain_run(tmp_path):
+    """A one-step pretrain run (fake teacher, tiny student) on one tiny saved room, made by the CLI:
+    (the run folder, the room's scene folder)."""
+    from scene3d.cli import main
+
+    save_tiny_dataset(tmp_path / "data", n=1)
+    run = tmp_path / "run"
+    assert main(["pretrain", f"data={tmp_path / 'data'}", f"out={run}", "split=null", "progress=false", "device=cpu",
+                 "teacher._target_=tests.distill._helpers.fake_teacher", "loop.steps=1", "loop.batch_size=1",
+                 "distill.projection_points=512", *TINY_STUDENT_OVERRIDES]) == 0
+    return run, tmp_path / "data" / "tiny_0"

@@ -12,7 +12,7 @@ import torch
 from scene3d.cli import main
 from scene3d.distill import point_classes
 from scene3d.distill.segment import feature_pca_rgb, query_relevancy, segment_points
-from tests.distill._helpers import TINY_STUDENT_OVERRIDES, fake_teacher, save_tiny_dataset, tiny_scenes
+from tests.distill._helpers import fake_teacher, tiny_pretrain_run, tiny_scenes
 
 
 def test_labels_scores_and_ground_truth_match_of_exact_class_features():
@@ -64,11 +64,7 @@ def test_feature_pca_spans_the_main_axes():
 
 
 def test_segment_command(tmp_path, capsys):
-    save_tiny_dataset(tmp_path / "data", n=1)
-    run, scene = tmp_path / "run", tmp_path / "data" / "tiny_0"
-    assert main(["pretrain", f"data={tmp_path / 'data'}", f"out={run}", "split=null", "progress=false", "device=cpu",
-                 "teacher._target_=tests.distill._helpers.fake_teacher", "loop.steps=1", "loop.batch_size=1",
-                 "distill.projection_points=512", *TINY_STUDENT_OVERRIDES]) == 0
+    run, scene = tiny_pretrain_run(tmp_path)
     recorded = json.loads((run / "config.json").read_text())["classes"]
     assert recorded == tiny_scenes(1)[0].label_set()
     capsys.readouterr()

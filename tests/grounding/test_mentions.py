@@ -5,7 +5,7 @@ import numpy as np
 from scene3d.grounding.mentions import (
     MENTION_FEATURES,
     Vocabulary,
-    class_present,
+    class_presence,
     mention_features,
     name_keys,
 )
@@ -42,7 +42,11 @@ def test_first_named_class_and_presence():
     assert vocabulary.first_named("something blue") is None
     assert vocabulary.first_named("the blue piano", extra=["piano"]) == "piano"      # the scene's own labels
     assert Vocabulary(["object", "towel"]).first_named("the object is a towel") == "towel"   # "object" names nothing
-    assert class_present("trash can", ["door", "trashcan"])
-    assert not class_present("trash can", ["door", "chair"])
-    assert class_present("chair", ["office chair"]) and class_present("office chair", ["chair"])
-    assert class_present("cabinet", ["kitchen cabinets"])
+    def present(name, labels):
+        return class_presence(name, [((label, 1.0),) for label in labels]) == 1.0
+
+    assert present("trash can", ["door", "trashcan"])
+    assert not present("trash can", ["door", "chair"])
+    assert class_presence("trash can", [(("door", 1.0),), (("chair", 1.0),)]) == 0.0
+    assert present("chair", ["office chair"]) and present("office chair", ["chair"])
+    assert present("cabinet", ["kitchen cabinets"])
