@@ -3,6 +3,8 @@ losses, per-view consistency, and CPU cost per step.
 
     python benchmarks/bm_distill.py --train 24 --test 6 --steps 150 --out runs/bm_distill
     python benchmarks/bm_distill.py --part timing --points 100000
+    python benchmarks/bm_distill.py --train 8 --test 4 --points 30000 --depth-noise 5 --depth-holes 0.3 \
+        --variants ray-marched projection projection-zbuffer      # a degraded-depth regime
 
 Protocol (OpenScene): class names of all generated scenes embedded with MiniLM; a point's class is
 the argmax cosine; one confusion matrix over the held-out scenes; mIoU over the classes present.
@@ -18,6 +20,16 @@ The feature loss of both students is ``--loss`` (cosine | text | batch) with ``-
 Per-view: pixel accuracy of the teacher's maps and of the student rendered back into the same
 views (GT from the instance masks), and cross-view agreement (how often two views that see the same
 point give it the same class).
+Degraded-depth regimes (issue 16 item 3): ``--depth-noise`` (Gaussian, cm), ``--depth-holes``
+(share of depth pixels set to 0), ``--no-depth`` (share of each room's frames without a depth map),
+applied to the training and held-out rooms alike (the fused teacher sees the degraded depth);
+``--frames`` sets the views per room. The projection students differ only in their visibility
+test (``DistillConfig.occlusion``): ``projection`` = the frame depth (point z-buffer where a frame
+has none), ``projection-zbuffer`` = always the point z-buffer of the room, ``projection-none`` = no
+test. "Seen points", the per-view ground truth and the cross-view agreement always use the exact
+depth. ``targets`` reports, per visibility test on the training rooms, how many of its
+point-pixel pairs are wrong: the point is hidden there (exact depth) or its class differs from the
+pixel's.
 """
 
 from __future__ import annotations
@@ -27,16 +39,20 @@ import json
 import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from scene3d.distill import (
     ENSEMBLE_RULES,
+    OCCLUSION,
     DistillConfig,
     DistillStudent,
     DistillTask,
     StudentConfig,
+    Views,
     confusion_matrix,
     cross_view_agreement,
     ensemble_features,
@@ -64,9 +80,69 @@ def synthetic_rooms(first: int, n: int, points: int, frames: int) -> list:
     return [generate_scene(f"bm_{i:04d}", 1000 + i, config=cfg) for i in range(first, first + n)]
 
 
-def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent], temperature: float) -> dict:
+def degrade_depth(scenes: list, noise_cm: float, holes: float, no_depth: float, seed: int) -> list:
+    """Copies of ``scenes`` with worse depth: Gaussian noise of ``noise_cm`` on valid pixels, a share
+    ``holes`` of the pixels set to 0 (invalid), and the depth map removed from a share ``no_depth`` of
+    each room's frames (rounded, drawn at random)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for scene in scenes:
+        drop = set(rng.permutation(len(scene.frames))[:round(no_depth * len(scene.frames))].tolist())
+        frames = []
+        for i, f in enumerate(scene.frames):
+            depth = None
+            if f.depth is not None and i not in drop:
+                depth = f.depth + (rng.normal(0.0, noise_cm / 100, f.depth.shape) * (f.depth > 0)).astype(np.float32)
+                depth[(rng.random(f.depth.shape) < holes) | (depth < 0)] = 0.0
+            frames.append(replace(f, depth=depth))
+        out.append(replace(scene, frames=frames))
+    return out
+
+
+def _exact(views: Views, scene, teacher) -> Views:
+    """``views`` with the exact depth of ``scene`` (the undegraded room)."""
+    exact = scene_views(scene, teacher)
+    return replace(views, depth=exact.depth, has_depth=exact.has_depth)
+
+
+def target_errors(scenes, truth, classes, teacher) -> dict:
+    """Per visibility test (``OCCLUSION``) on ``scenes`` (degraded depth), all points and frames: the
+    point-pixel pairs it makes, the share of them whose point is hidden at that pixel (no match
+    under the exact depth of ``truth``), the share whose point class differs from the pixel's
+    (both labelled), and the share of the exact pairs it finds."""
+    out = {m: {"pairs": 0, "hidden": 0, "wrong_class": 0, "labelled": 0, "found": 0, "exact_pairs": 0}
+           for m in OCCLUSION}
+    for scene, clean in zip(scenes, truth, strict=True):
+        pts = torch.from_numpy(scene.points).float()
+        views = scene_views(scene, teacher)
+        b = len(scene.frames)
+        exact = visible_points(_exact(views, clean, teacher), pts, TOL)
+        exact_keys = exact.point_indices * b + exact.frame_indices
+        gt = point_classes(scene, classes)
+        gt_view = torch.stack([frame_classes(scene, i, classes, DOWNSCALE) for i in range(b)])
+        for mode, acc in out.items():
+            m = visible_points(views, pts, TOL, mode)
+            keys = m.point_indices * b + m.frame_indices
+            hit = torch.isin(keys, exact_keys)
+            pc, xc = gt[m.point_indices], gt_view[m.frame_indices, m.pixels[:, 1], m.pixels[:, 0]]
+            lab = (pc >= 0) & (xc >= 0)
+            acc["pairs"] += len(keys)
+            acc["hidden"] += int((~hit).sum())
+            acc["labelled"] += int(lab.sum())
+            acc["wrong_class"] += int((lab & (pc != xc)).sum())
+            acc["found"] += int(hit.sum())
+            acc["exact_pairs"] += len(exact_keys)
+    return {m: {"pairs": a["pairs"], "hidden_share": a["hidden"] / max(a["pairs"], 1),
+                "wrong_class_share": a["wrong_class"] / max(a["labelled"], 1),
+                "exact_pairs_found": a["found"] / max(a["exact_pairs"], 1)} for m, a in out.items()}
+
+
+def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent], temperature: float,
+              truth: list | None = None) -> dict:
     """Point mIoU (all points / points seen by >= 1 view) and per-view consistency for each method
-    (the ensembles with every rule of ``ENSEMBLE_RULES``, ``confidence`` at ``temperature``)."""
+    (the ensembles with every rule of ``ENSEMBLE_RULES``, ``confidence`` at ``temperature``).
+    ``truth``: the rooms with exact depth when ``scenes`` have degraded depth (the fused teacher uses
+    ``scenes``; seen points and cross-view matches use ``truth``)."""
     k = len(classes)
     conf = {m: torch.zeros(k, k + 1, dtype=torch.long)
             for m in ["fusion", *students, *(f"{n} + fusion ensemble ({r})" for n in students for r in ENSEMBLE_RULES)]}
@@ -74,15 +150,15 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
     view_conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in ["teacher", *students]}
     agree: dict[str, list[float]] = {m: [] for m in view_conf}
     seen_total = points_total = 0
-    for scene in scenes:
+    for scene, clean in zip(scenes, truth or scenes, strict=True):
         gt = point_classes(scene, classes)
         pts = torch.from_numpy(scene.points).float()
         views = scene_views(scene, teacher)
         fused = fuse_views(views, pts, TOL)
-        seen = fused.views_seen > 0
+        matches = visible_points(views if truth is None else _exact(views, clean, teacher), pts, TOL)
+        seen = torch.bincount(matches.point_indices, minlength=len(pts)) > 0
         seen_total += int(seen.sum())
         points_total += len(seen)
-        matches = visible_points(views, pts, TOL)
         gt_view = torch.stack([frame_classes(scene, i, classes, DOWNSCALE) for i in range(len(scene.frames))])
         preds = {"fusion": predict_classes(fused.features, text)}
         view_pred = {"teacher": predict_classes(views.features, text)}
@@ -117,8 +193,13 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
 
 def segmentation(args) -> dict:
     t0 = time.perf_counter()
-    train = synthetic_rooms(0, args.train, args.points, args.frames)
-    test = synthetic_rooms(args.train, args.test, args.points, args.frames)
+    train_exact = synthetic_rooms(0, args.train, args.points, args.frames)
+    test_exact = synthetic_rooms(args.train, args.test, args.points, args.frames)
+    degraded = args.depth_noise > 0 or args.depth_holes > 0 or args.no_depth > 0
+    train, test = train_exact, test_exact
+    if degraded:
+        train = degrade_depth(train_exact, args.depth_noise, args.depth_holes, args.no_depth, seed=1)
+        test = degrade_depth(test_exact, args.depth_noise, args.depth_holes, args.no_depth, seed=2)
     classes = sorted({o.label for s in train + test for o in s.objects})
     teacher = label_embedding_teacher(swap_prob=args.swap, noise=args.noise, blur_sigma=args.blur, dropout=args.dropout,
                                       downscale=DOWNSCALE, vocabulary=classes)
@@ -134,10 +215,12 @@ def segmentation(args) -> dict:
                 views_per_item=args.views)
     variants = {
         "ray-marched": DistillConfig(w_feature=1.0, w_depth=0.1, w_projection=0.0, num_rays=args.rays, **loss),
-        "projection": DistillConfig(w_feature=0.0, w_depth=0.0, w_projection=1.0, projection_points=args.proj_points,
-                                    augment=args.augment, augment_kind=args.augment_kind,
-                                    augment_scale=args.augment_scale, target=args.target, cache_views=args.cache_views,
-                                    **loss),
+        **{f"projection{suffix}": DistillConfig(w_feature=0.0, w_depth=0.0, w_projection=1.0,
+                                                projection_points=args.proj_points, augment=args.augment,
+                                                augment_kind=args.augment_kind, augment_scale=args.augment_scale,
+                                                target=args.target, cache_views=args.cache_views,
+                                                occlusion=occlusion, **loss)
+           for suffix, occlusion in (("", "depth"), ("-zbuffer", "zbuffer"), ("-none", "none"))},
     }
     students, train_seconds = {}, {}
     for name, dcfg in ((n, variants[n]) for n in args.variants):
@@ -152,9 +235,12 @@ def segmentation(args) -> dict:
     result = {
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "classes": len(classes), "train_seconds": train_seconds,
-        "test": _evaluate(test, classes, text, teacher, students, args.temperature),
-        "train_scenes": _evaluate(train[: args.test], classes, text, teacher, students, args.temperature),
-        "clean_teacher_test": _evaluate(test, classes, text, clean, {}, args.temperature)["fusion"],
+        "test": _evaluate(test, classes, text, teacher, students, args.temperature, test_exact if degraded else None),
+        "train_scenes": _evaluate(train[: args.test], classes, text, teacher, students, args.temperature,
+                                  train_exact[: args.test] if degraded else None),
+        "clean_teacher_test": _evaluate(test, classes, text, clean, {}, args.temperature,
+                                        test_exact if degraded else None)["fusion"],
+        "targets": target_errors(train, train_exact, classes, teacher),
     }
     return result
 
@@ -206,7 +292,11 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.3)
     ap.add_argument("--blur", type=float, default=1.0)
     ap.add_argument("--dropout", type=float, default=0.1)
-    ap.add_argument("--variants", nargs="+", choices=["ray-marched", "projection"], default=["ray-marched", "projection"])
+    ap.add_argument("--variants", nargs="+", choices=["ray-marched", "projection", "projection-zbuffer", "projection-none"],
+                    default=["ray-marched", "projection"])
+    ap.add_argument("--depth-noise", type=float, default=0.0, help="Gaussian depth noise, cm (degraded regime)")
+    ap.add_argument("--depth-holes", type=float, default=0.0, help="share of depth pixels set to 0 (invalid)")
+    ap.add_argument("--no-depth", type=float, default=0.0, help="share of each room's frames without a depth map")
     ap.add_argument("--loss", choices=["cosine", "text", "batch"], default="cosine",
                     help="feature loss (DistillConfig.feature_loss)")
     ap.add_argument("--temperature", type=float, default=0.07)

@@ -65,7 +65,7 @@ from scene3d.distill.trainer import (
                                       pretrain,
                                       run_teacher,
 )
-from scene3d.distill.views import DistillDataError, Views, scene_views, visible_points
+from scene3d.distill.views import OCCLUSION, DistillDataError, Views, scene_views, visible_points
 
 __all__ = [
                                       "predict_points",
@@ -79,6 +79,7 @@ __all__ = [
                                       "LinearProbe",
                                       "ENSEMBLE_RULES",
                                       "METHODS",
+                                      "OCCLUSION",
                                       "SegmentationReport",
                                       "DistillConfig",
                                       "DistillDataError",

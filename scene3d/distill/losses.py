@@ -192,7 +192,8 @@ def render_losses(out: StudentOutput, views: Views, num_rays: int, num_samples: 
 
 def projection_loss(out: StudentOutput, views: Views, points: torch.Tensor, tolerance: float,
                     max_points: int, generator: torch.Generator | None = None,
-                    loss: FeatureLoss | None = None, student_points: torch.Tensor | None = None) -> torch.Tensor:
+                    loss: FeatureLoss | None = None, student_points: torch.Tensor | None = None,
+                    occlusion: str = "depth") -> torch.Tensor:
     """Cosine between the student's point features and the teacher's features where the points project.
 
     Args:
@@ -205,10 +206,13 @@ def projection_loss(out: StudentOutput, views: Views, points: torch.Tensor, tole
         loss: the feature comparison (default: cosine).
         student_points: ``(P, 3)`` the same points where the student sees them (an augmented copy of
             the room), default ``points``.
+        occlusion: the visibility test of :func:`~scene3d.distill.views.visible_points`
+            (``"depth"``, ``"zbuffer"`` or ``"none"``); its point z-buffer is made of all ``points``,
+            not only the drawn ones.
     """
     pick = _permutation(points.shape[0], generator, points.device)[:max_points]
     sub = points[pick]  # (P', 3)
-    m = visible_points(views, sub, tolerance)
+    m = visible_points(views, sub, tolerance, occlusion, occluders=points)
     used, inverse = torch.unique(m.point_indices, return_inverse=True)
     query = sub if student_points is None else student_points[pick]  # (P', 3)
     feats = out.point_features(query[used])[inverse]  # (K, D)

@@ -19,7 +19,7 @@ from scene3d.distill.student import (
     StudentInput,
     student_input,
 )
-from scene3d.distill.views import DistillDataError, Views, scene_views
+from scene3d.distill.views import OCCLUSION, DistillDataError, Views, scene_views
 from scene3d.errors import ConfigError, SceneFormatError
 from scene3d.io.atomic import atomic_write_text
 from scene3d.structures import Scene
@@ -58,6 +58,11 @@ class DistillConfig:
     """Points drawn per scene and step for the projection loss."""
     tolerance: float = 0.05
     """Visibility depth-test tolerance, metres."""
+    occlusion: str = "depth"
+    """Visibility test of the projection loss (``scene3d.distill.OCCLUSION``): ``depth`` (the
+    frame's depth map, or the point z-buffer of the room for frames without one), ``zbuffer``
+    (always the point z-buffer; sensor depth unused) or ``none`` (no test: occluded points get the
+    occluder's feature)."""
     feature_loss: str = "cosine"
     """How student and teacher features are compared (``scene3d.distill.FeatureLoss``): ``cosine``;
     ``text``: contrastive over the class-name embeddings of ``classes``; ``batch``: contrastive over
@@ -101,6 +106,8 @@ class DistillConfig:
             self.classes = tuple(self.classes)
         if min(self.w_feature, self.w_depth, self.w_projection) < 0:
             raise ValueError("DistillConfig: loss weights must be >= 0")
+        if self.occlusion not in OCCLUSION:
+            raise ValueError(f"DistillConfig.occlusion must be one of {OCCLUSION}, got {self.occlusion!r}")
         if self.feature_loss not in FEATURE_LOSSES:
             raise ValueError(f"DistillConfig.feature_loss must be one of {FEATURE_LOSSES}, got {self.feature_loss!r}")
         if self.w_feature + self.w_depth + self.w_projection == 0:
@@ -272,7 +279,8 @@ class DistillTask:
             total = total + cfg.w_projection * parts["projection"]
         elif cfg.w_projection > 0:
             parts["projection"] = projection_loss(out, views, self.inputs[item].points, cfg.tolerance,
-                                                  cfg.projection_points, generator, self.feature_loss, x.points)
+                                                  cfg.projection_points, generator, self.feature_loss, x.points,
+                                                  cfg.occlusion)
             total = total + cfg.w_projection * parts["projection"]
         parts["loss"] = total
         return parts

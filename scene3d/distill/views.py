@@ -85,25 +85,51 @@ def scene_views(scene: Scene, teacher: Teacher, frame_indices: list[int] | None 
                  has_depth=torch.tensor([f.depth is not None for f in frames]))
 
 
-def visible_points(views: Views, points: torch.Tensor, tolerance: float) -> PointPixelMatches:
+OCCLUSION = ("depth", "zbuffer", "none")
+"""How :func:`visible_points` decides that a point is hidden in a view."""
+
+
+def visible_points(views: Views, points: torch.Tensor, tolerance: float, occlusion: str = "depth",
+                   occluders: torch.Tensor | None = None) -> PointPixelMatches:
     """Point <-> map-pixel matches of the points each view sees (OpenScene-style projection).
 
-    Visibility is a depth test against the frame's depth map (``|z - depth| <= tolerance``) or,
-    for frames without depth, against the point z-buffer of ``points`` themselves. Only pixels where
-    the teacher is valid are kept.
+    Visibility (``occlusion``, one of :data:`OCCLUSION`):
+
+    * ``"depth"``: a depth test against the frame's depth map (``|z - depth| <= tolerance``; pixels
+      without depth (0) match nothing) or, for frames without a depth map, against the point
+      z-buffer of ``occluders``;
+    * ``"zbuffer"``: the point z-buffer of ``occluders`` for every frame (sensor depth unused): a
+      point is kept if it lies within ``tolerance`` behind the nearest occluder in its pixel;
+    * ``"none"``: no occlusion test: every point in front of the camera and inside the image.
+
+    Only pixels where the teacher is valid are kept.
 
     Args:
         views: B views.
         points: ``(P, 3)`` world points, metres.
         tolerance: depth-test tolerance, metres.
+        occlusion: the visibility test.
+        occluders: ``(Q, 3)`` world points whose z-buffer hides the others (the whole cloud when
+            ``points`` is a subsample of it), metres; default ``points``.
 
     Returns:
         ``PointPixelMatches`` (point index, view index, pixel (u, v), camera z).
+
+    Raises:
+        ValueError: an unknown ``occlusion``.
     """
-    depth = views.depth
-    if not bool(views.has_depth.all()):
-        zbuf = zbuffer_depth(views.cameras, points)  # (B, H', W'), inf where empty
-        depth = torch.where(views.has_depth[:, None, None], depth, zbuf)
-    m = match_points_to_depth(views.cameras, points, depth, tolerance)
+    if occlusion not in OCCLUSION:
+        raise ValueError(f"occlusion must be one of {OCCLUSION}, got {occlusion!r}")
+    occluders = points if occluders is None else occluders
+    if occlusion == "none":
+        # every candidate passes: a finite positive reference with an infinite tolerance
+        m = match_points_to_depth(views.cameras, points, torch.ones_like(views.depth), float("inf"))
+    else:
+        use_map = views.has_depth if occlusion == "depth" else torch.zeros_like(views.has_depth)
+        depth = views.depth
+        if not bool(use_map.all()):
+            zbuf = zbuffer_depth(views.cameras, occluders)  # (B, H', W'), inf where empty
+            depth = torch.where(use_map[:, None, None], depth, zbuf)
+        m = match_points_to_depth(views.cameras, points, depth, tolerance)
     keep = views.valid[m.frame_indices, m.pixels[:, 1], m.pixels[:, 0]]
     return PointPixelMatches(m.point_indices[keep], m.frame_indices[keep], m.pixels[keep], m.depth[keep])

@@ -97,6 +97,33 @@ def test_visibility_and_projection_loss():
     assert m.point_indices.tolist() == [0]
 
 
+def test_occlusion_modes_and_the_whole_cloud_hides_a_drawn_point():
+    # one voxel wall at x in [2.0, 2.1) and another at [2.6, 2.7), the same feature; a point on each, one pixel
+    near, far = _wall(), _wall()
+    far_coords = far.voxels.coords.clone()
+    far_coords[:, 1] = 26
+    feats = torch.cat([near.features, far.features])
+    both = StudentOutput(voxels=SparseTensor(feats, torch.cat([near.voxels.coords, far_coords]), voxel_size=VOX),
+                         features=feats, density=torch.cat([near.density, far.density]), voxel_size=VOX)
+    pts = torch.tensor([[2.05, 0.05, 0.05], [2.65, 0.05, 0.05]])
+    lying = _views(torch.tensor([1.0, 2.0, 0.5]), z=2.65)  # a depth map that sees through the near wall
+    assert visible_points(lying, pts, 0.05, "depth").point_indices.tolist() == [1]
+    assert visible_points(lying, pts, 0.05, "zbuffer").point_indices.tolist() == [0]
+    assert sorted(visible_points(lying, pts, 0.05, "none").point_indices.tolist()) == [0, 1]
+    with pytest.raises(ValueError, match="occlusion must be one of"):
+        visible_points(lying, pts, 0.05, "rays")
+    # the z-buffer is made of the occluders (the whole cloud), not of the points tested
+    assert visible_points(lying, pts[1:], 0.05, "zbuffer").point_indices.tolist() == [0]
+    assert visible_points(lying, pts[1:], 0.05, "zbuffer", occluders=pts).point_indices.numel() == 0
+    # projection_loss draws one point: when it draws the far one, the near one (not drawn) still hides it
+    flipped = _views(torch.tensor([-1.0, -2.0, -0.5]), z=2.65)
+    seed = next(i for i in range(100) if int(torch.randperm(2, generator=torch.Generator().manual_seed(i))[0]) == 1)
+    far_only = projection_loss(both, flipped, pts, 0.05, 1, torch.Generator().manual_seed(seed), occlusion="zbuffer")
+    assert float(far_only) == 0.0  # nothing matched
+    torch.testing.assert_close(projection_loss(both, flipped, pts, 0.05, 1, torch.Generator().manual_seed(seed)),
+                               torch.tensor(2.0))  # the lying depth map matches the far point: a flipped target
+
+
 def test_cosine_loss_of_nothing_is_zero():
     assert float(cosine_loss(torch.zeros(0, 3), torch.zeros(0, 3))) == 0.0
 

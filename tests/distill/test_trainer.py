@@ -81,6 +81,20 @@ def test_projection_only_and_bad_input(tmp_path, scenes):
         DistillTask([replace(scenes[0], frames=[])], fake_teacher(), 0.1, proj)
     with pytest.raises(ValueError, match="every loss weight is 0"):
         DistillConfig(w_feature=0, w_depth=0, w_projection=0)
+    with pytest.raises(ValueError, match="occlusion must be one of"):
+        DistillConfig(occlusion="rays")
+
+
+@pytest.mark.parametrize("occlusion", ["zbuffer", "none"])
+def test_projection_without_sensor_depth(scenes, occlusion):
+    from scene3d.distill import DistillStudent
+
+    nodepth = [replace(s, frames=[replace(f, depth=None) for f in s.frames]) for s in scenes]
+    cfg = DistillConfig(w_feature=0, w_depth=0, w_projection=1, projection_points=1024, occlusion=occlusion)
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=16))
+    loss = DistillTask(nodepth, fake_teacher(), 0.1, cfg).losses(model, [0], [0], torch.Generator().manual_seed(0))["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and model.feature_head.weight.grad.abs().sum() > 0
 
 
 def test_normals_input_is_the_voxel_mean_normal_and_trains(tmp_path, scenes):
