@@ -40,7 +40,8 @@ class Traced:
     Each pattern of arguments (their count, keyword names, which are None, each tensor's rank,
     dtype and device) is traced once, on first use; sizes may vary between calls (the traces
     read them from the inputs). Arguments must be tensors or None. Calls with gradients
-    enabled, or with ``module`` in training mode, run it as it is. A plain object, not a
+    enabled, or with ``module`` in training mode, run it as it is (and return the same kind
+    of output). A plain object, not a
     submodule: keeping one on a module adds nothing to its ``state_dict``. Its other
     attributes are the module's (``cfg``, ``parameters()``...). Move ``module`` to its device
     before the first call.
@@ -59,7 +60,7 @@ class Traced:
 
     def __call__(self, *args: torch.Tensor | None, **kwargs: torch.Tensor | None) -> Any:
         if self.module.training or torch.is_grad_enabled():
-            return self.module(*args, **kwargs)
+            return self.from_tuple(self.to_tuple(self.module(*args, **kwargs)))
         names = tuple(sorted(kwargs))
         values = (*args, *(kwargs[k] for k in names))
         key = (len(args), names, tuple(None if v is None else (v.dim(), v.dtype, v.device) for v in values))
