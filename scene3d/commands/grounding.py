@@ -171,7 +171,7 @@ def cmd_ground(cfg: DictConfig) -> int:
     t0 = time.perf_counter()
     from scene3d.grounding import Grounder
 
-    grounder = Grounder.from_checkpoint(cfg.checkpoint, device=str(cfg.device))   # None: the packaged model
+    grounder = Grounder.from_checkpoint(cfg.checkpoint, device=str(cfg.device), int8=cfg.int8)   # None: packaged
     load_s = time.perf_counter() - t0
     print(f"ground: model {cfg.checkpoint or 'packaged'} loaded in {load_s:.1f} s", file=sys.stderr)
     results = []

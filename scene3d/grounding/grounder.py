@@ -123,13 +123,11 @@ class Grounder:
         self.vocabulary = Vocabulary(list(vocabulary or []))
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto",
-                        int8: bool | None = None) -> Grounder:
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto", int8: bool = False) -> Grounder:
         """Load a training run folder (its latest checkpoint), one checkpoint folder
         (``<run>/checkpoints/step_N``) or an exported model folder (:func:`export_model`, a
         single model or an ensemble); None: the pretrained model packaged with scene3d
-        (``scene3d/pretrained/grounding``). ``device``: as in :class:`Grounder`. ``int8``: as
-        in :class:`Grounder`; None: the folder's ``config.json`` ``int8`` (default false).
+        (``scene3d/pretrained/grounding``). ``device`` and ``int8``: as in :class:`Grounder`.
 
         Raises:
             ConfigError: no run config, no checkpoint, or an unreadable one.
@@ -148,8 +146,6 @@ class Grounder:
         if (path / CALIBRATION).is_file():
             threshold = json.loads((path / CALIBRATION).read_text()).get("class_match_threshold")
         vocabulary = json.loads((path / VOCABULARY).read_text()) if (path / VOCABULARY).is_file() else []
-        if int8 is None:
-            int8 = bool(cfg.get("int8", False))
         return cls(model, class_match_threshold=threshold, vocabulary=vocabulary, rotations=cfg.get("rotations", 4),
                    device=device, int8=int8)
 
