@@ -2,7 +2,7 @@
 several runs in one table, and the false alarms of the low-confidence flag.
 
     python benchmarks/bm_grounding_real.py --runs runs/R1 runs/R2 [--packaged] \
-        --held-out runs/real_held_out.txt [--json out.json] [--int8]
+        --held-out runs/real_held_out.txt [--json out.json] [--int8 folder|on|off]
 
 Evaluates Nr3D (ReferIt3D protocol), Sr3D (all four CSVs) and ScanRefer (Acc@0.25) sentences
 whose scene is listed in ``--held-out`` (scenes no run trained on), each against the exact
@@ -80,7 +80,8 @@ def main() -> None:
     ap.add_argument("--held-out", type=Path, required=True)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-flags", action="store_true", help="skip the low-confidence measurement")
-    ap.add_argument("--int8", action="store_true", help="Grounder(int8=True): sentences encoded by an int8 MiniLM")
+    ap.add_argument("--int8", choices=["folder", "on", "off"], default="folder",
+                    help="sentences encoded by an int8 MiniLM: the model folder's choice (config.json int8), on or off")
     args = ap.parse_args()
     torch.set_num_threads(1)
     scenes, data = load(args.held_out)
@@ -97,7 +98,7 @@ def main() -> None:
     results = {}
     models = [(str(r), r) for r in args.runs] + ([("packaged", None)] if args.packaged else [])
     for name, path in models:
-        grounder = Grounder.from_checkpoint(path, int8=args.int8)
+        grounder = Grounder.from_checkpoint(path, int8={"folder": None, "on": True, "off": False}[args.int8])
         results[name] = {"accuracy": accuracy_rows(name, grounder, data)}
         if not args.no_flags:
             results[name]["flags"] = false_alarms(grounder, data)

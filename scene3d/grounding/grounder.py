@@ -85,6 +85,14 @@ def export_model(run: str | Path | list[str | Path], out: str | Path, rotations:
     return out
 
 
+def _output_fields(out: GroundingOutput) -> tuple[torch.Tensor, ...]:
+    return tuple(getattr(out, f.name) for f in fields(out))
+
+
+def _as_output(out: tuple[torch.Tensor, ...]) -> GroundingOutput:
+    return GroundingOutput(*out)
+
+
 class Grounder:
     """Grounds sentences in scenes with a trained :class:`GroundingTransformer`.
 
@@ -113,8 +121,7 @@ class Grounder:
                  class_match_threshold: float | None = None, vocabulary: list[str] | None = None,
                  rotations: int = 4, device: str = "auto", int8: bool = False):
         self.model = model.to(resolve_device(device)).eval()
-        self.net = Traced(self.model, lambda out: tuple(getattr(out, f.name) for f in fields(out)),
-                          lambda out: GroundingOutput(*out))
+        self.net = Traced(self.model, _output_fields, _as_output)
         self.rotations = rotations
         encoder = text_encoder or minilm_text_encoder()
         self.cache = TextCache(encoder, store=TextEmbeddingStore.for_encoder(encoder),   # class names across runs
@@ -123,15 +130,21 @@ class Grounder:
         self.vocabulary = Vocabulary(list(vocabulary or []))
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto", int8: bool = False) -> Grounder:
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto",
+                        int8: bool | None = None) -> Grounder:
         """Load a training run folder (its latest checkpoint), one checkpoint folder
         (``<run>/checkpoints/step_N``) or an exported model folder (:func:`export_model`, a
         single model or an ensemble); None: the pretrained model packaged with scene3d
-        (``scene3d/pretrained/grounding``). ``device`` and ``int8``: as in :class:`Grounder`.
+        (``scene3d/pretrained/grounding``). ``device`` and ``int8``: as in :class:`Grounder`;
+        ``int8=None`` takes the folder's ``config.json`` ``int8`` (the packaged model: true;
+        default false).
 
         Raises:
-            ConfigError: no run config, no checkpoint, or an unreadable one.
+            ConfigError: no run config, no checkpoint, or an unreadable one; ``int8`` not a
+                true / false / None.
         """
+        if int8 is not None and not isinstance(int8, bool):
+            raise ConfigError(f"int8 must be true or false (or null: the model folder's choice), got {int8!r}")
         path = Path(path) if path is not None else PRETRAINED
         run = run_folder(path)
         if not (run / "config.json").is_file():
@@ -146,6 +159,8 @@ class Grounder:
         if (path / CALIBRATION).is_file():
             threshold = json.loads((path / CALIBRATION).read_text()).get("class_match_threshold")
         vocabulary = json.loads((path / VOCABULARY).read_text()) if (path / VOCABULARY).is_file() else []
+        if int8 is None:
+            int8 = cfg.get("int8", False) is True
         return cls(model, class_match_threshold=threshold, vocabulary=vocabulary, rotations=cfg.get("rotations", 4),
                    device=device, int8=int8)
 

@@ -73,6 +73,10 @@ class Traced:
             self._traces[key] = trace
         return self.from_tuple(trace(*(v for v in values if v is not None)))
 
+    def __getstate__(self) -> dict:
+        """Pickled and copied without its traces (they are made again on first use)."""
+        return {**self.__dict__, "_traces": {}}
+
     def __getattr__(self, name: str) -> Any:
         if name == "module":   # not set yet (copying): no recursion
             raise AttributeError(name)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from scene3d.errors import ConfigError
-from scene3d.models.inference import Traced
+from scene3d.models.inference import Traced, int8_linears
 
 
 def default_text_model_path() -> Path:
@@ -81,7 +81,7 @@ class TextEncoder(nn.Module):
     @staticmethod
     def _trace_of(model: nn.Module) -> Traced:
         """The transformer's token features (B, T, D) through its traces (calls without gradients)."""
-        return Traced(model, lambda out: (out.last_hidden_state,), lambda out: out[0])
+        return Traced(model, _last_hidden_state, _only)
 
     @property
     def dim(self) -> int:
@@ -102,8 +102,6 @@ class TextEncoder(nn.Module):
         Raises:
             ValueError: the encoder is trainable or not on the CPU.
         """
-        from scene3d.models.inference import int8_linears
-
         if self.trainable:
             raise ValueError("int8 inference is for a frozen text encoder")
         twin = copy.copy(self)
@@ -122,6 +120,14 @@ class TextEncoder(nn.Module):
         tokens = hidden * mask[..., None]
         pooled = tokens.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)       # (B, D)
         return TextEncoding(tokens=tokens, mask=mask, pooled=nn.functional.normalize(pooled, dim=-1))
+
+
+def _last_hidden_state(out) -> tuple[torch.Tensor]:
+    return (out.last_hidden_state,)
+
+
+def _only(out: tuple[torch.Tensor]) -> torch.Tensor:
+    return out[0]
 
 
 def minilm_text_encoder(trainable: bool = False, max_length: int = 64,

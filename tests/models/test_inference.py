@@ -1,3 +1,6 @@
+import copy
+import pickle
+
 import pytest
 import torch
 
@@ -53,6 +56,26 @@ def test_traced_model_runs_as_is_with_gradients_or_in_training():
     with torch.no_grad():
         net(*args, mentions=mentions)
     assert not net._traces
+
+
+def _logits(out):
+    return (out.logits,)
+
+
+def _first(out):
+    return out[0]
+
+
+def test_traced_copies_and_pickles_without_its_traces():
+    torch.manual_seed(0)
+    net = Traced(GroundingTransformer(TINY).eval(), _logits, _first)
+    args, mentions = _inputs(1, 4, 3, 0)
+    with torch.inference_mode():
+        want = net(*args, mentions=mentions)
+    for twin in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert not twin._traces and net._traces
+        with torch.inference_mode():
+            torch.testing.assert_close(twin(*args, mentions=mentions), want)
 
 
 def test_int8_linears_is_a_close_copy():
