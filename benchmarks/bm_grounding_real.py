@@ -2,7 +2,7 @@
 several runs in one table, and the false alarms of the low-confidence flag.
 
     python benchmarks/bm_grounding_real.py --runs runs/R1 runs/R2 [--packaged] \
-        --held-out runs/real_held_out.txt [--json out.json]
+        --held-out runs/real_held_out.txt [--json out.json] [--int8 folder|on|off] [--misses]
 
 Evaluates Nr3D (ReferIt3D protocol), Sr3D (all four CSVs) and ScanRefer (Acc@0.25) sentences
 whose scene is listed in ``--held-out`` (scenes no run trained on), each against the exact
@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scene3d.geometry.boxes import aabb_iou
 from scene3d.grounding import Grounder, GroundingDataset, class_random_floor, evaluate
+from scene3d.grounding.evaluation import predict
 from scene3d.grounding.real import read_language, read_scene_list
 from scene3d.io import load_gt_object_scenes
 
@@ -55,6 +57,19 @@ def accuracy_rows(name: str, grounder: Grounder, data: dict[str, GroundingDatase
     return out
 
 
+def unique_misses(grounder: Grounder, data: GroundingDataset) -> None:
+    """Print the ScanRefer sentences whose target's class is unique in its scene and whose
+    answer misses it (IoU < 0.25), with the asked class (``Vocabulary.first_named``)."""
+    preds = predict(grounder.model, grounder.cache, data, rotations=grounder.rotations)
+    for ex, pred in zip(data.examples, preds):
+        scene, utt = data.scenes[ex.scene], ex.utterance
+        target, answer = scene.object(utt.target_id), scene.object(pred)
+        if sum(o.label == target.label for o in scene.objects) == 1 and aabb_iou(answer.box, target.box) < 0.25:
+            asked = grounder.vocabulary.first_named(utt.text, [o.label for o in scene.objects])
+            print(f"* {scene.scene_id}: {utt.text!r} -> {answer.label} {answer.object_id} "
+                  f"(target: {target.label} {target.object_id}; asked: {asked})")
+
+
 def false_alarms(grounder: Grounder, data: dict[str, GroundingDataset], seed: int = 0) -> dict:
     """Flag rates: in the own scene (false alarms) and in a scene without the target class."""
     rng = np.random.default_rng(seed)
@@ -80,6 +95,9 @@ def main() -> None:
     ap.add_argument("--held-out", type=Path, required=True)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-flags", action="store_true", help="skip the low-confidence measurement")
+    ap.add_argument("--misses", action="store_true", help="list each run's unique-class ScanRefer misses")
+    ap.add_argument("--int8", choices=["folder", "on", "off"], default="folder",
+                    help="sentences encoded by an int8 MiniLM: the model folder's choice (config.json int8), on or off")
     args = ap.parse_args()
     torch.set_num_threads(1)
     scenes, data = load(args.held_out)
@@ -96,8 +114,10 @@ def main() -> None:
     results = {}
     models = [(str(r), r) for r in args.runs] + ([("packaged", None)] if args.packaged else [])
     for name, path in models:
-        grounder = Grounder.from_checkpoint(path)
+        grounder = Grounder.from_checkpoint(path, int8={"folder": None, "on": True, "off": False}[args.int8])
         results[name] = {"accuracy": accuracy_rows(name, grounder, data)}
+        if args.misses:
+            unique_misses(grounder, data["ScanRefer"])
         if not args.no_flags:
             results[name]["flags"] = false_alarms(grounder, data)
     if not args.no_flags:

@@ -239,7 +239,7 @@ def cmd_ground(cfg: DictConfig) -> int:
 
     scene = sharpen_labels(scene, cfg.label_temperature)
 
-    grounder = Grounder.from_checkpoint(cfg.checkpoint, device=str(cfg.device))   # None: the packaged model
+    grounder = Grounder.from_checkpoint(cfg.checkpoint, device=str(cfg.device), int8=cfg.int8)   # None: packaged
     load_s = time.perf_counter() - t0
     print(f"ground: model {cfg.checkpoint or 'packaged'} loaded in {load_s:.1f} s", file=sys.stderr)
     results = []

@@ -87,11 +87,21 @@ class TextCache:
             Shards of another encoder are ignored (the folder's ``encoder.json`` names it).
         store: where :meth:`embed` keeps the embeddings of each list of strings it is asked for
             (class names: the same lists come back in every process); None: not kept.
+        sentence_encoder: encodes the strings :meth:`batch` meets for the first time (the
+            sentences), e.g. ``encoder.int8()`` for faster queries; class names asked through
+            :meth:`embed` first still go through ``encoder``. None: ``encoder``. Not with a
+            ``folder`` (its shards hold one encoder's features).
+
+    Raises:
+        ValueError: both ``folder`` and ``sentence_encoder``.
     """
 
     def __init__(self, encoder: TextEncoder, batch_size: int = 128, folder: str | Path | None = None,
-                 store: TextEmbeddingStore | None = None):
+                 store: TextEmbeddingStore | None = None, sentence_encoder: TextEncoder | None = None):
+        if folder is not None and sentence_encoder is not None:
+            raise ValueError("a TextCache with a folder keeps one encoder's features: no sentence_encoder")
         self.encoder, self.batch_size, self.store = encoder, batch_size, store
+        self.sentence_encoder = sentence_encoder or encoder
         self.tokens: dict[str, torch.Tensor] = {}
         self.pooled: dict[str, torch.Tensor] = {}
         self.folder = Path(folder) if folder is not None else None
@@ -142,15 +152,18 @@ class TextCache:
         atomic_write_text(self.folder / f"{name}.json", json.dumps(texts))   # written last: marks the shard complete
         return len(texts)
 
-    def add(self, texts: Iterable[str], progress: bool = False, save_every: int = 20000) -> None:
-        """Encode the strings not seen yet (``progress``: a progress bar). With a folder, every
-        ``save_every`` new strings are saved as they come, so an interrupted run keeps them."""
+    def add(self, texts: Iterable[str], progress: bool = False, save_every: int = 20000,
+            encoder: TextEncoder | None = None) -> None:
+        """Encode the strings not seen yet (``progress``: a progress bar) with ``encoder``
+        (default: the cache's). With a folder, every ``save_every`` new strings are saved as
+        they come, so an interrupted run keeps them."""
+        encoder = encoder or self.encoder
         new = sorted({t for t in texts if t not in self.tokens})
         with torch.no_grad():
             for i in tqdm(range(0, len(new), self.batch_size), desc="encode text", unit="batch",
                           disable=not progress or not new):
                 chunk = new[i:i + self.batch_size]
-                enc = self.encoder(chunk)
+                enc = encoder(chunk)
                 for j, text in enumerate(chunk):
                     n = int(enc.mask[j].sum())
                     self.tokens[text] = enc.tokens[j, :n].half().cpu()
@@ -161,8 +174,9 @@ class TextCache:
                         self.save()
 
     def batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, T, D) tokens, (B, T) mask, (B, D) pooled for ``texts`` (encoding any new ones)."""
-        self.add(texts)
+        """(B, T, D) tokens, (B, T) mask, (B, D) pooled for ``texts`` (encoding any new ones with
+        the sentence encoder)."""
+        self.add(texts, encoder=self.sentence_encoder)
         t = max(len(self.tokens[x]) for x in texts)
         d = self.encoder.dim
         tokens = torch.zeros(len(texts), t, d)

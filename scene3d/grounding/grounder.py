@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -21,8 +22,10 @@ from scene3d.io.text_store import TextEmbeddingStore
 from scene3d.models.grounding import (
     GroundingConfig,
     GroundingEnsemble,
+    GroundingOutput,
     GroundingTransformer,
 )
+from scene3d.models.inference import Traced
 from scene3d.models.text_encoder import TextEncoder, minilm_text_encoder
 from scene3d.structures import GroundingResult, RankedObject, Scene
 from scene3d.train.distributed import resolve_device
@@ -54,7 +57,7 @@ def export_model(run: str | Path | list[str | Path], out: str | Path, rotations:
         raise ConfigError("export-grounding: no run given")
     if rotations is not None and rotations < 1:
         raise ConfigError(f"export-grounding: rotations must be >= 1, got {rotations}")
-    grounders = [Grounder.from_checkpoint(r) for r in runs]
+    grounders = [Grounder.from_checkpoint(r, device="cpu", int8=False) for r in runs]
     folders = [run_folder(r) for r in runs]
     config = json.loads((folders[0] / "config.json").read_text())
     if len(runs) > 1:
@@ -83,6 +86,14 @@ def export_model(run: str | Path | list[str | Path], out: str | Path, rotations:
     return out
 
 
+def _output_fields(out: GroundingOutput) -> tuple[torch.Tensor, ...]:
+    return tuple(getattr(out, f.name) for f in fields(out))
+
+
+def _as_output(out: tuple[torch.Tensor, ...]) -> GroundingOutput:
+    return GroundingOutput(*out)
+
+
 class Grounder:
     """Grounds sentences in scenes with a trained :class:`GroundingTransformer`.
 
@@ -98,28 +109,43 @@ class Grounder:
             (:func:`~scene3d.grounding.evaluation.rotation_averaged`; 1: none).
         device: where the model runs: "auto" (the GPU when CUDA is available), "cpu",
             "cuda" or "cuda:N" (:func:`scene3d.train.distributed.resolve_device`).
+        int8: encode sentences with an int8 twin of the text encoder (:meth:`TextEncoder.int8`,
+            about 2x faster on the CPU); class names stay float32. Answers change slightly:
+            measure a model with it (the packaged one: ``benchmarks/RESULTS.md``). The text
+            encoder must be frozen and on the CPU (it is, by default, whatever ``device``).
+
+    :meth:`ground` runs the model through TorchScript traces of itself
+    (:class:`scene3d.models.inference.Traced`: the same answers, less Python per query).
     """
 
     def __init__(self, model: GroundingTransformer, text_encoder: TextEncoder | None = None,
                  class_match_threshold: float | None = None, vocabulary: list[str] | None = None,
-                 rotations: int = 4, device: str = "auto"):
+                 rotations: int = 4, device: str = "auto", int8: bool = False):
         self.model = model.to(resolve_device(device)).eval()
+        self.net = Traced(self.model, _output_fields, _as_output)
         self.rotations = rotations
         encoder = text_encoder or minilm_text_encoder()
-        self.cache = TextCache(encoder, store=TextEmbeddingStore.for_encoder(encoder))  # class names across runs
+        self.cache = TextCache(encoder, store=TextEmbeddingStore.for_encoder(encoder),   # class names across runs
+                               sentence_encoder=encoder.int8() if int8 else None)
         self.class_match_threshold = class_match_threshold
         self.vocabulary = Vocabulary(list(vocabulary or []))
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto") -> Grounder:
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto",
+                        int8: bool | None = None) -> Grounder:
         """Load a training run folder (its latest checkpoint), one checkpoint folder
         (``<run>/checkpoints/step_N``) or an exported model folder (:func:`export_model`, a
         single model or an ensemble); None: the pretrained model packaged with scene3d
-        (``scene3d/pretrained/grounding``). ``device``: as in :class:`Grounder`.
+        (``scene3d/pretrained/grounding``). ``device`` and ``int8``: as in :class:`Grounder`;
+        ``int8=None`` takes the folder's ``config.json`` ``int8`` (the packaged model: true;
+        default false).
 
         Raises:
-            ConfigError: no run config, no checkpoint, or an unreadable one.
+            ConfigError: no run config, no checkpoint, or an unreadable one; ``int8`` not a
+                true / false / None.
         """
+        if int8 is not None and not isinstance(int8, bool):
+            raise ConfigError(f"int8 must be true or false (or null: the model folder's choice), got {int8!r}")
         path = Path(path) if path is not None else PRETRAINED
         run = run_folder(path)
         if not (run / "config.json").is_file():
@@ -134,8 +160,10 @@ class Grounder:
         if (path / CALIBRATION).is_file():
             threshold = json.loads((path / CALIBRATION).read_text()).get("class_match_threshold")
         vocabulary = json.loads((path / VOCABULARY).read_text()) if (path / VOCABULARY).is_file() else []
+        if int8 is None:
+            int8 = cfg.get("int8", False) is True
         return cls(model, class_match_threshold=threshold, vocabulary=vocabulary, rotations=cfg.get("rotations", 4),
-                   device=device)
+                   device=device, int8=int8)
 
     def ground(self, scene: Scene, query: str, viewpoint: tuple[float, ...] | None = None,
                top_k: int = 5, anchor_threshold: float = 0.25) -> GroundingResult:
@@ -167,8 +195,8 @@ class Grounder:
         t0 = time.perf_counter()
         if not scene.objects:
             return GroundingResult(query=query, scene_id=scene.scene_id, ranked=[], seconds=time.perf_counter() - t0)
-        with torch.no_grad():
-            log_probs, out, objects = rotation_averaged(self.model, self.cache, [scene], [query.strip()], [viewpoint],
+        with torch.inference_mode():
+            log_probs, out, objects = rotation_averaged(self.net, self.cache, [scene], [query.strip()], [viewpoint],
                                                         self.rotations)
         valid = objects.mask[0]
         scores = log_probs[0, valid].softmax(-1)

@@ -80,8 +80,20 @@ def name_keys(name: str) -> tuple[frozenset[str], str]:
     return _groups().get(key, frozenset({key})), (ws[-1] if ws else "")
 
 
+#: Words that open a leading phrase about where the target is, or where the viewer stands,
+#: before the target itself ("beside the door, a brown case"; "facing the bed, the left
+#: nightstand"; "if you face the bed, ..."): prepositions, viewpoint verbs, conjunctions.
+LEAD_WORDS = frozenset({
+    "above", "across", "adjacent", "against", "along", "among", "around", "as", "at", "behind", "below",
+    "beneath", "beside", "between", "beyond", "by", "close", "facing", "from", "if", "in", "inside", "looking",
+    "near", "next", "on", "opposite", "over", "standing", "to", "under", "underneath", "upon", "when", "while",
+    "with", "within",
+})
+
+
 class SentenceIndex:
-    """Where each word n-gram (n <= ``max_n``, joined without spaces) first occurs in a sentence."""
+    """Where each word n-gram (n <= ``max_n``, joined without spaces) first occurs in a sentence,
+    and how long its leading phrase is (:data:`LEAD_WORDS` up to the first comma; 0: none)."""
 
     def __init__(self, text: str, max_n: int = 4):
         self.words = words(text)
@@ -90,11 +102,19 @@ class SentenceIndex:
             for n in range(1, max_n + 1):
                 if i + n <= len(self.words):
                     self.first.setdefault("".join(self.words[i:i + n]), i)
+        head, comma, _ = text.partition(",")
+        lead = len(words(head)) if comma else 0
+        self.lead = lead if self.words and self.words[0] in LEAD_WORDS and lead < len(self.words) else 0
 
     def find(self, keys) -> int:
         """The first word position of any of ``keys``; -1 when none occurs."""
         hits = [self.first[k] for k in keys if k in self.first]
         return min(hits) if hits else -1
+
+    def order(self, position: int) -> tuple[bool, int]:
+        """Sort key of a word position for "which class is named first": after the leading
+        phrase before inside it (that phrase names where to look, not what)."""
+        return position < self.lead, position
 
 
 def mention_features(labels: list[str], text: str) -> np.ndarray:
@@ -159,14 +179,16 @@ class Vocabulary:
 
     def first_named(self, text: str, extra: list[str] = ()) -> str | None:
         """The class name (of the vocabulary or ``extra``, e.g. the scene's labels) that ``text``
-        names first: the sentence's likely target class. At one position the longest name wins
+        names first: the sentence's likely target class. A leading phrase ("beside the door, a
+        brown case": :class:`SentenceIndex`) counts last; at one position the longest name wins
         ("office chair" over "chair"); None when the sentence names none of them."""
         extra_keys = {k: name for name in set(extra) - {""} - UNINFORMATIVE for k in name_keys(name)[0]}
-        best, best_rank = None, (1 << 30, 0)
-        for key, pos in SentenceIndex(text).first.items():
+        index = SentenceIndex(text)
+        best, best_rank = None, (True, 1 << 30, 0)
+        for key, pos in index.first.items():
             name = extra_keys.get(key) or self.by_key.get(key)
-            if name is not None and (pos, -len(key)) < best_rank:
-                best, best_rank = name, (pos, -len(key))
+            if name is not None and (*index.order(pos), -len(key)) < best_rank:
+                best, best_rank = name, (*index.order(pos), -len(key))
         return best
 
 

@@ -129,6 +129,9 @@ def test_ground_many_queries_with_one_model_load(synth, tmp_path, capsys, monkey
     load = Grounder.from_checkpoint
     monkeypatch.setattr(Grounder, "from_checkpoint", classmethod(lambda cls, path=None, **kw: (loads.append(path),
                                                                                                load(path, **kw))[1]))
+    int8 = []
+    monkeypatch.setattr(Grounder, "__init__", lambda self, *a, init=Grounder.__init__, **kw: (int8.append(kw.get("int8")),
+                                                                                            init(self, *a, **kw))[1])
     monkeypatch.chdir(tmp_path)
     (tmp_path / "q.txt").write_text("the lamp\n\n  the bed [left], by the window \n")
     assert main(["ground", f"scene={scene}", "query=the chair, left of the table", "query=a 'small' table",
@@ -142,8 +145,8 @@ def test_ground_many_queries_with_one_model_load(synth, tmp_path, capsys, monkey
     assert "query: 'the lamp'" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.json", "q.txt"]
     monkeypatch.setattr(sys, "stdin", io.StringIO("the lamp\nthe table\n"))   # queries=-: one answer a line
-    assert main(["ground", f"scene={scene}", "queries=-"]) == 0
-    assert capsys.readouterr().out.count("query: ") == 2
+    assert main(["ground", f"scene={scene}", "queries=-", "int8=false"]) == 0
+    assert capsys.readouterr().out.count("query: ") == 2 and int8 == [True, True, False]   # the packaged: int8
     (tmp_path / "blank.txt").write_text("\n  \n")
     assert main(["ground", f"scene={scene}", "queries=blank.txt", "out=x.json"]) == 2
     assert "queries=blank.txt: no sentence in it" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
@@ -152,3 +155,5 @@ def test_ground_many_queries_with_one_model_load(synth, tmp_path, capsys, monkey
     assert main(["ground", f"scene={scene}", "queries=nope.txt"]) == 2
     assert "queries=nope.txt: file not found" in capsys.readouterr().err
     assert len(loads) == 4   # one per call that got to grounding; the argument errors came before any load
+    assert main(["ground", f"scene={scene}", "query=the lamp", "int8=yes"]) == 2
+    assert "int8 must be true or false" in capsys.readouterr().err

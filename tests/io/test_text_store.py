@@ -96,7 +96,8 @@ def test_grounder_keeps_class_names_and_answers_the_same(tmp_path, monkeypatch, 
     assert len(list((tmp_path / "cache" / "text").rglob("*.safetensors"))) == 1   # the scene's class names
     again = Grounder.from_checkpoint()   # as in a new process: nothing in memory
     again.cache.encoder = Recording(again.cache.encoder)
+    again.cache.sentence_encoder = Recording(again.cache.sentence_encoder)   # int8: the packaged model's choice
     cached = again.ground(tiny_scene, query)
-    assert again.cache.encoder.seen == [query]   # the query is encoded, the class names are read
+    assert again.cache.sentence_encoder.seen == [query] and again.cache.encoder.seen == []   # class names are read
     assert [(r.object_id, round(r.score, 5)) for r in cached.ranked] == [(r.object_id, round(r.score, 5))
                                                                           for r in fresh.ranked]
