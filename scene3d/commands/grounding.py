@@ -99,43 +99,57 @@ def _scene_source(path: Path, scene_ids: set[str], what: str) -> dict:
     return load_gt_object_scenes(path, scene_ids=scene_ids)
 
 
-def _proposal_scenes(cfg: DictConfig, scene_ids: set[str]) -> dict | None:
+def _label_temperature(cfg: DictConfig) -> float:
+    """``label_temperature=`` checked (>= 0): how predicted objects' class scores are sharpened."""
+    if cfg.label_temperature < 0:
+        raise ConfigError(f"label_temperature must be >= 0, got {cfg.label_temperature}")
+    return float(cfg.label_temperature)
+
+
+def _check_proposal_options(cfg: DictConfig) -> None:
+    """The ``proposals=`` options that can be checked before anything loads (a typo answers at once)."""
+    if cfg.proposals is None or cfg.proposals is False:
+        return
+    _label_temperature(cfg)
+    if cfg.proposals is True:
+        if not Path(need(cfg, "objects")).is_dir():
+            raise ConfigError(f"proposals=true proposes objects from the scenes' points, so objects= must be a folder of "
+                              f"scene folders; {cfg.objects} is not (object lists have no points). Give "
+                              f"proposals=<folder> written by segment-instances instead")
+    elif cfg.proposal_checkpoint is not None:
+        raise ConfigError("proposal_checkpoint= labels on-the-fly proposals: it needs proposals=true")
+    elif not Path(cfg.proposals).exists():
+        raise ConfigError(f"proposals={cfg.proposals}: not found (a folder of scene folders with predicted objects)")
+
+
+def _proposal_scenes(cfg: DictConfig, truth: dict) -> dict | None:
     """``{scene id: Scene with predicted objects}`` for the detection protocol, or None without ``proposals=``.
 
     ``proposals=<folder>`` reads scene folders written by ``segment-instances``; ``proposals=true`` strips
-    the labels of the scenes of ``objects=`` (a folder of scene folders: proposals need points) and
-    proposes objects from their points (``proposal_checkpoint=`` labels them). The class scores are
-    then sharpened by ``label_temperature``.
+    the labels of ``truth`` (the scenes of ``objects=``, scene folders: proposals need points) and
+    proposes objects from their points (``proposal_checkpoint=`` labels them, loaded once). The class
+    scores are then sharpened by ``label_temperature``.
     """
     if cfg.proposals is None or cfg.proposals is False:
         return None
     from scene3d.grounding.data import sharpen_labels
 
-    if cfg.label_temperature < 0:
-        raise ConfigError(f"label_temperature must be >= 0, got {cfg.label_temperature}")
     if cfg.proposals is True:
-        objects = Path(need(cfg, "objects"))
-        if not objects.is_dir():
-            raise ConfigError(f"proposals=true proposes objects from the scenes' points, so objects= must be a folder of "
-                              f"scene folders; {objects} is not (object lists have no points). Give proposals=<folder> "
-                              f"written by segment-instances instead")
         from tqdm import tqdm
 
-        from scene3d.instances import propose, strip_labels
+        from scene3d.instances import Labeler, propose, strip_labels
 
-        truth = _scene_source(objects, scene_ids, "objects")
         empty = sorted(k for k, s in truth.items() if s.num_points < 2)
         if empty:
-            raise ConfigError(f"proposals=true: scenes {empty[:5]} of {objects} have no points to propose objects from")
-        proposals = {k: propose(strip_labels(s), checkpoint=cfg.proposal_checkpoint, device=str(cfg.device))
+            raise ConfigError(f"proposals=true: scenes {empty[:5]} of {cfg.objects} have no points to propose objects from")
+        labeler = None if cfg.proposal_checkpoint is None else Labeler.load(cfg.proposal_checkpoint, device=str(cfg.device))
+        proposals = {k: propose(strip_labels(s), checkpoint=labeler)
                      for k, s in tqdm(truth.items(), desc="proposals", unit="scene", total=len(truth))}
     else:
-        if cfg.proposal_checkpoint is not None:
-            raise ConfigError("proposal_checkpoint= labels on-the-fly proposals: it needs proposals=true")
-        proposals = _scene_source(Path(cfg.proposals), scene_ids, "proposals")
+        proposals = _scene_source(Path(cfg.proposals), set(truth), "proposals")
     if not proposals:
         raise ConfigError(f"proposals={cfg.proposals}: no scene of the sentences' scenes in it")
-    return {k: sharpen_labels(v, cfg.label_temperature) for k, v in proposals.items()}
+    return {k: sharpen_labels(v, _label_temperature(cfg)) for k, v in proposals.items()}
 
 
 def cmd_eval_grounding(cfg: DictConfig) -> int:
@@ -153,8 +167,9 @@ def cmd_eval_grounding(cfg: DictConfig) -> int:
     utts = utts[: cfg.limit] if cfg.limit else utts
     if not utts:
         raise ConfigError(f"{path}: no referral left to evaluate (scenes={cfg.scenes}, limit={cfg.limit})")
-    proposals = _proposal_scenes(cfg, {u.scene_id for u in utts})   # before the model loads: errors answer at once
+    _check_proposal_options(cfg)
     scenes = _scene_source(Path(need(cfg, "objects")), {u.scene_id for u in utts}, "objects")
+    proposals = _proposal_scenes(cfg, scenes)   # before the model loads: errors answer at once
     data = GroundingDataset.build(scenes, utts)
     if not data.examples:
         raise ConfigError(f"{path}: none of its {len(utts)} referrals has its target in the object lists")
@@ -230,14 +245,13 @@ def cmd_ground(cfg: DictConfig) -> int:
     from scene3d.io import load_scene
     from scene3d.io.atomic import atomic_write_text
 
-    if cfg.label_temperature < 0:
-        raise ConfigError(f"label_temperature must be >= 0, got {cfg.label_temperature}")
+    temperature = _label_temperature(cfg)
     scene = load_scene(cfg.scene, frames=False, mesh=False)
     t0 = time.perf_counter()
     from scene3d.grounding import Grounder
     from scene3d.grounding.data import sharpen_labels
 
-    scene = sharpen_labels(scene, cfg.label_temperature)
+    scene = sharpen_labels(scene, temperature)
 
     grounder = Grounder.from_checkpoint(cfg.checkpoint, device=str(cfg.device), int8=cfg.int8)   # None: packaged
     load_s = time.perf_counter() - t0

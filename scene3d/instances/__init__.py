@@ -12,6 +12,7 @@ from scene3d.instances.propose import (
     PLANE_LABELS,
     PLANE_SOURCE,
     SEGMENT_SOURCE,
+    Labeler,
     ProposalConfig,
     propose,
     strip_labels,
@@ -19,7 +20,7 @@ from scene3d.instances.propose import (
 from scene3d.instances.segments import SegmentConfig
 
 __all__ = [
-    "AGNOSTIC_LABEL", "LABEL_SOURCES", "PLANE_LABELS", "PLANE_SOURCE", "SEGMENT_SOURCE", "Plane", "PlaneConfig",
+    "AGNOSTIC_LABEL", "LABEL_SOURCES", "PLANE_LABELS", "PLANE_SOURCE", "SEGMENT_SOURCE", "Labeler", "Plane", "PlaneConfig",
     "ProposalConfig", "ProposalScores", "SegmentConfig",
     "average_precision", "find_planes", "mask_iou", "proposal_scores", "propose", "strip_labels",
 ]

@@ -106,34 +106,63 @@ def _isolation(proposal: np.ndarray, graph: Neighbours, num: int) -> np.ndarray:
     return 1.0 - touched / np.maximum(total, 1)
 
 
-def _features(scene: Scene, checkpoint: str | Path, cfg: ProposalConfig, classes: list[str] | None,
-              teacher: dict | None, device: str) -> tuple[torch.Tensor, torch.Tensor | None, list[str], torch.Tensor]:
-    """(``(N, D)`` point features, ``(N,)`` bool valid points or None, class names, ``(K, D)`` their
-    unit text embeddings) from the pretrain run ``checkpoint``."""
-    from scene3d.distill import fuse_teacher, load_student, point_features, run_teacher
+@dataclass(frozen=True)
+class Labeler:
+    """What labels proposals, loaded once from a pretrain run and reused over scenes.
 
-    model, state = load_student(checkpoint, device=device)
-    names = list(classes) if classes is not None else state.extra.get("classes")
-    if not names:
-        raise ConfigError(f"{checkpoint}: no class names (the run records none): pass classes=[name,...]")
-    run = run_teacher(state, teacher)
-    text = run.embed_text(names)
+    Attributes:
+        model: the run's student (``point_features``).
+        teacher: the run's 2D teacher (text space; fused features through frames).
+        names: the class names to label with.
+        text: ``(K, D)`` their unit text embeddings.
+        device: where the student runs.
+    """
+
+    model: torch.nn.Module
+    teacher: object
+    names: list[str]
+    text: torch.Tensor
+    device: str = "cpu"
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, classes: list[str] | None = None, teacher: dict | None = None,
+             device: str = "cpu") -> Labeler:
+        """The labeler of the pretrain run (or checkpoint folder) ``checkpoint``: its student, its teacher
+        (or ``teacher``, a ``{_target_: ...}`` config) and ``classes`` (None: the run's training classes).
+
+        Raises:
+            ConfigError: no class names (the run records none and ``classes`` is None).
+        """
+        from scene3d.distill import load_student, run_teacher
+
+        model, state = load_student(checkpoint, device=device)
+        names = list(classes) if classes is not None else state.extra.get("classes")
+        if not names:
+            raise ConfigError(f"{checkpoint}: no class names (the run records none): pass classes=[name,...]")
+        run = run_teacher(state, teacher)
+        return cls(model, run, names, run.embed_text(names), device)
+
+
+def _features(scene: Scene, labeler: Labeler, cfg: ProposalConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(``(N, D)`` point features, ``(N,)`` bool valid points or None) of ``scene`` by ``labeler``."""
+    from scene3d.distill import fuse_teacher, point_features
+
     if cfg.label_source != "student" and not scene.frames:
         raise ConfigError(f"label_source={cfg.label_source} fuses the teacher through the scene's frames, "
                           f"and {scene.scene_id} has none (use label_source=student)")
-    student = point_features(model, scene) if cfg.label_source != "fused" else None
+    student = point_features(labeler.model, scene) if cfg.label_source != "fused" else None
     if cfg.label_source == "student":
-        return student, None, names, text
-    fused = fuse_teacher(scene, run, cfg.tolerance)
+        return student, None
+    fused = fuse_teacher(scene, labeler.teacher, cfg.tolerance)
     seen = fused.views_seen > 0
     if cfg.label_source == "fused":
-        return fused.features, seen, names, text
+        return fused.features, seen
     both = torch.nn.functional.normalize(student, dim=-1)
     both[seen] = both[seen] + fused.features[seen]  # fused features are unit already
-    return both, None, names, text
+    return both, None
 
 
-def propose(scene: Scene, *, checkpoint: str | Path | None = None, classes: list[str] | None = None,
+def propose(scene: Scene, *, checkpoint: str | Path | Labeler | None = None, classes: list[str] | None = None,
             config: ProposalConfig | None = None, teacher: dict | None = None, device: str = "cpu") -> Scene:
     """Class-agnostic instance proposals with open-vocabulary labels for an (unlabelled) scan.
 
@@ -141,10 +170,12 @@ def propose(scene: Scene, *, checkpoint: str | Path | None = None, classes: list
         scene: ``N`` points (metres, z up) with colours; normals are used when present, else estimated.
             Its objects and instance ids are ignored.
         checkpoint: a pretrain run (or checkpoint folder): its student's features label the segments
-            and join segments whose features agree. None: class-agnostic (``object``; planes keep theirs).
-        classes: the class names to label with; None: the run's training classes.
+            and join segments whose features agree; or a :class:`Labeler` already loaded from one (many
+            scenes: load it once). None: class-agnostic (``object``; planes keep theirs).
+        classes: the class names to label with; None: the run's training classes (with a path only).
         config: settings; default :class:`ProposalConfig`.
-        teacher: a teacher config (``{_target_: ...}``) for the text (and fused) features; None: the run's.
+        teacher: a teacher config (``{_target_: ...}``) for the text (and fused) features; None: the run's
+            (with a path only).
         device: where the student runs (a torch device string).
 
     Returns:
@@ -154,12 +185,14 @@ def propose(scene: Scene, *, checkpoint: str | Path | None = None, classes: list
         ``instance_ids`` are the proposal ids (-1: points of no proposal).
 
     Raises:
-        ConfigError: classes without a checkpoint, no class names, fused features without frames.
+        ConfigError: classes without a checkpoint, classes or teacher with a Labeler, no class names, fused features without frames.
         ValueError: fewer than 2 points.
     """
     cfg = config or ProposalConfig()
     if classes is not None and checkpoint is None:
         raise ConfigError("classes need a checkpoint (a pretrain run) whose features can name them")
+    if isinstance(checkpoint, Labeler) and (classes is not None or teacher is not None):
+        raise ConfigError("a Labeler has its classes and teacher already: give them to Labeler.load")
     points = scene.points.astype(np.float64)
     if len(points) < 2:
         raise ValueError(f"propose: {scene.scene_id} has {len(points)} points; proposals need at least 2")
@@ -170,9 +203,10 @@ def propose(scene: Scene, *, checkpoint: str | Path | None = None, classes: list
     free = np.ones(len(points), dtype=bool)
     for p in planes:
         free[p.indices] = False
-    features = valid = names = text = None
+    labeler = None
     if checkpoint is not None:
-        features, valid, names, text = _features(scene, checkpoint, cfg, classes, teacher, device)
+        labeler = checkpoint if isinstance(checkpoint, Labeler) else Labeler.load(checkpoint, classes, teacher, device)
+    features, valid = _features(scene, labeler, cfg) if labeler is not None else (None, None)
     sub, index = _sub_graph(graph, free)
     if len(index):
         weights = edge_weights(sub, points[index], normals[index].astype(np.float64), scene.colors[index],
@@ -185,7 +219,7 @@ def propose(scene: Scene, *, checkpoint: str | Path | None = None, classes: list
     labels: list[tuple[tuple[str, float], ...]] = [()] * num_segments
     if features is not None and num_segments:
         feats = proposal_features(features, proposal, num_segments, valid)
-        labels = top_labels(feats, names, text, cfg.top_k, cfg.temperature)
+        labels = top_labels(feats, labeler.names, labeler.text, cfg.top_k, cfg.temperature)
     ids = np.full(len(points), -1, dtype=np.int32)
     members = [p.indices for p in planes] + [np.flatnonzero(proposal == s) for s in range(num_segments)]
     objects = []

@@ -78,6 +78,16 @@ def test_labels_from_a_pretrain_run(tmp_path, capsys):
     assert main(["segment-instances", f"scene={folder}", f"checkpoint={run}", "proposals.label_source=both",
                  f"out={tmp_path / 'both'}"]) == 0
     assert load_scene(tmp_path / "both" / "tiny_0").objects
+    # a Labeler loaded once labels like the run's path (many scenes: no reload per scene)
+    from scene3d.errors import ConfigError
+    from scene3d.instances import Labeler, propose, strip_labels
+
+    bare = strip_labels(load_scene(folder))
+    labeler = Labeler.load(run)
+    assert labeler.names == classes
+    assert propose(bare, checkpoint=labeler).objects == propose(bare, checkpoint=run).objects
+    with pytest.raises(ConfigError, match="a Labeler has its classes"):
+        propose(bare, checkpoint=labeler, classes=["chair"])
 
 
 @pytest.mark.slow  # eval-grounding loads the packaged model
