@@ -60,6 +60,7 @@ from scene3d.distill import (
     fuse_views,
     load_student,
     point_classes,
+    point_features,
     predict_classes,
     pretrain,
     scene_views,
@@ -138,11 +139,12 @@ def target_errors(scenes, truth, classes, teacher) -> dict:
 
 
 def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent], temperature: float,
-              truth: list | None = None) -> dict:
+              truth: list | None = None, turns: int = 1) -> dict:
     """Point mIoU (all points / points seen by >= 1 view) and per-view consistency for each method
     (the ensembles with every rule of ``ENSEMBLE_RULES``, ``confidence`` at ``temperature``).
     ``truth``: the rooms with exact depth when ``scenes`` have degraded depth (the fused teacher uses
-    ``scenes``; seen points and cross-view matches use ``truth``)."""
+    ``scenes``; seen points and cross-view matches use ``truth``). ``turns``: the students' point
+    features voted over that many turns about the vertical (``point_features``; views: as they are)."""
     k = len(classes)
     conf = {m: torch.zeros(k, k + 1, dtype=torch.long)
             for m in ["fusion", *students, *(f"{n} + fusion ensemble ({r})" for n in students for r in ENSEMBLE_RULES)]}
@@ -166,7 +168,7 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
             with torch.no_grad():
                 x = student_input(scene, model.config.voxel_size, model.config.normals)
                 out = model(x)
-                feats = out.point_features(x.points)
+                feats = point_features(model, scene, turns)
                 preds[name] = predict_classes(feats, text)
                 for rule in ENSEMBLE_RULES:
                     ens = ensemble_features(fused.features, feats, text, rule, temperature)
@@ -235,9 +237,10 @@ def segmentation(args) -> dict:
     result = {
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "classes": len(classes), "train_seconds": train_seconds,
-        "test": _evaluate(test, classes, text, teacher, students, args.temperature, test_exact if degraded else None),
+        "test": _evaluate(test, classes, text, teacher, students, args.temperature, test_exact if degraded else None,
+                          args.turns),
         "train_scenes": _evaluate(train[: args.test], classes, text, teacher, students, args.temperature,
-                                  train_exact[: args.test] if degraded else None),
+                                  train_exact[: args.test] if degraded else None, args.turns),
         "clean_teacher_test": _evaluate(test, classes, text, clean, {}, args.temperature,
                                         test_exact if degraded else None)["fusion"],
         "targets": target_errors(train, train_exact, classes, teacher),
@@ -315,6 +318,8 @@ def main() -> None:
     ap.add_argument("--target", choices=["view", "fused"], default="view",
                     help="projection student's target: one view's teacher pixel, or the teacher fused over the room's views")
     ap.add_argument("--reuse", action="store_true", help="evaluate the students already trained in --out (no training)")
+    ap.add_argument("--turns", type=int, default=1,
+                    help="score the students voted over this many turns of each room about the vertical (test-time augmentation)")
     ap.add_argument("--timing-steps", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/bm_distill"))

@@ -53,7 +53,9 @@ from scene3d.distill.student import (
                                       StudentConfig,
                                       StudentInput,
                                       StudentOutput,
+                                      floor_turn,
                                       student_input,
+                                      turned_scene,
 )
 from scene3d.distill.trainer import (
                                       DistillConfig,
@@ -122,6 +124,8 @@ __all__ = [
                                       "scene_views",
                                       "segmentation_scores",
                                       "student_input",
+                                      "floor_turn",
+                                      "turned_scene",
                                       "visible_points",
                                       "zero_shot_features",
 ]

@@ -156,12 +156,13 @@ METHODS = ("fused", "student", "ensemble")
 
 
 def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, text: torch.Tensor, tolerance: float = 0.05,
-                       rule: str = "product", temperature: float = 0.07) -> dict[str, torch.Tensor]:
+                       rule: str = "product", temperature: float = 0.07, turns: int = 1) -> dict[str, torch.Tensor]:
     """``(N, D)`` per-point features of the three segmenters of ``METHODS`` on one scene.
 
     ``fused``: the teacher fused onto the points over all frames (zero where no view sees a point,
     and everywhere when the scene has no frames); ``student``: the distilled model's point
-    features; ``ensemble``: :func:`ensemble_features` of the two with ``rule`` and ``temperature``.
+    features (voted over ``turns`` turns about the vertical, :func:`~scene3d.distill.point_features`);
+    ``ensemble``: :func:`ensemble_features` of the two with ``rule`` and ``temperature``.
 
     Args:
         scene: a scene (frames optional).
@@ -170,8 +171,9 @@ def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, te
         text: ``(K, D)`` unit class-name embeddings.
         tolerance: visibility depth-test tolerance of the fusion, metres.
         rule / temperature: the ensemble rule (``ENSEMBLE_RULES``) and its temperature.
+        turns: test-time turns of the student (1 = the scene as it is).
     """
-    student = point_features(model, scene)
+    student = point_features(model, scene, turns)
     fused = fuse_teacher(scene, teacher, tolerance).features if scene.frames else torch.zeros_like(student)
     return {"fused": fused, "student": student, "ensemble": ensemble_features(fused, student, text, rule, temperature)}
 
@@ -193,9 +195,11 @@ class SegmentationReport:
 
 
 def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: Teacher, classes: list[str],
-                          tolerance: float = 0.05, rule: str = "product", temperature: float = 0.07) -> SegmentationReport:
+                          tolerance: float = 0.05, rule: str = "product", temperature: float = 0.07,
+                          turns: int = 1) -> SegmentationReport:
     """Score the fused teacher, the student and their ensemble on ``scenes`` (one confusion matrix each;
-    the ensemble by :func:`ensemble_features` with ``rule`` and ``temperature``).
+    the ensemble by :func:`ensemble_features` with ``rule`` and ``temperature``; the student voted
+    over ``turns`` turns about the vertical).
 
     Raises:
         ValueError: no scenes or no classes.
@@ -208,7 +212,7 @@ def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: T
     conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in METHODS}
     for scene in scenes:
         gt = point_classes(scene, classes)
-        for m, feats in zero_shot_features(scene, model, teacher, text, tolerance, rule, temperature).items():
+        for m, feats in zero_shot_features(scene, model, teacher, text, tolerance, rule, temperature, turns).items():
             conf[m] += confusion_matrix(predict_classes(feats, text), gt, k)
     scores = {m: segmentation_scores(c) for m, c in conf.items()}
     return SegmentationReport(miou={m: s.miou for m, s in scores.items()},

@@ -7,7 +7,7 @@ back by trilinear devoxelisation, so any scene works, with or without frames.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -159,6 +159,30 @@ def student_input(scene: Scene, voxel_size: float, normals: bool = False) -> Stu
     feats = [colors, height] + ([torch.from_numpy(np.ascontiguousarray(scene.normals, dtype=np.float32))] if normals else [])
     voxels, _ = voxelize(points, voxel_size, torch.cat(feats, dim=1))
     return StudentInput(voxels=voxels, points=points)
+
+
+def floor_turn(angle: float, mirror: bool = False) -> np.ndarray:
+    """``(2, 2)`` float32 floor-plane matrix: a mirror of x (if ``mirror``), then a turn by ``angle``
+    radians about the vertical (counter-clockwise seen from above)."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s], [s, c]], dtype=np.float32) @ np.diag([-1 if mirror else 1, 1]).astype(np.float32)
+
+
+def turned_scene(scene: Scene, matrix: np.ndarray, scale: float = 1.0) -> Scene:
+    """``scene`` with its points (and normals) turned by the ``(2, 2)`` floor-plane ``matrix`` about the
+    centre of the points' xy box, then scaled by ``scale`` about (that centre, the lowest point).
+    Point order is kept; frames are not moved (their poses no longer match the points)."""
+    xy = scene.points[:, :2]
+    centre = np.array([*(xy.min(axis=0) + xy.max(axis=0)) / 2, scene.points[:, 2].min()], dtype=np.float32)
+    points = scene.points.copy()
+    points[:, :2] = (xy - centre[:2]) @ matrix.T + centre[:2]
+    if scale != 1.0:
+        points = (points - centre) * np.float32(scale) + centre
+    normals = None
+    if scene.normals is not None:
+        normals = scene.normals.copy()
+        normals[:, :2] = scene.normals[:, :2] @ matrix.T
+    return replace(scene, points=points, normals=normals)
 
 
 class DistillStudent(nn.Module):

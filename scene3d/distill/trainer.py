@@ -17,7 +17,9 @@ from scene3d.distill.student import (
     DistillStudent,
     StudentConfig,
     StudentInput,
+    floor_turn,
     student_input,
+    turned_scene,
 )
 from scene3d.distill.views import OCCLUSION, DistillDataError, Views, scene_views
 from scene3d.errors import ConfigError, SceneFormatError
@@ -216,21 +218,8 @@ class DistillTask:
         return self._augmented[key]
 
     def _turned_input(self, item: int, matrix: np.ndarray, scale: float = 1.0) -> StudentInput:
-        """The student's input for scene ``item`` with its points (and normals) turned by the
-        ``(2, 2)`` floor-plane ``matrix`` about the centre of the points' xy box, then scaled by
-        ``scale`` about (that centre, the lowest point)."""
-        scene = self.scenes[item]
-        xy = scene.points[:, :2]
-        centre = np.array([*(xy.min(axis=0) + xy.max(axis=0)) / 2, scene.points[:, 2].min()], dtype=np.float32)
-        points = scene.points.copy()
-        points[:, :2] = (xy - centre[:2]) @ matrix.T + centre[:2]
-        if scale != 1.0:
-            points = (points - centre) * np.float32(scale) + centre
-        normals = None
-        if scene.normals is not None:
-            normals = scene.normals.copy()
-            normals[:, :2] = scene.normals[:, :2] @ matrix.T
-        return student_input(replace(scene, points=points, normals=normals), self.voxel_size,
+        """The student's input for scene ``item`` under :func:`turned_scene` ``(matrix, scale)``."""
+        return student_input(turned_scene(self.scenes[item], matrix, scale), self.voxel_size,
                              self.normals).to(self.device)
 
     def random_input(self, item: int, generator: torch.Generator) -> StudentInput:
@@ -240,9 +229,8 @@ class DistillTask:
         if self.config.augment_kind == "square":
             return self.augmented_input(item, int(torch.randint(8, (1,), generator=generator)))
         angle, mirror, u = torch.rand(3, generator=generator, dtype=torch.float64).tolist()
-        c, s = np.cos(2 * np.pi * angle), np.sin(2 * np.pi * angle)
-        m = np.array([[c, -s], [s, c]], dtype=np.float32) @ np.diag([-1 if mirror < 0.5 else 1, 1]).astype(np.float32)
-        return self._turned_input(item, m, 1.0 + self.config.augment_scale * (2 * u - 1))
+        return self._turned_input(item, floor_turn(2 * np.pi * angle, mirror < 0.5),
+                                  1.0 + self.config.augment_scale * (2 * u - 1))
 
     def views(self, item: int, frames: list[int]) -> Views:
         """The teacher's views ``frames`` of scene ``item`` on the task's device (from the cache
@@ -375,10 +363,29 @@ def run_teacher(state: TrainState, teacher: dict | None = None) -> Teacher:
 
 
 @torch.no_grad()
-def point_features(model: DistillStudent, scene: Scene) -> torch.Tensor:
+def point_features(model: DistillStudent, scene: Scene, turns: int = 1) -> torch.Tensor:
     """``(N, D)`` float32 student features at every point of ``scene`` (frames not needed), eval mode,
-    computed on the model's device and returned on the CPU."""
+    computed on the model's device and returned on the CPU.
+
+    ``turns > 1`` votes over that many equal turns of the scene about the vertical (test-time
+    augmentation; ``turns`` forward passes): the mean of the unit features of each turn. ``turns = 1``
+    returns the raw features of the scene as it is.
+
+    Raises:
+        ValueError: ``turns < 1``.
+    """
+    if turns < 1:
+        raise ValueError(f"point_features: turns must be >= 1, got {turns}")
     model.eval()
     device = next(model.parameters()).device
-    x = student_input(scene, model.config.voxel_size, model.config.normals).to(device)
-    return model(x, density=False).point_features(x.points).cpu()
+    total = None
+    for k in range(turns):
+        turned = scene if k == 0 else turned_scene(scene, floor_turn(2 * np.pi * k / turns))
+        x = student_input(turned, model.config.voxel_size, model.config.normals).to(device)
+        with torch.no_grad():
+            feats = model(x, density=False).point_features(x.points)
+        if turns == 1:
+            return feats.cpu()
+        feats = torch.nn.functional.normalize(feats, dim=-1)
+        total = feats if total is None else total + feats
+    return (total / turns).cpu()

@@ -121,6 +121,36 @@ def test_normals_input_is_the_voxel_mean_normal_and_trains(tmp_path, scenes):
     assert torch.isfinite(point_features(model, scenes[0])).all()
 
 
+def test_turned_point_features_are_the_mean_unit_features_of_the_turned_scenes(scenes):
+    from scene3d.distill import DistillStudent, floor_turn, student_input, turned_scene
+
+    torch.manual_seed(0)
+    model = DistillStudent(replace(TINY_STUDENT, feature_dim=16)).eval()
+    scene = scenes[0]
+
+    def unit(s):
+        x = student_input(s, model.config.voxel_size)
+        with torch.no_grad():
+            return torch.nn.functional.normalize(model(x, density=False).point_features(x.points), dim=-1)
+
+    x = student_input(scene, model.config.voxel_size)
+    with torch.no_grad():
+        raw = model(x, density=False).point_features(x.points)
+    torch.testing.assert_close(point_features(model, scene), raw)  # one turn: the raw features
+    ref = (unit(scene) + unit(turned_scene(scene, floor_turn(np.pi / 2))) + unit(turned_scene(scene, floor_turn(np.pi)))
+           + unit(turned_scene(scene, floor_turn(3 * np.pi / 2)))) / 4
+    torch.testing.assert_close(point_features(model, scene, turns=4), ref)
+    # a quarter turn about the xy-box centre keeps that centre and the point order; normals turn along
+    turned = turned_scene(replace(scene, normals=np.tile(np.array([[1, 0, 0]], np.float32), (scene.num_points, 1))),
+                          floor_turn(np.pi / 2))
+    np.testing.assert_allclose(turned.normals[:, :2], np.tile([[0.0, 1.0]], (scene.num_points, 1)), atol=1e-6)
+    box = lambda p: (p[:, :2].min(axis=0) + p[:, :2].max(axis=0)) / 2  # noqa: E731
+    np.testing.assert_allclose(box(turned.points), box(scene.points), atol=1e-5)
+    np.testing.assert_array_equal(turned.points[:, 2], scene.points[:, 2])
+    with pytest.raises(ValueError, match="turns must be >= 1"):
+        point_features(model, scene, turns=0)
+
+
 def test_plane_symmetries_are_the_eight_of_the_square():
     from scene3d.distill import plane_symmetry
 
@@ -379,6 +409,13 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
                  "ensemble=confidence", f"out={tmp_path / 'conf.json'}"]) == 0
     conf = json.loads((tmp_path / "conf.json").read_text())
     assert conf["ensemble_rule"] == "confidence" and conf["miou"]["fused"] == metrics["miou"]["fused"]
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
+                 "turns=1", f"out={tmp_path / 'once.json'}"]) == 0
+    once = json.loads((tmp_path / "once.json").read_text())
+    assert metrics["turns"] == 8 and once["turns"] == 1 and once["miou"]["fused"] == metrics["miou"]["fused"]
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
+                 "turns=0"]) == 2
+    assert "turns must be an integer >= 1" in capsys.readouterr().err
     assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
                  "ensemble=vote"]) == 2
     assert "ensemble=vote is not one of cosine, confidence, product" in capsys.readouterr().err

@@ -91,7 +91,7 @@ def test_configs() -> None:
     with pytest.raises(ValueError, match="decoder_channels"):
         SparseUNetConfig(decoder_channels=(8, 8))
     x, _ = voxelize(torch.rand(50, 3), 0.1)
-    down = SparseUNet(SparseUNetConfig.minkunet14(**SMALL)).down[0](x.replace_features(torch.zeros(50, 16)))
+    down = SparseUNet(SparseUNetConfig.minkunet14(**SMALL)).down[0](x.replace_features(torch.zeros(x.num_points, 16)))
     with pytest.raises(SparseTensorError, match="stride-1"):
         SparseUNet(SparseUNetConfig.minkunet14(in_channels=16, **SMALL))(down)
 
