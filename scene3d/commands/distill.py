@@ -70,9 +70,18 @@ def cmd_pretrain(cfg: DictConfig) -> int:
 
 def _turns(cfg: DictConfig) -> int:
     """``cfg.turns``, the student's test-time turns about the vertical (an int >= 1)."""
-    if not isinstance(cfg.turns, int) or isinstance(cfg.turns, bool) or cfg.turns < 1:
+    if cfg.turns < 1:
         raise ConfigError(f"turns must be an integer >= 1 (test-time turns of the student), got {cfg.turns!r}")
     return cfg.turns
+
+
+def _superpoints(cfg: DictConfig):
+    """:func:`scene3d.instances.superpoints` when ``cfg.superpoints`` is true, else None."""
+    if not cfg.superpoints:
+        return None
+    from scene3d.instances import superpoints
+
+    return superpoints
 
 
 def cmd_features(cfg: DictConfig) -> int:
@@ -142,15 +151,17 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
     classes = list(cfg.classes) if cfg.classes is not None else sorted({o.label for s in scenes for o in s.objects})
     t0 = time.perf_counter()
     report = evaluate_segmentation(scenes, model, teacher, classes, cfg.tolerance, cfg.ensemble,
-                                   cfg.temperature, _turns(cfg))
+                                   cfg.temperature, _turns(cfg), _superpoints(cfg))
     print(f"eval-segmentation: {len(scenes)} scenes, {report.n_points:,} labelled points, {len(classes)} classes, "
-          f"step {state.step}, student voted over {cfg.turns} turn(s), {time.perf_counter() - t0:.0f} s")
+          f"step {state.step}, student voted over {cfg.turns} turn(s)"
+          f"{', every method voted within superpoints' if cfg.superpoints else ''}, {time.perf_counter() - t0:.0f} s")
     for m in report.miou:
         print(f"  {m:9s} mIoU {100 * report.miou[m]:5.1f} %  accuracy {100 * report.accuracy[m]:5.1f} %")
     if cfg.out:
         atomic_write_text(Path(cfg.out), json.dumps({**report.to_json(), "checkpoint": str(cfg.checkpoint),
                                                      "step": state.step, "ensemble_rule": cfg.ensemble,
-                                                     "turns": cfg.turns}, indent=1))
+                                                     "turns": cfg.turns, "superpoints": bool(cfg.superpoints)},
+                                                    indent=1))
     return 0
 
 
@@ -178,13 +189,21 @@ def cmd_segment(cfg: DictConfig) -> int:
     teacher = _run_teacher(cfg, state)
     t0 = time.perf_counter()
     feats = point_features(model, scene, _turns(cfg))  # (N, D)
+    groups = _superpoints(cfg)
+    if groups is not None:
+        import torch
+
+        from scene3d.distill import superpoint_mean
+
+        feats = superpoint_mean(feats, torch.from_numpy(groups(scene)))
     text = teacher.embed_text(classes)  # (K, D)
     query_text = teacher.embed_text([query])[0] if query is not None else None
     seg = segment_points(feats, classes, text, query, query_text, cfg.temperature)
     match = seg.ground_truth_match(scene)
     counts = {classes[k]: int(n) for k, n in enumerate(seg.labels.bincount(minlength=len(classes))) if n > 0}
     summary = {"scene_id": scene.scene_id, "num_points": scene.num_points, "checkpoint": str(cfg.checkpoint),
-               "step": state.step, "turns": cfg.turns, "classes_from": source, "temperature": cfg.temperature, "points_per_class": counts,
+               "step": state.step, "turns": cfg.turns,
+               "superpoints": cfg.superpoints, "classes_from": source, "temperature": cfg.temperature, "points_per_class": counts,
                "ground_truth_match": None if match is None else {"fraction": match[0], "labelled_points": match[1]},
                "seconds": time.perf_counter() - t0}
     out = Path(need(cfg, "out"))

@@ -17,6 +17,7 @@ from scene3d.distill.evaluate import (
                                       point_classes,
                                       predict_classes,
                                       segmentation_scores,
+                                      superpoint_mean,
                                       zero_shot_features,
 )
 from scene3d.distill.finetune import (
@@ -123,6 +124,7 @@ __all__ = [
                                       "scene_descriptor",
                                       "scene_views",
                                       "segmentation_scores",
+                                      "superpoint_mean",
                                       "student_input",
                                       "floor_turn",
                                       "turned_scene",

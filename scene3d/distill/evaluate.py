@@ -9,6 +9,7 @@ false negative of its class and a false positive of none.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,24 @@ def ensemble_features(fused: torch.Tensor, student: torch.Tensor, text: torch.Te
     return torch.where((seen & (best_f > best_s))[:, None], f, s)
 
 
+def superpoint_mean(features: torch.Tensor, superpoints: torch.Tensor) -> torch.Tensor:
+    """Superpoint voting: ``(N, D)`` features -> ``(N, D)``, each point's row the mean of the unit
+    features of its superpoint (``superpoints``: ``(N,)`` int64 index per point, e.g.
+    :func:`scene3d.instances.superpoints`). Zero rows (no feature) add nothing but count; a
+    superpoint without any feature stays zero (no prediction).
+
+    Raises:
+        ValueError: ``superpoints`` is not one non-negative index per point.
+    """
+    if superpoints.shape != features.shape[:1] or (superpoints.numel() and int(superpoints.min()) < 0):
+        raise ValueError(f"superpoint_mean: need one index >= 0 per point ({features.shape[0]}), got shape "
+                         f"{tuple(superpoints.shape)}")
+    n = int(superpoints.max()) + 1 if superpoints.numel() else 0
+    total = features.new_zeros(n, features.shape[1], dtype=torch.float32)
+    total.index_add_(0, superpoints, F.normalize(features.float(), dim=-1))
+    return (total / torch.bincount(superpoints, minlength=n).clamp(min=1)[:, None])[superpoints]
+
+
 def confusion_matrix(pred: torch.Tensor, gt: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``(K, K + 1)`` int64 counts ``[gt, pred]`` over entries with ``gt >= 0``; column K = no prediction."""
     keep = gt >= 0
@@ -156,7 +175,8 @@ METHODS = ("fused", "student", "ensemble")
 
 
 def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, text: torch.Tensor, tolerance: float = 0.05,
-                       rule: str = "product", temperature: float = 0.07, turns: int = 1) -> dict[str, torch.Tensor]:
+                       rule: str = "product", temperature: float = 0.07, turns: int = 1,
+                       superpoints: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """``(N, D)`` per-point features of the three segmenters of ``METHODS`` on one scene.
 
     ``fused``: the teacher fused onto the points over all frames (zero where no view sees a point,
@@ -172,10 +192,15 @@ def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, te
         tolerance: visibility depth-test tolerance of the fusion, metres.
         rule / temperature: the ensemble rule (``ENSEMBLE_RULES``) and its temperature.
         turns: test-time turns of the student (1 = the scene as it is).
+        superpoints: ``(N,)`` superpoint index per point: each method's features are then voted
+            within superpoints (:func:`superpoint_mean`; the ensemble after combining). None: per point.
     """
     student = point_features(model, scene, turns)
     fused = fuse_teacher(scene, teacher, tolerance).features if scene.frames else torch.zeros_like(student)
-    return {"fused": fused, "student": student, "ensemble": ensemble_features(fused, student, text, rule, temperature)}
+    out = {"fused": fused, "student": student, "ensemble": ensemble_features(fused, student, text, rule, temperature)}
+    if superpoints is None:
+        return out
+    return {m: superpoint_mean(f, superpoints) for m, f in out.items()}
 
 
 @dataclass
@@ -196,10 +221,11 @@ class SegmentationReport:
 
 def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: Teacher, classes: list[str],
                           tolerance: float = 0.05, rule: str = "product", temperature: float = 0.07,
-                          turns: int = 1) -> SegmentationReport:
+                          turns: int = 1, superpoints: Callable[[Scene], np.ndarray] | None = None) -> SegmentationReport:
     """Score the fused teacher, the student and their ensemble on ``scenes`` (one confusion matrix each;
     the ensemble by :func:`ensemble_features` with ``rule`` and ``temperature``; the student voted
-    over ``turns`` turns about the vertical).
+    over ``turns`` turns about the vertical; with ``superpoints``, a function giving a scene's ``(N,)``
+    superpoint indices such as :func:`scene3d.instances.superpoints`, every method voted within them).
 
     Raises:
         ValueError: no scenes or no classes.
@@ -212,7 +238,9 @@ def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: T
     conf = {m: torch.zeros(k, k + 1, dtype=torch.long) for m in METHODS}
     for scene in scenes:
         gt = point_classes(scene, classes)
-        for m, feats in zero_shot_features(scene, model, teacher, text, tolerance, rule, temperature, turns).items():
+        groups = None if superpoints is None else torch.from_numpy(np.asarray(superpoints(scene), dtype=np.int64))
+        for m, feats in zero_shot_features(scene, model, teacher, text, tolerance, rule, temperature, turns,
+                                           groups).items():
             conf[m] += confusion_matrix(predict_classes(feats, text), gt, k)
     scores = {m: segmentation_scores(c) for m, c in conf.items()}
     return SegmentationReport(miou={m: s.miou for m, s in scores.items()},

@@ -16,11 +16,12 @@ from scene3d.instances.propose import (
     ProposalConfig,
     propose,
     strip_labels,
+    superpoints,
 )
 from scene3d.instances.segments import SegmentConfig
 
 __all__ = [
     "AGNOSTIC_LABEL", "LABEL_SOURCES", "PLANE_LABELS", "PLANE_SOURCE", "SEGMENT_SOURCE", "Labeler", "Plane", "PlaneConfig",
     "ProposalConfig", "ProposalScores", "SegmentConfig",
-    "average_precision", "find_planes", "mask_iou", "proposal_scores", "propose", "strip_labels",
+    "average_precision", "find_planes", "mask_iou", "proposal_scores", "propose", "strip_labels", "superpoints",
 ]

@@ -162,6 +162,25 @@ def _features(scene: Scene, labeler: Labeler, cfg: ProposalConfig) -> tuple[torc
     return both, None
 
 
+def superpoints(scene: Scene, config: ProposalConfig | None = None) -> np.ndarray:
+    """``(N,)`` int64 superpoint index of each point (0..S-1): the graph over-segmentation that
+    :func:`propose` merges into objects (kNN graph ``config.k`` / ``radius_factor``, edge weights and
+    Felzenszwalb settings ``config.segments``), over all points (no planes cut out first, no merging).
+    Normals are used when the scene has them, else estimated.
+
+    Raises:
+        ValueError: fewer than 2 points.
+    """
+    cfg = config or ProposalConfig()
+    if scene.num_points < 2:
+        raise ValueError(f"superpoints: {scene.scene_id} has {scene.num_points} points; need at least 2")
+    points = scene.points.astype(np.float64)
+    normals = scene.normals if scene.normals is not None else estimate_normals(scene.points, cfg.normal_neighbours)
+    graph = knn_graph(points, cfg.k, cfg.radius_factor)
+    weights = edge_weights(graph, points, normals.astype(np.float64), scene.colors, cfg.segments.color_weight)
+    return over_segment(len(points), graph, weights, cfg.segments)
+
+
 def propose(scene: Scene, *, checkpoint: str | Path | Labeler | None = None, classes: list[str] | None = None,
             config: ProposalConfig | None = None, teacher: dict | None = None, device: str = "cpu") -> Scene:
     """Class-agnostic instance proposals with open-vocabulary labels for an (unlabelled) scan.

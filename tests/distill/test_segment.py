@@ -12,6 +12,7 @@ import torch
 from scene3d.cli import main
 from scene3d.distill import point_classes
 from scene3d.distill.segment import feature_pca_rgb, query_relevancy, segment_points
+from scene3d.io import load_scene
 from tests.distill._helpers import fake_teacher, tiny_pretrain_run, tiny_scenes
 
 
@@ -83,14 +84,27 @@ def test_segment_command(tmp_path, capsys):
     assert oct((tmp_path / "seg" / "segment.npz").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
     assert main(["segment", f"scene={scene}", f"checkpoint={run}", f"out={tmp_path / 'two'}",
                  "classes=[chair,table]"]) == 0
-    assert json.loads((tmp_path / "two" / "segment.json").read_text())["classes"] == ["chair", "table"]
+    two = json.loads((tmp_path / "two" / "segment.json").read_text())
+    assert two["classes"] == ["chair", "table"] and two["superpoints"] is True and two["turns"] == 8
     assert "relevancy" not in np.load(tmp_path / "two" / "segment.npz")
+    # superpoint voting: points of one superpoint share their label; without it (and 1 turn) per point
+    from scene3d.instances import superpoints
+
+    groups = superpoints(load_scene(scene, frames=False, mesh=False))
+    labels = np.load(tmp_path / "two" / "segment.npz")["labels"]
+    assert all(len(np.unique(labels[groups == g])) == 1 for g in np.unique(groups))
+    assert main(["segment", f"scene={scene}", f"checkpoint={run}", f"out={tmp_path / 'raw'}",
+                 "classes=[chair,table]", "superpoints=false", "turns=1"]) == 0
+    raw = json.loads((tmp_path / "raw" / "segment.json").read_text())
+    assert raw["superpoints"] is False and raw["turns"] == 1
     for args, message in [([f"scene={tmp_path / 'none'}", f"checkpoint={run}"], "scene folder not found"),
                           ([f"scene={scene}", f"checkpoint={tmp_path}"], "no checkpoint"),
                           ([f"scene={scene}", f"checkpoint={run}", "classes=[chair,chair]"], "distinct"),
                           ([f"scene={scene}", f"checkpoint={run}", "classes=[]"], "distinct"),
                           ([f"scene={scene}", f"checkpoint={run}", "classes=chair"], "give a list"),
-                          ([f"scene={scene}", f"checkpoint={run}", "query=''"], "query is empty")]:
+                          ([f"scene={scene}", f"checkpoint={run}", "query=''"], "query is empty"),
+                          ([f"scene={scene}", f"checkpoint={run}", "superpoints=maybe"], "expected true or false"),
+                          ([f"scene={scene}", f"checkpoint={run}", "turns=0"], "turns must be an integer >= 1")]:
         assert main(["segment", *args, f"out={tmp_path / 'bad'}"]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err

@@ -151,6 +151,20 @@ def test_turned_point_features_are_the_mean_unit_features_of_the_turned_scenes(s
         point_features(model, scene, turns=0)
 
 
+def test_superpoint_mean_by_hand():
+    from scene3d.distill import superpoint_mean
+
+    feats = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    groups = torch.tensor([0, 0, 1, 2, 1])
+    # unit rows averaged per group; the zero row counts but adds nothing; a group of zeros stays zero
+    expected = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.5, 0.0], [0.0, 0.0], [0.5, 0.0]])
+    torch.testing.assert_close(superpoint_mean(feats, groups), expected)
+    with pytest.raises(ValueError, match="one index >= 0 per point"):
+        superpoint_mean(feats, groups[:4])
+    with pytest.raises(ValueError, match="one index >= 0 per point"):
+        superpoint_mean(feats, torch.tensor([0, 0, -1, 1, 1]))
+
+
 def test_plane_symmetries_are_the_eight_of_the_square():
     from scene3d.distill import plane_symmetry
 
@@ -413,6 +427,11 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
                  "turns=1", f"out={tmp_path / 'once.json'}"]) == 0
     once = json.loads((tmp_path / "once.json").read_text())
     assert metrics["turns"] == 8 and once["turns"] == 1 and once["miou"]["fused"] == metrics["miou"]["fused"]
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
+                 "superpoints=true", f"out={tmp_path / 'sp.json'}"]) == 0
+    sp = json.loads((tmp_path / "sp.json").read_text())
+    assert sp["superpoints"] is True and metrics["superpoints"] is False and sp["n_points"] == metrics["n_points"]
+    assert all(0 <= v <= 1 for v in sp["miou"].values())
     assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
                  "turns=0"]) == 2
     assert "turns must be an integer >= 1" in capsys.readouterr().err

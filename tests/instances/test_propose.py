@@ -15,6 +15,7 @@ from scene3d.instances import (
     proposal_scores,
     propose,
     strip_labels,
+    superpoints,
 )
 from scene3d.instances.neighbours import estimate_normals
 from scene3d.io import load_scene, save_scene
@@ -108,6 +109,18 @@ def test_separated_boxes_give_exact_instances():
         assert (r.found, r.num_true, r.label_hits) == (4, 4, 1) and average_precision([r]) == 1.0
         objects_only = proposal_scores(truth, pred, t, objects_only=True)
         assert objects_only.num_true == 3 and len(objects_only.hits) == 3
+
+
+def test_superpoints_never_cross_separated_objects():
+    truth = _boxes_on_floor()
+    groups = superpoints(truth)
+    assert groups.shape == (truth.num_points,) and groups.min() == 0 and len(np.unique(groups)) == groups.max() + 1
+    for g in np.unique(groups):  # each superpoint lies inside one true object
+        assert len(np.unique(truth.instance_ids[groups == g])) == 1
+    assert len(np.unique(groups)) >= 4
+    with pytest.raises(ValueError, match="at least 2"):
+        superpoints(Scene("one", points=np.zeros((1, 3), np.float32), colors=np.zeros((1, 3), np.uint8),
+                          instance_ids=np.full(1, -1, np.int32)))
 
 
 def test_touching_boxes_split_by_colour_and_merge_when_alike():
