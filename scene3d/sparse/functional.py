@@ -50,22 +50,26 @@ def _conv_autograd(features: Tensor, weight: Tensor, kmap: KernelMap) -> Tensor:
 
 class _GatherScatterConv(torch.autograd.Function):
     """Gather-GEMM-scatter; ``compute`` is the GEMMs' dtype (the autocast dtype under autocast).
-    Outputs, gradients and their accumulation over offsets keep the features' dtype."""
+    Outputs, gradients and their accumulation over offsets keep the features' dtype. The
+    centre offset of a submanifold map (pairs ``(i, i)``) is one GEMM over all rows that starts
+    the accumulators (no zero fill); the per-row GEMMs go through :func:`_product`."""
 
     @staticmethod
     def forward(ctx, features: Tensor, weight: Tensor, kmap: KernelMap, compute: torch.dtype) -> Tensor:
         ctx.kmap, ctx.compute = kmap, compute
         ctx.save_for_backward(features, weight)
         f, w = features.to(compute), weight.to(compute)  # no-ops without autocast
-        out = features.new_zeros(kmap.n_out, weight.shape[2])
+        w_t = w.transpose(1, 2).contiguous()  # (K, C_out, C_in)
+        centre = kmap.identity_k
+        if centre is None:
+            out = features.new_zeros(kmap.n_out, weight.shape[2])
+        else:
+            out = _product(f, w[centre], w_t[centre]).to(features.dtype)
         for k in range(kmap.kernel_volume):
             a, b = kmap.ptr[k], kmap.ptr[k + 1]
-            if a == b:
+            if a == b or k == centre:
                 continue
-            if k == kmap.identity_k:
-                _add_product(out, f, w[k])
-                continue
-            rows = f.index_select(0, kmap.in_idx[a:b]) @ w[k]  # (M_k, C_out)
+            rows = _product(f.index_select(0, kmap.in_idx[a:b]), w[k], w_t[k])  # (M_k, C_out)
             out.index_add_(0, kmap.out_idx[a:b], rows.to(out.dtype))
         return out
 
@@ -74,34 +78,47 @@ class _GatherScatterConv(torch.autograd.Function):
         features, weight = ctx.saved_tensors
         kmap: KernelMap = ctx.kmap
         f, w = features.to(ctx.compute), weight.to(ctx.compute)
+        w_t = w.transpose(1, 2)  # (K, C_out, C_in) views; w[k] is the transpose of w_t[k] for grad_f
         g_all = grad_out.contiguous().to(ctx.compute)
         need_f, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        grad_f = torch.zeros_like(features) if need_f else None
-        grad_w = torch.zeros_like(weight) if need_w else None
+        centre = kmap.identity_k
+        grad_f = grad_w = None
+        if need_f:
+            grad_f = (torch.zeros_like(features) if centre is None
+                      else _product(g_all, w_t[centre], w[centre]).to(features.dtype))
+        if need_w:
+            grad_w = torch.zeros_like(weight)
+            if centre is not None:
+                grad_w[centre] = f.t() @ g_all
         for k in range(kmap.kernel_volume):
             a, b = kmap.ptr[k], kmap.ptr[k + 1]
-            if a == b:
-                continue
-            if k == kmap.identity_k:
-                if need_w:
-                    grad_w[k] = f.t() @ g_all
-                if need_f:
-                    _add_product(grad_f, g_all, w[k].t())
+            if a == b or k == centre:
                 continue
             g = g_all.index_select(0, kmap.out_idx[a:b])  # (M_k, C_out)
             if need_w:
                 grad_w[k] = f.index_select(0, kmap.in_idx[a:b]).t() @ g
             if need_f:
-                grad_f.index_add_(0, kmap.in_idx[a:b], (g @ w[k].t()).to(grad_f.dtype))
+                grad_f.index_add_(0, kmap.in_idx[a:b], _product(g, w_t[k], w[k]).to(grad_f.dtype))
         return grad_f, grad_w, None, None
 
 
-def _add_product(out: Tensor, a: Tensor, b: Tensor) -> None:
-    """``out += a @ b`` in place; ``a @ b`` in ``a``'s dtype, accumulated in ``out``'s."""
-    if a.dtype == out.dtype:
-        out.addmm_(a, b)
-    else:
-        out.add_((a @ b).to(out.dtype))
+_ONEDNN_MIN_MACS = 1 << 20  # below this many multiply-adds oneDNN's per-call cost outweighs its speed
+_onednn_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+
+
+def _product(a: Tensor, b: Tensor, b_t: Tensor) -> Tensor:
+    """``a @ b``: ``(M, K) @ (K, N) -> (M, N)``, given also ``b_t = b.T`` ``(N, K)``.
+
+    Float32 CPU products of at least ``_ONEDNN_MIN_MACS`` multiply-adds run through oneDNN's
+    matmul (torch's fused-linear op) instead of ``torch.mm``, which calls MKL: the same fp32
+    arithmetic, and on CPUs where MKL does not use AVX-512 (AMD) 1.5-3x faster at the shapes of
+    sparse convolutions (benchmarks/RESULTS.md, issue 16 speed). Everything else is ``a @ b``.
+    """
+    m, k = a.shape
+    if (_onednn_linear is not None and a.device.type == "cpu" and a.dtype == torch.float32
+            and b_t.dtype == torch.float32 and m * k * b.shape[1] >= _ONEDNN_MIN_MACS):
+        return _onednn_linear(a.contiguous(), b_t.contiguous(), None, "none", [], "")
+    return a @ b
 
 
 def _padded_gather(values: Tensor, table: Tensor, r0: int, r1: int) -> Tensor:

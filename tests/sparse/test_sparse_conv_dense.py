@@ -130,3 +130,30 @@ def test_empty_input_gives_empty_output_and_zero_weight_grad(algorithm: str) -> 
     y.features.sum().backward()
     assert feats.grad.shape == (0, 3)
     torch.testing.assert_close(sub.weight.grad, torch.zeros_like(sub.weight))
+
+
+def test_float32_fast_gemm_path_matches_dense_values_and_gradients(monkeypatch) -> None:
+    """Float32 CPU convolutions big enough for ``functional._product``'s oneDNN route (where this
+    torch has it): outputs, input and weight gradients against the float64 dense reference."""
+    from scene3d.sparse import functional
+
+    calls = []
+    if functional._onednn_linear is not None:
+        real = functional._onednn_linear
+        monkeypatch.setattr(functional, "_onednn_linear", lambda *a: calls.append(a[0].shape) or real(*a))
+    gen = torch.Generator().manual_seed(8)
+    x = sparse_input(gen, [5000], 20, 32, torch.float32)
+    feats = x.features.clone().requires_grad_(True)
+    conv = SubMConv3d(32, 48, 3)
+    y = conv(x.replace_features(feats))
+    f64, w64 = feats.detach().double().requires_grad_(True), conv.weight.detach().double().requires_grad_(True)
+    dense = F.conv3d(to_dense(f64, x.coords, 1, 1, 20), weight_to_dense(w64, 3), padding=1)
+    ref = gather_dense(dense, x.coords, 1)
+    torch.testing.assert_close(y.features.double(), ref, rtol=1e-4, atol=1e-4)
+    probe = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    got = _grads(y.features, probe.float(), feats, conv.weight)
+    want = _grads(ref, probe, f64, w64)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)
+    if functional._onednn_linear is not None:
+        assert len(calls) >= 2 * 26 + 2  # forward and input gradient: every offset with pairs, plus the centre
