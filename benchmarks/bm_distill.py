@@ -252,9 +252,14 @@ def timing(args) -> dict:
     teacher.embed_text(scene.label_set())
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = {"points": scene.num_points}
-    for name, dcfg in {"ray-marched": DistillConfig(views_per_item=args.views, num_rays=args.rays),
-                       "projection": DistillConfig(w_feature=0, w_depth=0, w_projection=1, views_per_item=args.views,
-                                                   projection_points=args.proj_points)}.items():
+    projection = DistillConfig(w_feature=0, w_depth=0, w_projection=1, views_per_item=args.views,
+                               projection_points=args.proj_points)
+    variants = {"ray-marched": DistillConfig(views_per_item=args.views, num_rays=args.rays),
+                "projection": projection,
+                # the `scene3d pretrain` default: text + balanced loss, a new any-angle turn (re-voxelised) per step
+                "projection, pretrain default (augment any)": replace(
+                    projection, feature_loss="text", balance=True, augment=True, augment_kind="any", augment_scale=0.1)}
+    for name, dcfg in variants.items():
         torch.manual_seed(0)
         model = DistillStudent(StudentConfig(voxel_size=args.voxel, feature_dim=teacher.dim))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

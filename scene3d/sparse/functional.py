@@ -60,17 +60,20 @@ class _GatherScatterConv(torch.autograd.Function):
         ctx.save_for_backward(features, weight)
         f, w = features.to(compute), weight.to(compute)  # no-ops without autocast
         w_t = w.transpose(1, 2).contiguous()  # (K, C_out, C_in)
-        centre = kmap.identity_k
+        c_out, centre = weight.shape[2], kmap.identity_k
         if centre is None:
-            out = features.new_zeros(kmap.n_out, weight.shape[2])
+            out = features.new_zeros(kmap.n_out, c_out)
         else:
-            out = _product(f, w[centre], w_t[centre]).to(features.dtype)
+            rows = _onednn_rows(f, kmap.n_in, c_out)
+            out = _product(_block(f, None, rows), w[centre], w_t[centre], rows is not None)[:kmap.n_in]
+            out = out.to(features.dtype)
         for k in range(kmap.kernel_volume):
             a, b = kmap.ptr[k], kmap.ptr[k + 1]
             if a == b or k == centre:
                 continue
-            rows = _product(f.index_select(0, kmap.in_idx[a:b]), w[k], w_t[k])  # (M_k, C_out)
-            out.index_add_(0, kmap.out_idx[a:b], rows.to(out.dtype))
+            rows = _onednn_rows(f, b - a, c_out)
+            prod = _product(_block(f, kmap.in_idx[a:b], rows), w[k], w_t[k], rows is not None)[:b - a]  # (M_k, C_out)
+            out.index_add_(0, kmap.out_idx[a:b], prod.to(out.dtype))
         return out
 
     @staticmethod
@@ -81,11 +84,15 @@ class _GatherScatterConv(torch.autograd.Function):
         w_t = w.transpose(1, 2)  # (K, C_out, C_in) views; w[k] is the transpose of w_t[k] for grad_f
         g_all = grad_out.contiguous().to(ctx.compute)
         need_f, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        centre = kmap.identity_k
+        c_in, centre = weight.shape[1], kmap.identity_k
         grad_f = grad_w = None
         if need_f:
-            grad_f = (torch.zeros_like(features) if centre is None
-                      else _product(g_all, w_t[centre], w[centre]).to(features.dtype))
+            if centre is None:
+                grad_f = torch.zeros_like(features)
+            else:
+                rows = _onednn_rows(g_all, kmap.n_out, c_in)
+                grad_f = _product(_block(g_all, None, rows), w_t[centre], w[centre], rows is not None)[:kmap.n_out]
+                grad_f = grad_f.to(features.dtype)
         if need_w:
             grad_w = torch.zeros_like(weight)
             if centre is not None:
@@ -94,11 +101,13 @@ class _GatherScatterConv(torch.autograd.Function):
             a, b = kmap.ptr[k], kmap.ptr[k + 1]
             if a == b or k == centre:
                 continue
-            g = g_all.index_select(0, kmap.out_idx[a:b])  # (M_k, C_out)
+            rows = _onednn_rows(g_all, b - a, c_in) if need_f else None
+            g = _block(g_all, kmap.out_idx[a:b], rows)  # (M_k, C_out), zero rows below M_k when padded
             if need_w:
-                grad_w[k] = f.index_select(0, kmap.in_idx[a:b]).t() @ g
+                grad_w[k] = f.index_select(0, kmap.in_idx[a:b]).t() @ g[:b - a]
             if need_f:
-                grad_f.index_add_(0, kmap.in_idx[a:b], _product(g, w_t[k], w[k]).to(grad_f.dtype))
+                prod = _product(g, w_t[k], w[k], rows is not None)[:b - a]
+                grad_f.index_add_(0, kmap.in_idx[a:b], prod.to(grad_f.dtype))
         return grad_f, grad_w, None, None
 
 
@@ -106,17 +115,48 @@ _ONEDNN_MIN_MACS = 1 << 20  # below this many multiply-adds oneDNN's per-call co
 _onednn_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 
 
-def _product(a: Tensor, b: Tensor, b_t: Tensor) -> Tensor:
-    """``a @ b``: ``(M, K) @ (K, N) -> (M, N)``, given also ``b_t = b.T`` ``(N, K)``.
+def _bucket(m: int) -> int:
+    """``m`` rounded up to the next of 8 steps per octave (at most 1/8 more rows): the row counts
+    oneDNN builds kernels for stay few when every step brings new voxels."""
+    step = 1 << max(m.bit_length() - 4, 0)
+    return -(-m // step) * step
+
+
+def _onednn_rows(x: Tensor, m: int, n: int) -> int | None:
+    """How many rows (:func:`_bucket` of ``m``) the product of ``m`` rows of ``x`` ``(., K)`` with a
+    ``(K, n)`` matrix gets on the oneDNN route, or None when it takes ``torch.mm``.
 
     Float32 CPU products of at least ``_ONEDNN_MIN_MACS`` multiply-adds run through oneDNN's
     matmul (torch's fused-linear op) instead of ``torch.mm``, which calls MKL: the same fp32
     arithmetic, and on CPUs where MKL does not use AVX-512 (AMD) 1.5-3x faster at the shapes of
-    sparse convolutions (benchmarks/RESULTS.md, issue 16 speed). Everything else is ``a @ b``.
+    sparse convolutions (benchmarks/RESULTS.md, issue 16 speed). oneDNN builds (and caches) a
+    kernel per shape, about 1.5 ms each, so the rows are padded with zeros to a bucketed count.
     """
-    m, k = a.shape
-    if (_onednn_linear is not None and a.device.type == "cpu" and a.dtype == torch.float32
-            and b_t.dtype == torch.float32 and m * k * b.shape[1] >= _ONEDNN_MIN_MACS):
+    if (_onednn_linear is None or x.device.type != "cpu" or x.dtype != torch.float32
+            or m * x.shape[1] * n < _ONEDNN_MIN_MACS):
+        return None
+    return _bucket(m)
+
+
+def _block(x: Tensor, index: Tensor | None, rows: int | None) -> Tensor:
+    """``x[index]`` (``x`` when ``index`` is None), ``(M, C)``, padded with zero rows to ``rows``
+    rows when ``rows`` is given (gathered straight into the padded block)."""
+    m = x.shape[0] if index is None else index.shape[0]
+    if rows is None or (rows == m and index is None):
+        return x if index is None else x.index_select(0, index)
+    out = x.new_empty(rows, x.shape[1])
+    if index is None:
+        out[:m] = x
+    else:
+        torch.index_select(x, 0, index, out=out[:m])
+    out[m:] = 0
+    return out
+
+
+def _product(a: Tensor, b: Tensor, b_t: Tensor, onednn: bool) -> Tensor:
+    """``a @ b``: ``(M, K) @ (K, N) -> (M, N)``, given also ``b_t = b.T`` ``(N, K)``; through
+    oneDNN when ``onednn`` (see :func:`_onednn_rows`), else ``torch.mm``."""
+    if onednn:
         return _onednn_linear(a.contiguous(), b_t.contiguous(), None, "none", [], "")
     return a @ b
 

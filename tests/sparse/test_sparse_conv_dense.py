@@ -157,3 +157,12 @@ def test_float32_fast_gemm_path_matches_dense_values_and_gradients(monkeypatch) 
         torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)
     if functional._onednn_linear is not None:
         assert len(calls) >= 2 * 26 + 2  # forward and input gradient: every offset with pairs, plus the centre
+
+
+def test_fast_gemm_row_buckets_are_few_and_waste_at_most_an_eighth() -> None:
+    from scene3d.sparse.functional import _bucket
+
+    sizes = range(1, 1 << 20)
+    buckets = {_bucket(m) for m in sizes}
+    assert all(m <= _bucket(m) <= m * 9 / 8 for m in sizes)
+    assert len(buckets) <= 8 * 20 + 16  # 8 per octave (the first 16 row counts are their own)
