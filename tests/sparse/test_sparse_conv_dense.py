@@ -166,3 +166,32 @@ def test_fast_gemm_row_buckets_are_few_and_waste_at_most_an_eighth() -> None:
     buckets = {_bucket(m) for m in sizes}
     assert all(m <= _bucket(m) <= m * 9 / 8 for m in sizes)
     assert len(buckets) <= 8 * 20 + 16  # 8 per octave (the first 16 row counts are their own)
+
+
+def test_float32_strided_and_transposed_fast_paths_match_dense() -> None:
+    """The float32 CPU scatter (selection matrices) and GEMM routes of a stride-2 k=3 convolution
+    and its transpose: values and gradients against the float64 dense reference."""
+    gen = torch.Generator().manual_seed(9)
+    fine = sparse_input(gen, [4000], 20, 32, torch.float32)
+    down = SparseConv3d(32, 40, 3, stride=2)
+    coarse = down(fine)
+    wd = weight_to_dense(down.weight.detach().double().requires_grad_(True), 3)
+    f64 = fine.features.detach().double().requires_grad_(True)
+    ref = gather_dense(F.conv3d(to_dense(f64, fine.coords, 1, 1, 20), wd, stride=2, padding=1), coarse.coords, 2)
+    torch.testing.assert_close(coarse.features.double(), ref, rtol=1e-4, atol=1e-4)
+    probe = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    (g_f,) = _grads(coarse.features, probe.float(), fine.features)
+    (r_f,) = _grads(ref, probe, f64)
+    torch.testing.assert_close(g_f.double(), r_f, rtol=1e-4, atol=1e-4)
+
+    feats = torch.randn(coarse.num_points, 40, generator=gen).requires_grad_(True)
+    up = SparseConvTranspose3d(40, 24, 3, stride=2)
+    y = up(coarse.replace_features(feats))
+    c64, w64 = feats.detach().double().requires_grad_(True), up.weight.detach().double().requires_grad_(True)
+    dense_in = to_dense(c64, coarse.coords, 2, 1, 10)
+    dense = dense_conv_transpose(dense_in, weight_to_dense(w64, 3).transpose(0, 1), 2, 1, 1, 20)
+    ref = gather_dense(dense, y.coords, 1)
+    torch.testing.assert_close(y.features.double(), ref, rtol=1e-4, atol=1e-4)
+    probe = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    for a, b in zip(_grads(y.features, probe.float(), feats, up.weight), _grads(ref, probe, c64, w64), strict=True):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)
