@@ -69,7 +69,8 @@ from scene3d.distill import (
 )
 from scene3d.synth import SynthConfig, generate_scene
 from scene3d.teachers import label_embedding_teacher
-from scene3d.train import LoopConfig, item_generator
+from scene3d.train import LoopConfig, item_generator, resolve_precision
+from scene3d.train.precision import for_training
 
 DOWNSCALE = 2
 TOL = 0.05
@@ -229,7 +230,8 @@ def segmentation(args) -> dict:
             print(f"loaded {name} from {args.out / name} (step {state.step})")
             continue
         t = time.perf_counter()
-        students[name] = pretrain(train, teacher, args.out / name, student_cfg, dcfg, loop, progress=False)
+        students[name] = pretrain(train, teacher, args.out / name, student_cfg, dcfg, loop, progress=False,
+                                  precision=args.precision)
         train_seconds[name] = time.perf_counter() - t
         print(f"trained {name}: {args.steps} steps x {args.batch} scenes in {train_seconds[name]:.0f} s")
     result = {
@@ -264,11 +266,12 @@ def timing(args) -> dict:
         model = DistillStudent(StudentConfig(voxel_size=args.voxel, feature_dim=teacher.dim))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         task = DistillTask([scene], teacher, args.voxel, dcfg)
+        net = for_training(model, resolve_precision(args.precision, "cpu"))
         times = []
         for step in range(args.timing_steps):
             t = time.perf_counter()
             opt.zero_grad()
-            task.losses(model, [0], [0], item_generator(0, step, 0))["loss"].backward()
+            task.losses(net, [0], [0], item_generator(0, step, 0))["loss"].backward()
             opt.step()
             times.append(time.perf_counter() - t)
         steady = sorted(times[1:])
@@ -321,6 +324,8 @@ def main() -> None:
                     help="projection student's target: one view's teacher pixel, or the teacher fused over the room's views")
     ap.add_argument("--reuse", action="store_true", help="evaluate the students already trained in --out (no training)")
     ap.add_argument("--timing-steps", type=int, default=4)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="training precision (bf16: CPU autocast, the sparse GEMMs in bf16; scene3d.train.precision)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/bm_distill"))
     args = ap.parse_args()
