@@ -129,12 +129,10 @@ def _onednn_rows(x: Tensor, m: int, n: int) -> int | None:
     Float32 CPU products of at least ``_ONEDNN_MIN_MACS`` multiply-adds run through oneDNN's
     matmul (torch's fused-linear op) instead of ``torch.mm``, which calls MKL: the same fp32
     arithmetic, and on CPUs where MKL does not use AVX-512 (AMD) 1.5-3x faster at the shapes of
-    sparse convolutions (benchmarks/RESULTS.md, issue 16 speed). bfloat16 products (CPU
-    autocast) take the same route (``torch.mm`` sends them to oneDNN anyway). oneDNN builds (and
-    caches) a kernel per shape, about 1.5 ms each, so the rows are padded with zeros to a
-    bucketed count.
+    sparse convolutions (benchmarks/RESULTS.md, issue 16 speed). oneDNN builds (and caches) a
+    kernel per shape, about 1.5 ms each, so the rows are padded with zeros to a bucketed count.
     """
-    if (_onednn_linear is None or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16)
+    if (_onednn_linear is None or x.device.type != "cpu" or x.dtype != torch.float32
             or m * x.shape[1] * n < _ONEDNN_MIN_MACS):
         return None
     return _bucket(m)
