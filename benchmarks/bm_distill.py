@@ -70,7 +70,8 @@ from scene3d.distill import (
 )
 from scene3d.synth import SynthConfig, generate_scene
 from scene3d.teachers import label_embedding_teacher
-from scene3d.train import LoopConfig, item_generator
+from scene3d.train import LoopConfig, item_generator, resolve_precision
+from scene3d.train.precision import for_training
 
 DOWNSCALE = 2
 TOL = 0.05
@@ -231,7 +232,8 @@ def segmentation(args) -> dict:
             print(f"loaded {name} from {args.out / name} (step {state.step})")
             continue
         t = time.perf_counter()
-        students[name] = pretrain(train, teacher, args.out / name, student_cfg, dcfg, loop, progress=False)
+        students[name] = pretrain(train, teacher, args.out / name, student_cfg, dcfg, loop, progress=False,
+                                  precision=args.precision)
         train_seconds[name] = time.perf_counter() - t
         print(f"trained {name}: {args.steps} steps x {args.batch} scenes in {train_seconds[name]:.0f} s")
     result = {
@@ -255,18 +257,24 @@ def timing(args) -> dict:
     teacher.embed_text(scene.label_set())
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = {"points": scene.num_points}
-    for name, dcfg in {"ray-marched": DistillConfig(views_per_item=args.views, num_rays=args.rays),
-                       "projection": DistillConfig(w_feature=0, w_depth=0, w_projection=1, views_per_item=args.views,
-                                                   projection_points=args.proj_points)}.items():
+    projection = DistillConfig(w_feature=0, w_depth=0, w_projection=1, views_per_item=args.views,
+                               projection_points=args.proj_points)
+    variants = {"ray-marched": DistillConfig(views_per_item=args.views, num_rays=args.rays),
+                "projection": projection,
+                # the `scene3d pretrain` default: text + balanced loss, a new any-angle turn (re-voxelised) per step
+                "projection, pretrain default (augment any)": replace(
+                    projection, feature_loss="text", balance=True, augment=True, augment_kind="any", augment_scale=0.1)}
+    for name, dcfg in variants.items():
         torch.manual_seed(0)
         model = DistillStudent(StudentConfig(voxel_size=args.voxel, feature_dim=teacher.dim))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         task = DistillTask([scene], teacher, args.voxel, dcfg)
+        net = for_training(model, resolve_precision(args.precision, "cpu"))
         times = []
         for step in range(args.timing_steps):
             t = time.perf_counter()
             opt.zero_grad()
-            task.losses(model, [0], [0], item_generator(0, step, 0))["loss"].backward()
+            task.losses(net, [0], [0], item_generator(0, step, 0))["loss"].backward()
             opt.step()
             times.append(time.perf_counter() - t)
         steady = sorted(times[1:])
@@ -321,6 +329,8 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=1,
                     help="score the students voted over this many turns of each room about the vertical (test-time augmentation)")
     ap.add_argument("--timing-steps", type=int, default=4)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="training precision (bf16: CPU autocast, the sparse GEMMs in bf16; scene3d.train.precision)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/bm_distill"))
     args = ap.parse_args()

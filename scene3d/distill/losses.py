@@ -26,9 +26,7 @@ from scene3d.distill.views import Views, visible_points
 from scene3d.render import (
     Cameras,
     camera_directions,
-    composite,
     rays_from_pixels,
-    sample_occupied,
 )
 
 FEATURE_LOSSES = ("cosine", "text", "batch")
@@ -175,9 +173,7 @@ def render_losses(out: StudentOutput, views: Views, num_rays: int, num_samples: 
     frame, pix = sample_pixels(views.valid, num_rays, generator)
     uv = pix.to(views.cameras.K.dtype) + 0.5  # pixel centres
     rays = rays_from_pixels(views.cameras, frame, uv)
-    field = out.field()
-    samples = sample_occupied(rays, field.grid, num_samples, stratified=True, generator=generator)
-    rendered = composite(samples, field(samples.positions(rays)))
+    rendered = out.render_rays(rays, num_samples, stratified=True, generator=generator)
     target = views.features[frame, pix[:, 1], pix[:, 0]]  # (R, D)
     feature = (loss or FeatureLoss())(rendered.features, target, generator)
     z = views.depth[frame, pix[:, 1], pix[:, 0]]  # (R,)

@@ -8,6 +8,7 @@ back by trilinear devoxelisation, so any scene works, with or without frames.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -95,20 +96,55 @@ class StudentInput:
 class StudentOutput:
     """What :class:`DistillStudent` returns for one scene.
 
+    The feature head is linear, so it commutes with every linear read-out of the voxels: a
+    trilinear read of ``head(h)`` is ``head`` of the same read of ``[h, 1]`` (the constant channel
+    carries the read's weight sum, which multiplies the bias), and so is a rendered feature (a
+    weighted sum of such reads). :meth:`point_features` and the rendering read the ``H + 1``
+    channels and apply the head to what they read (the P points or R rays the loss needs)
+    instead of to all N voxels; :attr:`features` applies it to the voxels on first use.
+
     Attributes:
         voxels: the input sites (``coords (N, 4)`` int32, batch column 0).
-        features: ``(N, D)`` per-voxel features (not normalised).
+        hidden: ``(N, H)`` per-voxel input of the feature head; the ``(N, D)`` features themselves
+            when ``head_weight`` is None.
         density: ``(N,)`` per-voxel density, 1/metre, > 0; None when the density head was not run.
         voxel_size: metres.
+        head_weight: ``(D, H)`` weight of the linear feature head (None: ``hidden`` already are
+            the features); :class:`DistillStudent` gives views of its parameters made in
+            ``forward``, so that DDP finds them used there.
+        head_bias: ``(D,)`` its bias, or None.
     """
 
     voxels: SparseTensor
-    features: Tensor
+    hidden: Tensor
     density: Tensor | None
     voxel_size: float
+    head_weight: Tensor | None = None
+    head_bias: Tensor | None = None
 
-    def field(self) -> SparseVoxelField:
-        """The sparse feature field of ``scene3d.render`` on these voxels (gradients flow back).
+    @cached_property
+    def features(self) -> Tensor:
+        """``(N, D)`` per-voxel features (not normalised); computed once."""
+        return self.hidden if self.head_weight is None else F.linear(self.hidden, self.head_weight, self.head_bias)
+
+    def apply_head(self, read: Tensor) -> Tensor:
+        """The features from a linear read-out ``(..., H + 1)`` of :meth:`head_input` -> ``(..., D)``
+        (the read itself, ``(..., D)``, when there is no head)."""
+        if self.head_weight is None:
+            return read
+        out = F.linear(read[..., :-1], self.head_weight)
+        return out if self.head_bias is None else out + read[..., -1:] * self.head_bias
+
+    def head_input(self) -> Tensor:
+        """``(N, H + 1)``: ``hidden`` and a constant 1 (``(N, D)`` features when there is no head);
+        read it linearly, then :meth:`apply_head`."""
+        if self.head_weight is None:
+            return self.hidden
+        return torch.cat([self.hidden, self.hidden.new_ones(self.hidden.shape[0], 1)], dim=1)
+
+    def field(self, values: Tensor | None = None) -> SparseVoxelField:
+        """The sparse field of ``scene3d.render`` on these voxels (gradients flow back): the
+        ``(N, D)`` features, or ``values`` (``(N, C)``, e.g. :meth:`head_input`) with the density.
 
         Raises:
             ValueError: the output has no density (``forward(x, density=False)``).
@@ -116,7 +152,25 @@ class StudentOutput:
         if self.density is None:
             raise ValueError("this StudentOutput has no density: run the student with density=True to render")
         grid = SparseVoxelGrid(self.voxels.coords[:, 1:], self.voxel_size)
-        return SparseVoxelField(grid, self.features, self.density, learnable=False)
+        return SparseVoxelField(grid, self.features if values is None else values, self.density, learnable=False)
+
+    def render_rays(self, rays: Rays, num_samples: int, stratified: bool,
+                    generator: torch.Generator | None = None) -> RenderOutput:
+        """Ray-march ``R`` rays through the field: features ``(R, D)`` (the head applied to the
+        rendered head input), depth and opacity ``(R,)``, as ``composite`` of :meth:`field`.
+
+        Args:
+            rays: ``R`` rays, world frame, metres.
+            num_samples: candidate bins per ray over the grid's box (occupied ones are kept).
+            stratified: jitter the samples within their bins (drawn from ``generator``).
+        """
+        return self._march(self.field(self.head_input()), rays, num_samples, stratified, generator)
+
+    def _march(self, field: SparseVoxelField, rays: Rays, num_samples: int, stratified: bool,
+               generator: torch.Generator | None = None) -> RenderOutput:
+        samples = sample_occupied(rays, field.grid, num_samples, stratified=stratified, generator=generator)
+        out = composite(samples, field(samples.positions(rays)))
+        return replace(out, features=self.apply_head(out.features))
 
     def render(self, cameras: Cameras, num_samples: int = 256, chunk: int = 8192) -> RenderOutput:
         """Render every pixel of ``cameras`` (no jitter), in chunks of rays.
@@ -125,20 +179,18 @@ class StudentOutput:
             ``RenderOutput`` with features ``(B*H*W, D)``, depth (ray distance, metres, unnormalised),
             opacity ``(B*H*W,)``; rays frame-major as in ``rays_from_cameras``.
         """
-        field = self.field()
+        field = self.field(self.head_input())
         rays = rays_from_cameras(cameras)
-        parts = []
-        for i in range(0, rays.origins.shape[0], chunk):
-            sub = Rays(rays.origins[i:i + chunk], rays.directions[i:i + chunk])
-            samples = sample_occupied(sub, field.grid, num_samples, stratified=False)
-            parts.append(composite(samples, field(samples.positions(sub))))
+        parts = [self._march(field, Rays(rays.origins[i:i + chunk], rays.directions[i:i + chunk]), num_samples, False)
+                 for i in range(0, rays.origins.shape[0], chunk)]
         return RenderOutput(features=torch.cat([p.features for p in parts]), depth=torch.cat([p.depth for p in parts]),
                             opacity=torch.cat([p.opacity for p in parts]), weights=torch.cat([p.weights for p in parts]),
                             num_samples=sum(p.num_samples for p in parts))
 
     def point_features(self, points: Tensor) -> Tensor:
         """``(P, D)`` features at ``points`` (metres), trilinear over the occupied voxels."""
-        return devoxelize(self.voxels.replace_features(self.features), points, mode="trilinear")
+        read = devoxelize(self.voxels.replace_features(self.head_input()), points, mode="trilinear")
+        return self.apply_head(read)
 
 
 def student_input(scene: Scene, voxel_size: float, normals: bool = False) -> StudentInput:
@@ -206,9 +258,10 @@ class DistillStudent(nn.Module):
         no gradient and must not be an output).
         """
         h = self.backbone(x.voxels).voxel_features  # (N, hidden)
-        feats = self.feature_head(h.features)  # (N, D)
         sigma = None
         if density:
             raw = self.density_head(h.features)[:, 0]  # (N,)
             sigma = F.softplus(raw + self.config.density_bias) / self.config.voxel_size  # 1/m
-        return StudentOutput(voxels=x.voxels, features=feats, density=sigma, voxel_size=self.config.voxel_size)
+        return StudentOutput(voxels=x.voxels, hidden=h.features, density=sigma, voxel_size=self.config.voxel_size,
+                             head_weight=self.feature_head.weight.view_as(self.feature_head.weight),
+                             head_bias=self.feature_head.bias.view_as(self.feature_head.bias))

@@ -255,7 +255,7 @@ class DistillTask:
             views = self.views(item, frames)
         out = model(x, density=render)
         parts: dict[str, torch.Tensor] = {}
-        total = out.features.new_zeros(())
+        total = out.hidden.new_zeros(())
         if render:
             r = render_losses(out, views, cfg.num_rays, cfg.num_samples, generator, self.feature_loss)
             parts["render_feature"], parts["render_depth"] = r.feature, r.depth

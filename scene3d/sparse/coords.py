@@ -255,6 +255,49 @@ def _search_by_column(in_sorted: SortedKeys, out_keys: Tensor, offsets: Tensor, 
     return hits
 
 
+_DENSE_CELLS_PER_SITE = 32
+"""The dense-table search runs when its table has at most this many cells per input site."""
+_DENSE_MAX_CELLS = 1 << 25
+"""... and at most this many cells (128 MB of int32) in all."""
+
+
+def _decode(keys: Tensor) -> Tensor:
+    """``(N, 4)`` int64 ``(b, x, y, z)`` of packed keys, spatial axes biased (all >= 0)."""
+    mask = (1 << AXIS_BITS) - 1
+    return torch.stack([keys >> (3 * AXIS_BITS), (keys >> (2 * AXIS_BITS)) & mask, (keys >> AXIS_BITS) & mask,
+                        keys & mask], dim=1)
+
+
+def _search_dense(in_sorted: SortedKeys, out_keys: Tensor, offsets: Tensor, step: int) -> list[Tensor] | None:
+    """What :func:`_search_by_column` returns, from a dense table of input rows over the box of
+    the inputs and the queried sites on the lattice of spacing ``step`` (the inputs' stride): one
+    gather per offset. None (use the column search) when there is nothing to search or the table
+    would exceed ``_DENSE_CELLS_PER_SITE`` cells per input site or ``_DENSE_MAX_CELLS``.
+    """
+    n_in = in_sorted.keys.numel()
+    if n_in == 0 or out_keys.numel() == 0 or offsets.shape[0] == 0:
+        return None
+    c_in, c_out = _decode(in_sorted.keys), _decode(out_keys)
+    lo = torch.minimum(c_in.amin(0), c_out.amin(0) + torch.cat([offsets.new_zeros(1), offsets.amin(0)]))
+    hi = torch.maximum(c_in.amax(0), c_out.amax(0) + torch.cat([offsets.new_zeros(1), offsets.amax(0)]))
+    lattice = torch.tensor([1, step, step, step], device=lo.device)
+    lo = torch.div(lo, lattice, rounding_mode="floor") * lattice  # a lattice point: every site is lo + i * step
+    size = (torch.div(hi - lo, lattice, rounding_mode="floor") + 1).tolist()
+    cells = size[0] * size[1] * size[2] * size[3]
+    if cells > min(_DENSE_CELLS_PER_SITE * n_in, _DENSE_MAX_CELLS):
+        return None
+    scale = torch.tensor([size[1] * size[2] * size[3], size[2] * size[3], size[3], 1], device=lo.device)
+
+    def cell(c: Tensor) -> Tensor:
+        return (torch.div(c - lo, lattice, rounding_mode="floor") * scale).sum(dim=1)
+
+    table = torch.full((cells,), -1, dtype=torch.int32, device=lo.device)
+    table[cell(c_in)] = in_sorted.perm.to(torch.int32)
+    base = cell(c_out)
+    shifts = (torch.div(offsets, step, rounding_mode="floor") * scale[1:]).sum(dim=1).tolist()
+    return [table.index_select(0, base + s).to(torch.int64) for s in shifts]
+
+
 def build_kernel_map(
     in_sorted: SortedKeys,
     out_coords: Tensor,
@@ -297,7 +340,10 @@ def build_kernel_map(
     out_keys = pack_keys(out_coords)
     in_parts: list[Tensor] = []
     out_parts: list[Tensor] = []
-    for hit in _search_by_column(in_sorted, out_keys, offsets[:n_query], in_stride):
+    hits = _search_dense(in_sorted, out_keys, offsets[:n_query], in_stride)
+    if hits is None:
+        hits = _search_by_column(in_sorted, out_keys, offsets[:n_query], in_stride)
+    for hit in hits:
         o_idx = (hit >= 0).nonzero().squeeze(1)
         in_parts.append(hit[o_idx])
         out_parts.append(o_idx)

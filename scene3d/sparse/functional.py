@@ -50,23 +50,30 @@ def _conv_autograd(features: Tensor, weight: Tensor, kmap: KernelMap) -> Tensor:
 
 class _GatherScatterConv(torch.autograd.Function):
     """Gather-GEMM-scatter; ``compute`` is the GEMMs' dtype (the autocast dtype under autocast).
-    Outputs, gradients and their accumulation over offsets keep the features' dtype."""
+    Outputs, gradients and their accumulation over offsets keep the features' dtype. The
+    centre offset of a submanifold map (pairs ``(i, i)``) is one GEMM over all rows that starts
+    the accumulators (no zero fill); the per-row GEMMs go through :func:`_product`."""
 
     @staticmethod
     def forward(ctx, features: Tensor, weight: Tensor, kmap: KernelMap, compute: torch.dtype) -> Tensor:
         ctx.kmap, ctx.compute = kmap, compute
         ctx.save_for_backward(features, weight)
         f, w = features.to(compute), weight.to(compute)  # no-ops without autocast
-        out = features.new_zeros(kmap.n_out, weight.shape[2])
+        w_t = w.transpose(1, 2).contiguous()  # (K, C_out, C_in)
+        c_out, centre = weight.shape[2], kmap.identity_k
+        if centre is None:
+            out = features.new_zeros(kmap.n_out, c_out)
+        else:
+            rows = _onednn_rows(f, kmap.n_in, c_out)
+            out = _product(_block(f, None, rows), w[centre], w_t[centre], rows is not None)[:kmap.n_in]
+            out = out.to(features.dtype)
         for k in range(kmap.kernel_volume):
             a, b = kmap.ptr[k], kmap.ptr[k + 1]
-            if a == b:
+            if a == b or k == centre:
                 continue
-            if k == kmap.identity_k:
-                _add_product(out, f, w[k])
-                continue
-            rows = f.index_select(0, kmap.in_idx[a:b]) @ w[k]  # (M_k, C_out)
-            out.index_add_(0, kmap.out_idx[a:b], rows.to(out.dtype))
+            rows = _onednn_rows(f, b - a, c_out)
+            prod = _product(_block(f, kmap.in_idx[a:b], rows), w[k], w_t[k], rows is not None)[:b - a]  # (M_k, C_out)
+            out.index_add_(0, kmap.out_idx[a:b], prod.to(out.dtype))
         return out
 
     @staticmethod
@@ -74,34 +81,84 @@ class _GatherScatterConv(torch.autograd.Function):
         features, weight = ctx.saved_tensors
         kmap: KernelMap = ctx.kmap
         f, w = features.to(ctx.compute), weight.to(ctx.compute)
+        w_t = w.transpose(1, 2)  # (K, C_out, C_in) views; w[k] is the transpose of w_t[k] for grad_f
         g_all = grad_out.contiguous().to(ctx.compute)
         need_f, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        grad_f = torch.zeros_like(features) if need_f else None
-        grad_w = torch.zeros_like(weight) if need_w else None
+        c_in, centre = weight.shape[1], kmap.identity_k
+        grad_f = grad_w = None
+        if need_f:
+            if centre is None:
+                grad_f = torch.zeros_like(features)
+            else:
+                rows = _onednn_rows(g_all, kmap.n_out, c_in)
+                grad_f = _product(_block(g_all, None, rows), w_t[centre], w[centre], rows is not None)[:kmap.n_out]
+                grad_f = grad_f.to(features.dtype)
+        if need_w:
+            grad_w = torch.zeros_like(weight)
+            if centre is not None:
+                grad_w[centre] = f.t() @ g_all
         for k in range(kmap.kernel_volume):
             a, b = kmap.ptr[k], kmap.ptr[k + 1]
-            if a == b:
+            if a == b or k == centre:
                 continue
-            if k == kmap.identity_k:
-                if need_w:
-                    grad_w[k] = f.t() @ g_all
-                if need_f:
-                    _add_product(grad_f, g_all, w[k].t())
-                continue
-            g = g_all.index_select(0, kmap.out_idx[a:b])  # (M_k, C_out)
+            rows = _onednn_rows(g_all, b - a, c_in) if need_f else None
+            g = _block(g_all, kmap.out_idx[a:b], rows)  # (M_k, C_out), zero rows below M_k when padded
             if need_w:
-                grad_w[k] = f.index_select(0, kmap.in_idx[a:b]).t() @ g
+                grad_w[k] = f.index_select(0, kmap.in_idx[a:b]).t() @ g[:b - a]
             if need_f:
-                grad_f.index_add_(0, kmap.in_idx[a:b], (g @ w[k].t()).to(grad_f.dtype))
+                prod = _product(g, w_t[k], w[k], rows is not None)[:b - a]
+                grad_f.index_add_(0, kmap.in_idx[a:b], prod.to(grad_f.dtype))
         return grad_f, grad_w, None, None
 
 
-def _add_product(out: Tensor, a: Tensor, b: Tensor) -> None:
-    """``out += a @ b`` in place; ``a @ b`` in ``a``'s dtype, accumulated in ``out``'s."""
-    if a.dtype == out.dtype:
-        out.addmm_(a, b)
+_ONEDNN_MIN_MACS = 1 << 20  # below this many multiply-adds oneDNN's per-call cost outweighs its speed
+_onednn_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+
+
+def _bucket(m: int) -> int:
+    """``m`` rounded up to the next of 8 steps per octave (at most 1/8 more rows): the row counts
+    oneDNN builds kernels for stay few when every step brings new voxels."""
+    step = 1 << max(m.bit_length() - 4, 0)
+    return -(-m // step) * step
+
+
+def _onednn_rows(x: Tensor, m: int, n: int) -> int | None:
+    """How many rows (:func:`_bucket` of ``m``) the product of ``m`` rows of ``x`` ``(., K)`` with a
+    ``(K, n)`` matrix gets on the oneDNN route, or None when it takes ``torch.mm``.
+
+    Float32 CPU products of at least ``_ONEDNN_MIN_MACS`` multiply-adds run through oneDNN's
+    matmul (torch's fused-linear op) instead of ``torch.mm``, which calls MKL: the same fp32
+    arithmetic, and on CPUs where MKL does not use AVX-512 (AMD) 1.5-3x faster at the shapes of
+    sparse convolutions (benchmarks/RESULTS.md, issue 16 speed). oneDNN builds (and caches) a
+    kernel per shape, about 1.5 ms each, so the rows are padded with zeros to a bucketed count.
+    """
+    if (_onednn_linear is None or x.device.type != "cpu" or x.dtype != torch.float32
+            or m * x.shape[1] * n < _ONEDNN_MIN_MACS):
+        return None
+    return _bucket(m)
+
+
+def _block(x: Tensor, index: Tensor | None, rows: int | None) -> Tensor:
+    """``x[index]`` (``x`` when ``index`` is None), ``(M, C)``, padded with zero rows to ``rows``
+    rows when ``rows`` is given (gathered straight into the padded block)."""
+    m = x.shape[0] if index is None else index.shape[0]
+    if rows is None or (rows == m and index is None):
+        return x if index is None else x.index_select(0, index)
+    out = x.new_empty(rows, x.shape[1])
+    if index is None:
+        out[:m] = x
     else:
-        out.add_((a @ b).to(out.dtype))
+        torch.index_select(x, 0, index, out=out[:m])
+    out[m:] = 0
+    return out
+
+
+def _product(a: Tensor, b: Tensor, b_t: Tensor, onednn: bool) -> Tensor:
+    """``a @ b``: ``(M, K) @ (K, N) -> (M, N)``, given also ``b_t = b.T`` ``(N, K)``; through
+    oneDNN when ``onednn`` (see :func:`_onednn_rows`), else ``torch.mm``."""
+    if onednn:
+        return _onednn_linear(a.contiguous(), b_t.contiguous(), None, "none", [], "")
+    return a @ b
 
 
 def _padded_gather(values: Tensor, table: Tensor, r0: int, r1: int) -> Tensor:

@@ -41,7 +41,7 @@ def _wall(features: torch.Tensor | None = None, density: float = 200.0, dtype=to
     m = coords.shape[0]
     feats = features if features is not None else torch.tensor([1.0, 2.0, 0.5], dtype=dtype).expand(m, 3).clone()
     st = SparseTensor(feats, coords, voxel_size=VOX)
-    return StudentOutput(voxels=st, features=feats, density=torch.full((m,), density, dtype=dtype), voxel_size=VOX)
+    return StudentOutput(voxels=st, hidden=feats, density=torch.full((m,), density, dtype=dtype), voxel_size=VOX)
 
 
 def _views(target: torch.Tensor, z: float = 2.0, dtype=torch.float32) -> Views:
@@ -104,7 +104,7 @@ def test_occlusion_modes_and_the_whole_cloud_hides_a_drawn_point():
     far_coords[:, 1] = 26
     feats = torch.cat([near.features, far.features])
     both = StudentOutput(voxels=SparseTensor(feats, torch.cat([near.voxels.coords, far_coords]), voxel_size=VOX),
-                         features=feats, density=torch.cat([near.density, far.density]), voxel_size=VOX)
+                         hidden=feats, density=torch.cat([near.density, far.density]), voxel_size=VOX)
     pts = torch.tensor([[2.05, 0.05, 0.05], [2.65, 0.05, 0.05]])
     lying = _views(torch.tensor([1.0, 2.0, 0.5]), z=2.65)  # a depth map that sees through the near wall
     assert visible_points(lying, pts, 0.05, "depth").point_indices.tolist() == [1]

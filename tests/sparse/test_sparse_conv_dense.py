@@ -130,3 +130,68 @@ def test_empty_input_gives_empty_output_and_zero_weight_grad(algorithm: str) -> 
     y.features.sum().backward()
     assert feats.grad.shape == (0, 3)
     torch.testing.assert_close(sub.weight.grad, torch.zeros_like(sub.weight))
+
+
+def test_float32_fast_gemm_path_matches_dense_values_and_gradients(monkeypatch) -> None:
+    """Float32 CPU convolutions big enough for ``functional._product``'s oneDNN route (where this
+    torch has it): outputs, input and weight gradients against the float64 dense reference."""
+    from scene3d.sparse import functional
+
+    calls = []
+    if functional._onednn_linear is not None:
+        real = functional._onednn_linear
+        monkeypatch.setattr(functional, "_onednn_linear", lambda *a: calls.append(a[0].shape) or real(*a))
+    gen = torch.Generator().manual_seed(8)
+    x = sparse_input(gen, [5000], 20, 32, torch.float32)
+    feats = x.features.clone().requires_grad_(True)
+    conv = SubMConv3d(32, 48, 3)
+    y = conv(x.replace_features(feats))
+    f64, w64 = feats.detach().double().requires_grad_(True), conv.weight.detach().double().requires_grad_(True)
+    dense = F.conv3d(to_dense(f64, x.coords, 1, 1, 20), weight_to_dense(w64, 3), padding=1)
+    ref = gather_dense(dense, x.coords, 1)
+    torch.testing.assert_close(y.features.double(), ref, rtol=1e-4, atol=1e-4)
+    probe = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    got = _grads(y.features, probe.float(), feats, conv.weight)
+    want = _grads(ref, probe, f64, w64)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)
+    if functional._onednn_linear is not None:
+        assert len(calls) >= 2 * 26 + 2  # forward and input gradient: every offset with pairs, plus the centre
+
+
+def test_fast_gemm_row_buckets_are_few_and_waste_at_most_an_eighth() -> None:
+    from scene3d.sparse.functional import _bucket
+
+    sizes = range(1, 1 << 20)
+    buckets = {_bucket(m) for m in sizes}
+    assert all(m <= _bucket(m) <= m * 9 / 8 for m in sizes)
+    assert len(buckets) <= 8 * 20 + 16  # 8 per octave (the first 16 row counts are their own)
+
+
+def test_float32_strided_and_transposed_fast_paths_match_dense() -> None:
+    """The float32 CPU scatter (selection matrices) and GEMM routes of a stride-2 k=3 convolution
+    and its transpose: values and gradients against the float64 dense reference."""
+    gen = torch.Generator().manual_seed(9)
+    fine = sparse_input(gen, [4000], 20, 32, torch.float32)
+    down = SparseConv3d(32, 40, 3, stride=2)
+    coarse = down(fine)
+    wd = weight_to_dense(down.weight.detach().double().requires_grad_(True), 3)
+    f64 = fine.features.detach().double().requires_grad_(True)
+    ref = gather_dense(F.conv3d(to_dense(f64, fine.coords, 1, 1, 20), wd, stride=2, padding=1), coarse.coords, 2)
+    torch.testing.assert_close(coarse.features.double(), ref, rtol=1e-4, atol=1e-4)
+    probe = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    (g_f,) = _grads(coarse.features, probe.float(), fine.features)
+    (r_f,) = _grads(ref, probe, f64)
+    torch.testing.assert_close(g_f.double(), r_f, rtol=1e-4, atol=1e-4)
+
+    feats = torch.randn(coarse.num_points, 40, generator=gen).requires_grad_(True)
+    up = SparseConvTranspose3d(40, 24, 3, stride=2)
+    y = up(coarse.replace_features(feats))
+    c64, w64 = feats.detach().double().requires_grad_(True), up.weight.detach().double().requires_grad_(True)
+    dense_in = to_dense(c64, coarse.coords, 2, 1, 10)
+    dense = dense_conv_transpose(dense_in, weight_to_dense(w64, 3).transpose(0, 1), 2, 1, 1, 20)
+    ref = gather_dense(dense, y.coords, 1)
+    torch.testing.assert_close(y.features.double(), ref, rtol=1e-4, atol=1e-4)
+    probe = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    for a, b in zip(_grads(y.features, probe.float(), feats, up.weight), _grads(ref, probe, c64, w64), strict=True):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import scene3d.sparse.coords as coords_module
 from scene3d.sparse.coords import COORD_MAX, COORD_MIN, MAX_BATCH, kernel_offsets, pack_keys, unpack_keys
 from scene3d.sparse.tensor import CoordinateManager
 
@@ -37,8 +40,14 @@ coordinate_sets = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(coords=coordinate_sets, kernel_size=st.sampled_from([1, 2, 3, 5]), dilation=st.integers(1, 2),
-       stride=st.sampled_from([1, 2]))
-def test_kernel_map_equals_brute_force(coords, kernel_size: int, dilation: int, stride: int) -> None:
+       stride=st.sampled_from([1, 2, 3]), dense=st.booleans())
+def test_kernel_map_equals_brute_force(coords, kernel_size: int, dilation: int, stride: int, dense: bool) -> None:
+    """Both searches: the dense table (allowed any size) and the column search (table refused)."""
+    with patch.object(coords_module, "_DENSE_CELLS_PER_SITE", 10**9 if dense else 0):
+        _check_kernel_map(coords, kernel_size, dilation, stride)
+
+
+def _check_kernel_map(coords, kernel_size: int, dilation: int, stride: int) -> None:
     if stride == 1 and kernel_size % 2 == 0:
         kernel_size += 1  # submanifold maps use odd kernels
     c = torch.tensor(coords, dtype=torch.int32).reshape(-1, 4)
