@@ -135,6 +135,9 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
     from scene3d.train import resolve_device
 
     data = Path(need(cfg, "data"))
+    if not cfg.fused_weight >= 0:
+        raise ConfigError(f"eval-segmentation: fused_weight must be >= 0 (the teacher's share of ensemble=product), "
+                          f"got {cfg.fused_weight}")
     if cfg.ensemble not in ENSEMBLE_RULES:
         raise ConfigError(f"eval-segmentation: ensemble={cfg.ensemble} is not one of {', '.join(ENSEMBLE_RULES)}")
     model, state = load_student(need(cfg, "checkpoint"), device=resolve_device(cfg.device))
@@ -151,7 +154,7 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
     classes = list(cfg.classes) if cfg.classes is not None else sorted({o.label for s in scenes for o in s.objects})
     t0 = time.perf_counter()
     report = evaluate_segmentation(scenes, model, teacher, classes, cfg.tolerance, cfg.ensemble,
-                                   cfg.temperature, _turns(cfg), _superpoints(cfg))
+                                   cfg.temperature, _turns(cfg), _superpoints(cfg), cfg.fused_weight)
     print(f"eval-segmentation: {len(scenes)} scenes, {report.n_points:,} labelled points, {len(classes)} classes, "
           f"step {state.step}, student voted over {cfg.turns} turn(s)"
           f"{', every method voted within superpoints' if cfg.superpoints else ''}, {time.perf_counter() - t0:.0f} s")
@@ -160,7 +163,8 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
     if cfg.out:
         atomic_write_text(Path(cfg.out), json.dumps({**report.to_json(), "checkpoint": str(cfg.checkpoint),
                                                      "step": state.step, "ensemble_rule": cfg.ensemble,
-                                                     "turns": cfg.turns, "superpoints": bool(cfg.superpoints)},
+                                                     "fused_weight": cfg.fused_weight, "turns": cfg.turns,
+                                                     "superpoints": bool(cfg.superpoints)},
                                                     indent=1))
     return 0
 

@@ -6,6 +6,7 @@ See ``docs/distill.md``.
 
 from scene3d.distill.evaluate import (
                                       ENSEMBLE_RULES,
+                                      FUSED_WEIGHT,
                                       METHODS,
                                       SegmentationReport,
                                       SegmentationScores,
@@ -81,6 +82,7 @@ __all__ = [
                                       "SegmentationNet",
                                       "LinearProbe",
                                       "ENSEMBLE_RULES",
+                                      "FUSED_WEIGHT",
                                       "METHODS",
                                       "OCCLUSION",
                                       "SegmentationReport",

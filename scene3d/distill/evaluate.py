@@ -43,8 +43,12 @@ ENSEMBLE_RULES = ("cosine", "confidence", "product")
 """How :func:`ensemble_features` combines the fused teacher and the student on a seen point."""
 
 
+FUSED_WEIGHT = 0.5
+"""The fused teacher's exponent in the ``product`` ensemble (chosen on training rooms, ``benchmarks/RESULTS.md``)."""
+
+
 def ensemble_features(fused: torch.Tensor, student: torch.Tensor, text: torch.Tensor, rule: str = "product",
-                      temperature: float = 0.07) -> torch.Tensor:
+                      temperature: float = 0.07, fused_weight: float = FUSED_WEIGHT) -> torch.Tensor:
     """The 2D-3D ensemble: per point, combine the fused teacher feature and the student's; points
     without a fused feature (zero: no view sees them) take the student's.
 
@@ -55,10 +59,10 @@ def ensemble_features(fused: torch.Tensor, student: torch.Tensor, text: torch.Te
       is higher (calibrated at the distillation temperature rather than on raw cosines, which differ
       in scale between the averaged teacher and a contrastively trained student);
     * ``"product"`` (the default; best measured, ``benchmarks/RESULTS.md``): the product of the two
-      class distributions at any common ``tau``; since
-      ``log softmax`` is linear in the unit feature up to a per-point constant, its argmax class is
-      the argmax cosine of ``unit(f) + unit(s)``, which is returned normalised (zero in the
-      measure-zero case ``unit(f) = -unit(s)``).
+      class distributions at any common ``tau``, the teacher's raised to ``fused_weight``
+      (``p_f^w p_s``); since ``log softmax`` is linear in the unit feature up to a per-point
+      constant, its argmax class is the argmax cosine of ``w unit(f) + unit(s)``, which is returned
+      normalised (zero in the measure-zero case ``w unit(f) = -unit(s)``).
 
     Args:
         fused: ``(N, D)`` fused teacher features, zero where unseen.
@@ -66,21 +70,24 @@ def ensemble_features(fused: torch.Tensor, student: torch.Tensor, text: torch.Te
         text: ``(K, D)`` unit class-name embeddings.
         rule: one of ``ENSEMBLE_RULES``.
         temperature: ``tau > 0`` of ``"confidence"`` (cosine units).
+        fused_weight: ``w >= 0`` of ``"product"`` (1: the plain product; 0: the student alone).
 
     Returns:
         ``(N, D)`` unit features.
 
     Raises:
-        ValueError: unknown rule or ``temperature <= 0``.
+        ValueError: unknown rule, ``temperature <= 0`` or ``fused_weight < 0``.
     """
     if rule not in ENSEMBLE_RULES:
         raise ValueError(f"ensemble_features: rule must be one of {ENSEMBLE_RULES}, got {rule!r}")
     if not temperature > 0:
         raise ValueError(f"ensemble_features: temperature must be > 0, got {temperature}")
+    if not fused_weight >= 0:
+        raise ValueError(f"ensemble_features: fused_weight must be >= 0, got {fused_weight}")
     f, s = F.normalize(fused.float(), dim=-1), F.normalize(student.float(), dim=-1)
     seen = fused.abs().sum(dim=-1) > 0  # (N,)
     if rule == "product":
-        return torch.where(seen[:, None], F.normalize(f + s, dim=-1), s)
+        return torch.where(seen[:, None], F.normalize(fused_weight * f + s, dim=-1), s)
     t = text.float()
     if rule == "cosine":
         best_f, best_s = (f @ t.T).max(dim=-1).values, (s @ t.T).max(dim=-1).values  # (N,)
@@ -176,7 +183,8 @@ METHODS = ("fused", "student", "ensemble")
 
 def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, text: torch.Tensor, tolerance: float = 0.05,
                        rule: str = "product", temperature: float = 0.07, turns: int = 1,
-                       superpoints: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                       superpoints: torch.Tensor | None = None, fused_weight: float = FUSED_WEIGHT
+                       ) -> dict[str, torch.Tensor]:
     """``(N, D)`` per-point features of the three segmenters of ``METHODS`` on one scene.
 
     ``fused``: the teacher fused onto the points over all frames (zero where no view sees a point,
@@ -190,14 +198,14 @@ def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, te
         teacher: the 2D teacher the student was distilled from.
         text: ``(K, D)`` unit class-name embeddings.
         tolerance: visibility depth-test tolerance of the fusion, metres.
-        rule / temperature: the ensemble rule (``ENSEMBLE_RULES``) and its temperature.
+        rule / temperature / fused_weight: the ensemble rule (``ENSEMBLE_RULES``) and its settings.
         turns: test-time turns of the student (1 = the scene as it is).
         superpoints: ``(N,)`` superpoint index per point: each method's features are then voted
             within superpoints (:func:`superpoint_mean`; the ensemble after combining). None: per point.
     """
     student = point_features(model, scene, turns)
     fused = fuse_teacher(scene, teacher, tolerance).features if scene.frames else torch.zeros_like(student)
-    out = {"fused": fused, "student": student, "ensemble": ensemble_features(fused, student, text, rule, temperature)}
+    out = {"fused": fused, "student": student, "ensemble": ensemble_features(fused, student, text, rule, temperature, fused_weight)}
     if superpoints is None:
         return out
     return {m: superpoint_mean(f, superpoints) for m, f in out.items()}
@@ -221,9 +229,10 @@ class SegmentationReport:
 
 def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: Teacher, classes: list[str],
                           tolerance: float = 0.05, rule: str = "product", temperature: float = 0.07,
-                          turns: int = 1, superpoints: Callable[[Scene], np.ndarray] | None = None) -> SegmentationReport:
+                          turns: int = 1, superpoints: Callable[[Scene], np.ndarray] | None = None,
+                          fused_weight: float = FUSED_WEIGHT) -> SegmentationReport:
     """Score the fused teacher, the student and their ensemble on ``scenes`` (one confusion matrix each;
-    the ensemble by :func:`ensemble_features` with ``rule`` and ``temperature``; the student voted
+    the ensemble by :func:`ensemble_features` with ``rule``, ``temperature``, ``fused_weight``; the student voted
     over ``turns`` turns about the vertical; with ``superpoints``, a function giving a scene's ``(N,)``
     superpoint indices such as :func:`scene3d.instances.superpoints`, every method voted within them).
 
@@ -240,7 +249,7 @@ def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: T
         gt = point_classes(scene, classes)
         groups = None if superpoints is None else torch.from_numpy(np.asarray(superpoints(scene), dtype=np.int64))
         for m, feats in zero_shot_features(scene, model, teacher, text, tolerance, rule, temperature, turns,
-                                           groups).items():
+                                           groups, fused_weight).items():
             conf[m] += confusion_matrix(predict_classes(feats, text), gt, k)
     scores = {m: segmentation_scores(c) for m, c in conf.items()}
     return SegmentationReport(miou={m: s.miou for m, s in scores.items()},

@@ -140,14 +140,17 @@ def test_product_ensemble_is_the_argmax_of_the_summed_log_probabilities():
     fused = torch.randn(400, 16, generator=g, dtype=torch.float64)
     fused[:50] = 0  # unseen points
     student = torch.randn(400, 16, generator=g, dtype=torch.float64)
-    ens = ensemble_features(fused, student, text, "product")
     unit = torch.nn.functional.normalize
-    for tau in (0.07, 1.0):
-        log_p = (torch.log_softmax(unit(fused, dim=-1) @ text.T / tau, -1)
-                 + torch.log_softmax(unit(student, dim=-1) @ text.T / tau, -1))
-        assert torch.equal(predict_classes(ens[50:], text.float()), log_p[50:].argmax(-1))
-    torch.testing.assert_close(ens[:50], unit(student[:50], dim=-1).float())
-    torch.testing.assert_close(ens.norm(dim=-1), torch.ones(400))
+    for w in (1.0, 0.5, 0.0):  # the teacher's distribution raised to w
+        ens = ensemble_features(fused, student, text, "product", fused_weight=w)
+        for tau in (0.07, 1.0):
+            log_p = (w * torch.log_softmax(unit(fused, dim=-1) @ text.T / tau, -1)
+                     + torch.log_softmax(unit(student, dim=-1) @ text.T / tau, -1))
+            assert torch.equal(predict_classes(ens[50:], text.float()), log_p[50:].argmax(-1))
+        torch.testing.assert_close(ens[:50], unit(student[:50], dim=-1).float())
+        torch.testing.assert_close(ens.norm(dim=-1), torch.ones(400))
+    torch.testing.assert_close(ensemble_features(fused, student, text, "product", fused_weight=0.0),
+                               unit(student, dim=-1).float())
 
 
 def test_ensemble_rejects_unknown_rules_and_temperatures():
@@ -156,3 +159,5 @@ def test_ensemble_rejects_unknown_rules_and_temperatures():
         ensemble_features(x, x, torch.eye(3), "vote")
     with pytest.raises(ValueError, match="temperature must be > 0"):
         ensemble_features(x, x, torch.eye(3), "confidence", 0.0)
+    with pytest.raises(ValueError, match="fused_weight must be >= 0"):
+        ensemble_features(x, x, torch.eye(3), "product", fused_weight=-1.0)

@@ -431,6 +431,10 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
                  "superpoints=true", f"out={tmp_path / 'sp.json'}"]) == 0
     sp = json.loads((tmp_path / "sp.json").read_text())
     assert sp["superpoints"] is True and metrics["superpoints"] is False and sp["n_points"] == metrics["n_points"]
+    assert metrics["fused_weight"] == 0.5
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
+                 "fused_weight=-1"]) == 2
+    assert "fused_weight must be >= 0" in capsys.readouterr().err
     assert all(0 <= v <= 1 for v in sp["miou"].values())
     assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
                  "turns=0"]) == 2
@@ -459,9 +463,9 @@ def test_ensemble_is_the_clean_teacher_where_seen_and_the_student_elsewhere(scen
     torch.testing.assert_close(feats["ensemble"][seen], feats["fused"][seen])
     unit = torch.nn.functional.normalize
     torch.testing.assert_close(feats["ensemble"][~seen], unit(feats["student"][~seen], dim=-1))
-    product = zero_shot_features(scene, model, clean, text)["ensemble"]  # the default rule
-    torch.testing.assert_close(product[seen], unit(unit(feats["fused"][seen], dim=-1) + unit(feats["student"][seen], dim=-1),
-                                                   dim=-1))
+    product = zero_shot_features(scene, model, clean, text)["ensemble"]  # the default rule, the teacher at w = 0.5
+    torch.testing.assert_close(product[seen], unit(0.5 * unit(feats["fused"][seen], dim=-1)
+                                                   + unit(feats["student"][seen], dim=-1), dim=-1))
     torch.testing.assert_close(product[~seen], feats["ensemble"][~seen])
 
 
