@@ -40,6 +40,7 @@ import resource
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ import torch
 
 from scene3d.distill import (
     ENSEMBLE_RULES,
+    FUSED_WEIGHT,
     OCCLUSION,
     DistillConfig,
     DistillStudent,
@@ -66,8 +68,10 @@ from scene3d.distill import (
     scene_views,
     segmentation_scores,
     student_input,
+    superpoint_mean,
     visible_points,
 )
+from scene3d.instances import superpoints as scene_superpoints
 from scene3d.synth import SynthConfig, generate_scene
 from scene3d.teachers import label_embedding_teacher
 from scene3d.train import LoopConfig, item_generator, resolve_precision
@@ -139,13 +143,22 @@ def target_errors(scenes, truth, classes, teacher) -> dict:
                 "exact_pairs_found": a["found"] / max(a["exact_pairs"], 1)} for m, a in out.items()}
 
 
+def _vote(features: torch.Tensor, groups: torch.Tensor | None) -> torch.Tensor:
+    """``features`` voted within the superpoints ``groups`` (as they are when None)."""
+    return features if groups is None else superpoint_mean(features, groups)
+
+
 def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent], temperature: float,
-              truth: list | None = None, turns: int = 1) -> dict:
+              truth: list | None = None, turns: int = 1, superpoints: bool = False,
+              fused_weight: float = FUSED_WEIGHT) -> dict:
     """Point mIoU (all points / points seen by >= 1 view) and per-view consistency for each method
     (the ensembles with every rule of ``ENSEMBLE_RULES``, ``confidence`` at ``temperature``).
     ``truth``: the rooms with exact depth when ``scenes`` have degraded depth (the fused teacher uses
     ``scenes``; seen points and cross-view matches use ``truth``). ``turns``: the students' point
-    features voted over that many turns about the vertical (``point_features``; views: as they are)."""
+    features voted over that many turns about the vertical (``point_features``; views: as they are).
+    ``superpoints``: every method's point features (fusion, students, ensembles) voted within the
+    room's superpoints (``scene3d.instances.superpoints``, ``superpoint_mean``) before scoring.
+    ``fused_weight``: the teacher's exponent in the ``product`` ensemble."""
     k = len(classes)
     conf = {m: torch.zeros(k, k + 1, dtype=torch.long)
             for m in ["fusion", *students, *(f"{n} + fusion ensemble ({r})" for n in students for r in ENSEMBLE_RULES)]}
@@ -163,17 +176,19 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
         seen_total += int(seen.sum())
         points_total += len(seen)
         gt_view = torch.stack([frame_classes(scene, i, classes, DOWNSCALE) for i in range(len(scene.frames))])
-        preds = {"fusion": predict_classes(fused.features, text)}
+        groups = torch.from_numpy(scene_superpoints(scene)) if superpoints else None
+        vote = partial(_vote, groups=groups)
+        preds = {"fusion": predict_classes(vote(fused.features), text)}
         view_pred = {"teacher": predict_classes(views.features, text)}
         for name, model in students.items():
             with torch.no_grad():
                 x = student_input(scene, model.config.voxel_size, model.config.normals)
                 out = model(x)
                 feats = point_features(model, scene, turns)
-                preds[name] = predict_classes(feats, text)
+                preds[name] = predict_classes(vote(feats), text)
                 for rule in ENSEMBLE_RULES:
-                    ens = ensemble_features(fused.features, feats, text, rule, temperature)
-                    preds[f"{name} + fusion ensemble ({rule})"] = predict_classes(ens, text)
+                    ens = ensemble_features(fused.features, feats, text, rule, temperature, fused_weight)
+                    preds[f"{name} + fusion ensemble ({rule})"] = predict_classes(vote(ens), text)
                 rendered = out.render(views.cameras)
             maps = rendered.features.view(len(scene.frames), views.cameras.height, views.cameras.width, -1)
             view_pred[name] = predict_classes(maps, text)
@@ -240,9 +255,10 @@ def segmentation(args) -> dict:
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "classes": len(classes), "train_seconds": train_seconds,
         "test": _evaluate(test, classes, text, teacher, students, args.temperature, test_exact if degraded else None,
-                          args.turns),
+                          args.turns, args.superpoints, args.fused_weight),
         "train_scenes": _evaluate(train[: args.test], classes, text, teacher, students, args.temperature,
-                                  train_exact[: args.test] if degraded else None, args.turns),
+                                  train_exact[: args.test] if degraded else None, args.turns, args.superpoints,
+                                  args.fused_weight),
         "clean_teacher_test": _evaluate(test, classes, text, clean, {}, args.temperature,
                                         test_exact if degraded else None)["fusion"],
         "targets": target_errors(train, train_exact, classes, teacher),
@@ -328,6 +344,10 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="evaluate the students already trained in --out (no training)")
     ap.add_argument("--turns", type=int, default=1,
                     help="score the students voted over this many turns of each room about the vertical (test-time augmentation)")
+    ap.add_argument("--superpoints", action="store_true",
+                    help="score every method voted within each room's superpoints (the proposals' over-segmentation)")
+    ap.add_argument("--fused-weight", type=float, default=FUSED_WEIGHT,
+                    help="the fused teacher's exponent in the product ensemble (1 = the plain product)")
     ap.add_argument("--timing-steps", type=int, default=4)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="training precision (bf16: CPU autocast, the sparse GEMMs in bf16; scene3d.train.precision)")
