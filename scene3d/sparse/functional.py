@@ -131,9 +131,10 @@ def _onednn_rows(x: Tensor, m: int, n: int) -> int | None:
     arithmetic, and on CPUs where MKL does not use AVX-512 (AMD) 1.5-3x faster at the shapes of
     sparse convolutions (benchmarks/RESULTS.md, issue 16 speed). oneDNN builds (and caches) a
     kernel per shape, about 1.5 ms each, so the rows are padded with zeros to a bucketed count.
+    ``torch.backends.mkldnn.set_flags(False)`` turns the route off.
     """
     if (_onednn_linear is None or x.device.type != "cpu" or x.dtype != torch.float32
-            or m * x.shape[1] * n < _ONEDNN_MIN_MACS):
+            or m * x.shape[1] * n < _ONEDNN_MIN_MACS or not torch.backends.mkldnn.enabled):
         return None
     return _bucket(m)
 

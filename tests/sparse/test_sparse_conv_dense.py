@@ -195,3 +195,21 @@ def test_float32_strided_and_transposed_fast_paths_match_dense() -> None:
     probe = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
     for a, b in zip(_grads(y.features, probe.float(), feats, up.weight), _grads(ref, probe, c64, w64), strict=True):
         torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)
+
+
+def test_fast_gemm_route_follows_the_mkldnn_switch() -> None:
+    from scene3d.sparse import functional
+
+    if functional._onednn_linear is None:
+        pytest.skip("this torch has no oneDNN linear op")
+    x = torch.zeros(4096, 32)
+    assert functional._onednn_rows(x, 4096, 32) == 4096
+    assert functional._onednn_rows(x, 100, 32) is None  # too small to pay
+    assert functional._onednn_rows(x.double(), 4096, 32) is None  # float32 only
+    was = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.set_flags(False)
+    try:
+        assert functional._onednn_rows(x, 4096, 32) is None
+    finally:
+        torch.backends.mkldnn.set_flags(was)
+    assert torch.backends.mkldnn.enabled == was
