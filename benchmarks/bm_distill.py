@@ -227,7 +227,7 @@ def segmentation(args) -> dict:
     print(f"data: {len(train)} train / {len(test)} test scenes, {len(classes)} classes, "
           f"{sum(s.num_points for s in train + test) / len(train + test):.0f} points/scene ({time.perf_counter() - t0:.1f} s)")
     loop = LoopConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, warmup=args.warmup,
-                      checkpoint_every=args.steps, seed=0)
+                      checkpoint_every=args.steps, seed=args.seed)
     student_cfg = StudentConfig(voxel_size=args.voxel, hidden=args.hidden, blocks=args.blocks, normals=args.normals)
     loss = dict(feature_loss=args.loss, temperature=args.temperature, balance=args.balance, num_anchors=args.anchors,
                 views_per_item=args.views)
@@ -348,6 +348,7 @@ def main() -> None:
                     help="score every method voted within each room's superpoints (the proposals' over-segmentation)")
     ap.add_argument("--fused-weight", type=float, default=FUSED_WEIGHT,
                     help="the fused teacher's exponent in the product ensemble (1 = the plain product)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the training loop (draws, augmentation, initialisation)")
     ap.add_argument("--timing-steps", type=int, default=4)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="training precision (bf16: CPU autocast, the sparse GEMMs in bf16; scene3d.train.precision)")
