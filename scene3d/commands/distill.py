@@ -27,6 +27,32 @@ def _run_teacher(cfg: DictConfig, state):
         raise ConfigError(f"{cfg.checkpoint}: {exc}") from None
 
 
+def _students(cfg: DictConfig, device):
+    """The student of ``cfg.checkpoint`` (a pretrain run or checkpoint folder), or the list of students
+    of ``checkpoint=[run, ...]`` (seeds of one recipe: their unit features are averaged), and the
+    first one's training state.
+
+    Raises:
+        ConfigError: an empty list, or runs that record different teachers (without ``teacher=``).
+    """
+    import json
+
+    from omegaconf import ListConfig
+
+    from scene3d.distill import load_student
+
+    paths = [str(p) for p in cfg.checkpoint] if isinstance(cfg.checkpoint, ListConfig) else [need(cfg, "checkpoint")]
+    if not paths:
+        raise ConfigError("checkpoint=[] names no pretrain run")
+    loaded = [load_student(path, device=device) for path in paths]
+    teachers = {json.dumps(state.extra.get("notes", {}).get("teacher"), sort_keys=True) for _, state in loaded}
+    if len(teachers) > 1 and cfg.teacher is None:
+        raise ConfigError(f"checkpoint={paths}: the runs record different teachers, so their features live in "
+                          "different spaces; give runs of one teacher (or teacher={_target_: ...} if they agree)")
+    models = [model for model, _ in loaded]
+    return (models if len(models) > 1 else models[0]), loaded[0][1]
+
+
 def cmd_pretrain(cfg: DictConfig) -> int:
     from hydra.utils import instantiate
 
@@ -92,7 +118,6 @@ def cmd_features(cfg: DictConfig) -> int:
 
     from scene3d.distill import (
         detect_keypoints,
-        load_student,
         point_features,
         scene_descriptor,
     )
@@ -104,7 +129,7 @@ def cmd_features(cfg: DictConfig) -> int:
         raise ConfigError(f"dtype must be float16 or float32, got {cfg.dtype}")
     device = resolve_device(cfg.device)
     scene = load_scene(need(cfg, "scene"), frames=False, mesh=False)
-    model, state = load_student(need(cfg, "checkpoint"), device=device)
+    model, state = _students(cfg, device)
     t0 = time.perf_counter()
     feats = point_features(model, scene, _turns(cfg))  # (N, D)
     points = torch.from_numpy(scene.points).float()
@@ -129,7 +154,7 @@ def cmd_features(cfg: DictConfig) -> int:
 def cmd_eval_segmentation(cfg: DictConfig) -> int:
     import json
 
-    from scene3d.distill import ENSEMBLE_RULES, evaluate_segmentation, load_student
+    from scene3d.distill import ENSEMBLE_RULES, evaluate_segmentation
     from scene3d.io import list_scene_folders, load_scene
     from scene3d.io.atomic import atomic_write_text
     from scene3d.train import resolve_device
@@ -140,7 +165,7 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
                           f"got {cfg.fused_weight}")
     if cfg.ensemble not in ENSEMBLE_RULES:
         raise ConfigError(f"eval-segmentation: ensemble={cfg.ensemble} is not one of {', '.join(ENSEMBLE_RULES)}")
-    model, state = load_student(need(cfg, "checkpoint"), device=resolve_device(cfg.device))
+    model, state = _students(cfg, resolve_device(cfg.device))
     teacher = _run_teacher(cfg, state)
     folders = list_scene_folders(data)
     if cfg.split is not None:
@@ -171,7 +196,7 @@ def cmd_eval_segmentation(cfg: DictConfig) -> int:
 
 def cmd_segment(cfg: DictConfig) -> int:
     from scene3d.commands.instances import class_list
-    from scene3d.distill import load_student, point_features
+    from scene3d.distill import point_features
     from scene3d.distill.segment import segment_points, write_segmentation
     from scene3d.io import load_scene
     from scene3d.train import resolve_device
@@ -181,7 +206,7 @@ def cmd_segment(cfg: DictConfig) -> int:
     if query is not None and not query.strip():
         raise ConfigError("query is empty: give a word or phrase, e.g. query=chair (or leave it out)")
     scene = load_scene(need(cfg, "scene"), frames=False, mesh=False)
-    model, state = load_student(need(cfg, "checkpoint"), device=resolve_device(cfg.device))
+    model, state = _students(cfg, resolve_device(cfg.device))
     source = "classes="
     if classes is None:
         classes, source = state.extra.get("classes"), "the run's training classes"

@@ -363,27 +363,34 @@ def run_teacher(state: TrainState, teacher: dict | None = None) -> Teacher:
 
 
 @torch.no_grad()
-def point_features(model: DistillStudent, scene: Scene, turns: int = 1) -> torch.Tensor:
+def point_features(model: DistillStudent | list[DistillStudent], scene: Scene, turns: int = 1) -> torch.Tensor:
     """``(N, D)`` float32 student features at every point of ``scene`` (frames not needed), eval mode,
     computed on the model's device and returned on the CPU.
 
     ``turns > 1`` votes over that many equal turns of the scene about the vertical (test-time
     augmentation; ``turns`` forward passes): the mean of the unit features of each turn. ``turns = 1``
-    returns the raw features of the scene as it is.
+    returns the raw features of the scene as it is. A list of several students (e.g. seeds of one
+    recipe, distilled from the same teacher) gives the mean of their unit features.
 
     Raises:
-        ValueError: ``turns < 1``.
+        ValueError: ``turns < 1`` or an empty list of students.
     """
     if turns < 1:
         raise ValueError(f"point_features: turns must be >= 1, got {turns}")
+    if isinstance(model, list):
+        if not model:
+            raise ValueError("point_features: no students given")
+        if len(model) == 1:
+            return point_features(model[0], scene, turns)
+        feats = [torch.nn.functional.normalize(point_features(m, scene, turns), dim=-1) for m in model]
+        return torch.stack(feats).mean(dim=0)
     model.eval()
     device = next(model.parameters()).device
     total = None
     for k in range(turns):
         turned = scene if k == 0 else turned_scene(scene, floor_turn(2 * np.pi * k / turns))
         x = student_input(turned, model.config.voxel_size, model.config.normals).to(device)
-        with torch.no_grad():
-            feats = model(x, density=False).point_features(x.points)
+        feats = model(x, density=False).point_features(x.points)
         if turns == 1:
             return feats.cpu()
         feats = torch.nn.functional.normalize(feats, dim=-1)

@@ -149,6 +149,15 @@ def test_turned_point_features_are_the_mean_unit_features_of_the_turned_scenes(s
     np.testing.assert_array_equal(turned.points[:, 2], scene.points[:, 2])
     with pytest.raises(ValueError, match="turns must be >= 1"):
         point_features(model, scene, turns=0)
+    # several students: the mean of their unit features (one in a list: as alone)
+    torch.manual_seed(1)
+    other = DistillStudent(replace(TINY_STUDENT, feature_dim=16)).eval()
+    unit = torch.nn.functional.normalize
+    torch.testing.assert_close(point_features([model, other], scene, turns=2),
+                               (unit(point_features(model, scene, 2), dim=-1) + unit(point_features(other, scene, 2), dim=-1)) / 2)
+    torch.testing.assert_close(point_features([model], scene), raw)
+    with pytest.raises(ValueError, match="no students"):
+        point_features([], scene)
 
 
 def test_superpoint_mean_by_hand():
@@ -436,6 +445,12 @@ def test_pretrain_and_features_commands(tmp_path, capsys):
                  "fused_weight=-1"]) == 2
     assert "fused_weight must be >= 0" in capsys.readouterr().err
     assert all(0 <= v <= 1 for v in sp["miou"].values())
+    # a list of runs averages their students' unit features: two copies of one run score as the run
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint=[{tmp_path / 'run'},{tmp_path / 'run'}]",
+                 "split=null", f"out={tmp_path / 'pair.json'}"]) == 0
+    assert json.loads((tmp_path / "pair.json").read_text())["miou"] == metrics["miou"]
+    assert main(["eval-segmentation", f"data={tmp_path / 'data'}", "checkpoint=[]", "split=null"]) == 2
+    assert "names no pretrain run" in capsys.readouterr().err
     assert main(["eval-segmentation", f"data={tmp_path / 'data'}", f"checkpoint={tmp_path / 'run'}", "split=null",
                  "turns=0"]) == 2
     assert "turns must be an integer >= 1" in capsys.readouterr().err
