@@ -218,21 +218,21 @@ def cmd_segment(cfg: DictConfig) -> int:
     teacher = _run_teacher(cfg, state)
     t0 = time.perf_counter()
     feats = point_features(model, scene, _turns(cfg))  # (N, D)
-    groups = _superpoints(cfg)
-    if groups is not None:
+    superpoints_of = _superpoints(cfg)
+    if superpoints_of is not None:
         import torch
 
         from scene3d.distill import superpoint_mean
 
-        feats = superpoint_mean(feats, torch.from_numpy(groups(scene)))
+        feats = superpoint_mean(feats, torch.from_numpy(superpoints_of(scene)))
     text = teacher.embed_text(classes)  # (K, D)
     query_text = teacher.embed_text([query])[0] if query is not None else None
     seg = segment_points(feats, classes, text, query, query_text, cfg.temperature)
     match = seg.ground_truth_match(scene)
     counts = {classes[k]: int(n) for k, n in enumerate(seg.labels.bincount(minlength=len(classes))) if n > 0}
     summary = {"scene_id": scene.scene_id, "num_points": scene.num_points, "checkpoint": str(cfg.checkpoint),
-               "step": state.step, "turns": cfg.turns,
-               "superpoints": cfg.superpoints, "classes_from": source, "temperature": cfg.temperature, "points_per_class": counts,
+               "step": state.step, "turns": cfg.turns, "superpoints": cfg.superpoints, "classes_from": source,
+               "temperature": cfg.temperature, "points_per_class": counts,
                "ground_truth_match": None if match is None else {"fraction": match[0], "labelled_points": match[1]},
                "seconds": time.perf_counter() - t0}
     out = Path(need(cfg, "out"))

@@ -181,7 +181,8 @@ METHODS = ("fused", "student", "ensemble")
 """The zero-shot segmenters compared by :func:`evaluate_segmentation`."""
 
 
-def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, text: torch.Tensor, tolerance: float = 0.05,
+def zero_shot_features(scene: Scene, model: DistillStudent | list[DistillStudent], teacher: Teacher, text: torch.Tensor,
+                       tolerance: float = 0.05,
                        rule: str = "product", temperature: float = 0.07, turns: int = 1,
                        superpoints: torch.Tensor | None = None, fused_weight: float = FUSED_WEIGHT
                        ) -> dict[str, torch.Tensor]:
@@ -194,7 +195,7 @@ def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, te
 
     Args:
         scene: a scene (frames optional).
-        model: a :class:`~scene3d.distill.DistillStudent`.
+        model: a :class:`~scene3d.distill.DistillStudent`, or several (their unit features averaged).
         teacher: the 2D teacher the student was distilled from.
         text: ``(K, D)`` unit class-name embeddings.
         tolerance: visibility depth-test tolerance of the fusion, metres.
@@ -205,7 +206,8 @@ def zero_shot_features(scene: Scene, model: DistillStudent, teacher: Teacher, te
     """
     student = point_features(model, scene, turns)
     fused = fuse_teacher(scene, teacher, tolerance).features if scene.frames else torch.zeros_like(student)
-    out = {"fused": fused, "student": student, "ensemble": ensemble_features(fused, student, text, rule, temperature, fused_weight)}
+    out = {"fused": fused, "student": student,
+           "ensemble": ensemble_features(fused, student, text, rule, temperature, fused_weight)}
     if superpoints is None:
         return out
     return {m: superpoint_mean(f, superpoints) for m, f in out.items()}
@@ -227,7 +229,8 @@ class SegmentationReport:
                 "scenes": self.scenes}
 
 
-def evaluate_segmentation(scenes: list[Scene], model: DistillStudent, teacher: Teacher, classes: list[str],
+def evaluate_segmentation(scenes: list[Scene], model: DistillStudent | list[DistillStudent], teacher: Teacher,
+                          classes: list[str],
                           tolerance: float = 0.05, rule: str = "product", temperature: float = 0.07,
                           turns: int = 1, superpoints: Callable[[Scene], np.ndarray] | None = None,
                           fused_weight: float = FUSED_WEIGHT) -> SegmentationReport:
