@@ -184,7 +184,7 @@ def _evaluate(scenes, classes, text, teacher, students: dict[str, DistillStudent
             with torch.no_grad():
                 x = student_input(scene, model.config.voxel_size, model.config.normals)
                 out = model(x)
-                feats = point_features(model, scene, turns)
+                feats = out.point_features(x.points) if turns == 1 else point_features(model, scene, turns)
                 preds[name] = predict_classes(vote(feats), text)
                 for rule in ENSEMBLE_RULES:
                     ens = ensemble_features(fused.features, feats, text, rule, temperature, fused_weight)
