@@ -1,6 +1,6 @@
 """Several distilled students averaged (seeds of one recipe): zero-shot mIoU of the fused teacher,
-each student, the students' mean and its product ensemble with the fused teacher, on the held-out
-rooms of ``bm_distill.py`` (same rooms, teacher and classes).
+each student, and for every subset of two or more students their mean and its product ensemble with
+the fused teacher, on the held-out rooms of ``bm_distill.py`` (same rooms, teacher and classes).
 
     python benchmarks/bm_distill_seeds.py --runs runs/b900_seed0/projection runs/b900_seed1/projection \\
         runs/b900_seed2/projection --turns 8
@@ -9,6 +9,7 @@ rooms of ``bm_distill.py`` (same rooms, teacher and classes).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -53,15 +54,20 @@ def main() -> None:
     text = teacher.embed_text(classes)
     models = [load_student(r)[0] for r in args.runs]
     k = len(classes)
-    names = ["fused", *(f"student {i}" for i in range(len(models))), "students' mean", "ensemble"]
+    subsets = [c for n in range(2, len(models) + 1) for c in itertools.combinations(range(len(models)), n)]
+    tags = {c: "+".join(map(str, c)) for c in subsets}
+    names = ["fused", *(f"student {i}" for i in range(len(models))),
+             *(f"{w} {tags[c]}" for c in subsets for w in ("mean", "ensemble"))]
     conf = {n: torch.zeros(k, k + 1, dtype=torch.long) for n in names}
     for scene in test:
         gt = point_classes(scene, classes)
         fused = fuse_views(scene_views(scene, teacher), torch.from_numpy(scene.points).float(), TOL).features
         each = [F.normalize(point_features(m, scene, args.turns), dim=-1) for m in models]
-        mean = torch.stack(each).mean(dim=0)
-        feats = {"fused": fused, **{f"student {i}": f for i, f in enumerate(each)}, "students' mean": mean,
-                 "ensemble": ensemble_features(fused, mean, text, fused_weight=args.fused_weight)}
+        feats = {"fused": fused, **{f"student {i}": f for i, f in enumerate(each)}}
+        for c in subsets:
+            mean = torch.stack([each[i] for i in c]).mean(dim=0)
+            feats[f"mean {tags[c]}"] = mean
+            feats[f"ensemble {tags[c]}"] = ensemble_features(fused, mean, text, fused_weight=args.fused_weight)
         for n, f in feats.items():
             conf[n] += confusion_matrix(predict_classes(f, text), gt, k)
     print(json.dumps({n: round(100 * segmentation_scores(c).miou, 2) for n, c in conf.items()}, indent=1))

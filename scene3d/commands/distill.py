@@ -29,8 +29,8 @@ def _run_teacher(cfg: DictConfig, state):
 
 def _students(cfg: DictConfig, device):
     """The student of ``cfg.checkpoint`` (a pretrain run or checkpoint folder), or the list of students
-    of ``checkpoint=[run, ...]`` (seeds of one recipe: their unit features are averaged), and the
-    first one's training state.
+    of a run of members or of ``checkpoint=[run, ...]`` (seeds of one recipe: their unit features are
+    averaged), and the first one's training state.
 
     Raises:
         ConfigError: an empty list, or runs that record different teachers (without ``teacher=``).
@@ -39,12 +39,12 @@ def _students(cfg: DictConfig, device):
 
     from omegaconf import ListConfig
 
-    from scene3d.distill import load_student
+    from scene3d.distill import load_student, member_folders
 
     paths = [str(p) for p in cfg.checkpoint] if isinstance(cfg.checkpoint, ListConfig) else [need(cfg, "checkpoint")]
     if not paths:
         raise ConfigError("checkpoint=[] names no pretrain run")
-    loaded = [load_student(path, device=device) for path in paths]
+    loaded = [load_student(folder, device=device) for path in paths for folder in member_folders(path)]
     teachers = {json.dumps(state.extra.get("notes", {}).get("teacher"), sort_keys=True) for _, state in loaded}
     if len(teachers) > 1 and cfg.teacher is None:
         raise ConfigError(f"checkpoint={paths}: the runs record different teachers, so their features live in "
@@ -53,16 +53,14 @@ def _students(cfg: DictConfig, device):
     return (models if len(models) > 1 else models[0]), loaded[0][1]
 
 
-def cmd_pretrain(cfg: DictConfig) -> int:
-    from hydra.utils import instantiate
+def _training_folders(cfg: DictConfig) -> list[Path]:
+    """The scene folders ``scene3d pretrain`` trains on (``cfg.data``, its split ``cfg.split``).
 
-    from scene3d.distill import DistillConfig, StudentConfig, pretrain
-    from scene3d.io import list_scene_folders, load_scene
-    from scene3d.train import LoopConfig, resolve_device, resolve_precision
+    Raises:
+        ConfigError: no scene folder there.
+    """
+    from scene3d.io import list_scene_folders
 
-    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
-    settings = (dataclass_from(StudentConfig, cfg.student, "student"), dataclass_from(DistillConfig, cfg.distill, "distill"),
-                dataclass_from(LoopConfig, cfg.loop, "loop"))   # so do contradicting settings (e.g. augment + ray-marched)
     data = Path(need(cfg, "data"))
     folders = list_scene_folders(data)
     if cfg.split is not None:
@@ -72,25 +70,114 @@ def cmd_pretrain(cfg: DictConfig) -> int:
         folders = [f for f in folders if f.name in keep]
     if not folders:
         raise ConfigError(f"no scene folders to train on in {data} (split={cfg.split})")
+    return folders
+
+
+def _pretrain_one(cfg: DictConfig) -> None:
+    """Train the one student of ``cfg`` into ``cfg.out`` (or resume it)."""
+    from hydra.utils import instantiate
+
+    from scene3d.distill import DistillConfig, StudentConfig, pretrain
+    from scene3d.io import load_scene
+    from scene3d.train import LoopConfig
+
+    settings = (dataclass_from(StudentConfig, cfg.student, "student"), dataclass_from(DistillConfig, cfg.distill, "distill"),
+                dataclass_from(LoopConfig, cfg.loop, "loop"))
+    scenes = [load_scene(f, mesh=False) for f in _training_folders(cfg)]
+    teacher = instantiate(cfg.teacher)
+    notes = {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True), "data": str(cfg.data), "split": cfg.split}
+    pretrain(scenes, teacher, need(cfg, "out"), *settings, progress=cfg.progress, notes=notes, device=str(cfg.device),
+             precision=str(cfg.precision))
+
+
+def _pretrain_member(config: dict) -> None:
+    """:func:`_pretrain_one` in a worker process (a plain container: it crosses the process boundary)."""
+    from scene3d.runtime import configure_threads
+
+    configure_threads()
+    _pretrain_one(OmegaConf.create(config))
+
+
+def _steps_done(folder: Path) -> int:
+    """The last step logged in ``folder/metrics.csv`` (0 before the first)."""
+    try:
+        last = (folder / "metrics.csv").read_text().strip().splitlines()[-1]
+        return int(float(last.split(",")[0]))
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _pretrain_members(cfg: DictConfig, out: Path, workers: int) -> None:
+    """Train the ``cfg.members`` students of the run ``out`` (seeds ``loop.seed``, ``+1``, ...), up to
+    ``workers`` at once, each in its own process with the thread policy's threads; a progress bar
+    counts the steps of all of them."""
+    import os
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    from scene3d.distill import plan_members
+
+    plan = plan_members(out, cfg.members, cfg.loop.seed)
+    base = OmegaConf.to_container(cfg, resolve=True)
+    jobs = [{**base, "out": str(folder), "members": 1, "workers": 1, "loop": {**base["loop"], "seed": seed}}
+            for folder, seed in plan]
+    if workers == 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:   # one after another (torchrun: each with DDP)
+        for job in jobs:
+            _pretrain_one(OmegaConf.create({**job, "progress": cfg.progress}))
+        return
+    bar = tqdm(total=cfg.members * cfg.loop.steps, desc=f"pretrain {cfg.members} members", unit="step",
+               disable=not cfg.progress)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        pending = {pool.submit(_pretrain_member, {**job, "progress": False}) for job in jobs}
+        while pending:
+            done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()                  # a member's error stops the run (the others resume later)
+            bar.update(sum(_steps_done(folder) for folder, _ in plan) - bar.n)
+    bar.close()
+
+
+def cmd_pretrain(cfg: DictConfig) -> int:
+    from scene3d.distill import DistillConfig, StudentConfig
+    from scene3d.io import list_scene_folders
+    from scene3d.train import LoopConfig, resolve_device, resolve_precision
+
+    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
+    dataclass_from(StudentConfig, cfg.student, "student")         # so do contradicting settings (e.g. augment + ray-marched)
+    dataclass_from(DistillConfig, cfg.distill, "distill")
+    dataclass_from(LoopConfig, cfg.loop, "loop")
+    if not isinstance(cfg.members, int) or cfg.members < 1:
+        raise ConfigError(f"pretrain: members must be an integer >= 1, got {cfg.members!r}")
+    if cfg.workers is not None and (not isinstance(cfg.workers, int) or cfg.workers < 1):
+        raise ConfigError(f"pretrain: workers must be an integer >= 1 or null (all members at once), got {cfg.workers!r}")
+    workers = cfg.members if cfg.workers is None else min(cfg.workers, cfg.members)
+    folders = _training_folders(cfg)
+    out = Path(need(cfg, "out"))
     if is_main_process():
+        data = Path(cfg.data)
         which = (f"the {len(folders)} scenes of split {cfg.split!r} ({data / 'splits' / f'{cfg.split}.txt'}; "
                  f"split=null takes all {len(list_scene_folders(data))})") if cfg.split is not None \
             else f"all {len(folders)} scenes of {data}"
-        print(f"pretrain: training on {which}; loading them, voxelising them and building the teacher "
+        students = (f"{cfg.members} students (seeds {cfg.loop.seed}..{cfg.loop.seed + cfg.members - 1}, "
+                    f"{workers} at a time)") if cfg.members > 1 else "one student"
+        print(f"pretrain: {students} on {which}; loading them, voxelising them and building the teacher "
               "(the first step also renders its views: it takes longer than the others)", flush=True)
-    scenes = [load_scene(f, mesh=False) for f in folders]
-    teacher = instantiate(cfg.teacher)
-    notes = {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True), "data": str(data), "split": cfg.split}
     t0 = time.perf_counter()
-    pretrain(scenes, teacher, need(cfg, "out"), *settings, progress=cfg.progress, notes=notes, device=str(cfg.device),
-             precision=str(cfg.precision))
+    if cfg.members > 1:
+        _pretrain_members(cfg, out, workers)
+    else:
+        _pretrain_one(cfg)
     import torch.distributed as dist
 
     if dist.is_initialized():  # launched by torchrun
         dist.destroy_process_group()
     if is_main_process():
-        print(f"pretrain: {len(scenes)} scenes, {cfg.loop.steps} steps in {time.perf_counter() - t0:.0f} s -> "
-              f"{cfg.out} (checkpoints/, metrics.csv, metrics.png)")
+        what = "checkpoints/, metrics.csv, metrics.png" if cfg.members == 1 else \
+            f"members.json, member_0..{cfg.members - 1}/ (each: checkpoints/, metrics.csv, metrics.png)"
+        print(f"pretrain: {len(folders)} scenes, {cfg.members} x {cfg.loop.steps} steps in "
+              f"{time.perf_counter() - t0:.0f} s -> {out} ({what})")
     return 0
 
 

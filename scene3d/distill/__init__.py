@@ -50,6 +50,7 @@ from scene3d.distill.losses import (
                                       render_losses,
                                       sample_pixels,
 )
+from scene3d.distill.members import load_students, member_folders, plan_members
 from scene3d.distill.student import (
                                       DistillStudent,
                                       StudentConfig,
@@ -111,6 +112,9 @@ __all__ = [
                                       "fuse_teacher",
                                       "fuse_views",
                                       "load_student",
+                                      "load_students",
+                                      "member_folders",
+                                      "plan_members",
                                       "plane_symmetry",
                                       "point_classes",
                                       "point_features",

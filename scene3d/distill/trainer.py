@@ -32,6 +32,8 @@ from scene3d.train.precision import resolve_precision
 AUGMENTATIONS = ("square", "any")
 """The kinds of ``DistillConfig.augment_kind``."""
 TARGETS = ("view", "fused")
+MEMBERS_FILE = "members.json"
+"""A run of several students (:mod:`scene3d.distill.members`) lists them in this file."""
 """What the projection branch pulls the student's point features towards (``DistillConfig.target``)."""
 
 
@@ -331,6 +333,9 @@ def load_student(path: str | Path, device: torch.device | str = "cpu") -> tuple[
         SceneFormatError: no checkpoint there, or one without a student config.
     """
     path = Path(path)
+    if (path / MEMBERS_FILE).is_file():
+        raise SceneFormatError(path, "a run of several students (members.json): load them with load_students, "
+                                     "or one member with its folder member_<i>")
     if (path / "state.json").is_file():
         folder = path
     else:

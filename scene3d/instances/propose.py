@@ -111,14 +111,14 @@ class Labeler:
     """What labels proposals, loaded once from a pretrain run and reused over scenes.
 
     Attributes:
-        model: the run's student (``point_features``).
+        model: the run's students (one, or every member of a run of members; ``point_features`` averages them).
         teacher: the run's 2D teacher (text space; fused features through frames).
         names: the class names to label with.
         text: ``(K, D)`` their unit text embeddings.
         device: where the student runs.
     """
 
-    model: torch.nn.Module
+    model: list[torch.nn.Module]
     teacher: object
     names: list[str]
     text: torch.Tensor
@@ -133,9 +133,9 @@ class Labeler:
         Raises:
             ConfigError: no class names (the run records none and ``classes`` is None).
         """
-        from scene3d.distill import load_student, run_teacher
+        from scene3d.distill import load_students, run_teacher
 
-        model, state = load_student(checkpoint, device=device)
+        model, state = load_students(checkpoint, device=device)
         names = list(classes) if classes is not None else state.extra.get("classes")
         if not names:
             raise ConfigError(f"{checkpoint}: no class names (the run records none): pass classes=[name,...]")

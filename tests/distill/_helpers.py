@@ -77,6 +77,6 @@ def tiny_pretrain_run(tmp_path):
     save_tiny_dataset(tmp_path / "data", n=1)
     run = tmp_path / "run"
     assert main(["pretrain", f"data={tmp_path / 'data'}", f"out={run}", "split=null", "progress=false", "device=cpu",
-                 "teacher._target_=tests.distill._helpers.fake_teacher", "loop.steps=1", "loop.batch_size=1",
+                 "members=1", "teacher._target_=tests.distill._helpers.fake_teacher", "loop.steps=1", "loop.batch_size=1",
                  "distill.projection_points=512", *TINY_STUDENT_OVERRIDES]) == 0
     return run, tmp_path / "data" / "tiny_0"

@@ -50,7 +50,7 @@ def test_device_and_precision_options_of_the_commands(tmp_path, capsys):
     for command in ("pretrain", "train-grounding"):
         assert compose(command, []).precision == "auto"
     save_tiny_dataset(tmp_path / "data")
-    base = ["pretrain", f"data={tmp_path / 'data'}", f"out={tmp_path / 'run'}", "split=null", "progress=false",
+    base = ["pretrain", f"data={tmp_path / 'data'}", f"out={tmp_path / 'run'}", "split=null", "progress=false", "members=1",
             "teacher._target_=tests.distill._helpers.fake_teacher", "loop.steps=1", "loop.batch_size=1",
             "distill.projection_points=512", *TINY_STUDENT_OVERRIDES]
     assert main([*base, "precision=fp8"]) == 2
@@ -98,7 +98,7 @@ def test_pretrain_on_cuda_in_bf16_tracks_the_cpu_in_fp32(tmp_path, scenes):
 def test_features_command_on_cuda_matches_the_cpu(tmp_path):
     save_tiny_dataset(tmp_path / "data")
     assert main(["pretrain", f"data={tmp_path / 'data'}", f"out={tmp_path / 'run'}", "split=null", "progress=false",
-                 "teacher._target_=tests.distill._helpers.fake_teacher", "loop.steps=2", "loop.batch_size=1",
+                 "members=1", "teacher._target_=tests.distill._helpers.fake_teacher", "loop.steps=2", "loop.batch_size=1",
                  "device=cuda", "precision=bf16", *TINY_STUDENT_OVERRIDES]) == 0
     for device in ("cpu", "cuda"):
         assert main(["features", f"scene={tmp_path / 'data' / 'tiny_0'}", f"checkpoint={tmp_path / 'run'}",

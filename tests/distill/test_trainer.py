@@ -395,7 +395,7 @@ def test_two_process_ddp_matches_one_process(tmp_path, mode):
 
 def _pretrain_args(data: Path, out: Path, steps: int, every: int) -> list[str]:
     return ["pretrain", f"data={data}", f"out={out}", "split=null", "progress=false", "device=cpu",
-            "teacher._target_=tests.distill._helpers.fake_teacher", f"loop.steps={steps}", "loop.batch_size=1",
+            "members=1", "teacher._target_=tests.distill._helpers.fake_teacher", f"loop.steps={steps}", "loop.batch_size=1",
             f"loop.checkpoint_every={every}", "distill.num_rays=256", "distill.num_samples=128",
             *TINY_STUDENT_OVERRIDES]
 
@@ -403,7 +403,7 @@ def _pretrain_args(data: Path, out: Path, steps: int, every: int) -> list[str]:
 def test_pretrain_and_features_commands(tmp_path, capsys):
     save_tiny_dataset(tmp_path / "data")
     assert main(_pretrain_args(tmp_path / "data", tmp_path / "run", 2, 1)) == 0
-    assert "pretrain: training on all 2 scenes of" in capsys.readouterr().out
+    assert "pretrain: one student on all 2 scenes of" in capsys.readouterr().out
     scene = tmp_path / "data" / "tiny_0"
     assert main(["features", f"scene={scene}", f"checkpoint={tmp_path / 'run'}", f"out={tmp_path / 'f'}",
                  "keypoints=8"]) == 0
