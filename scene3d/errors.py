@@ -30,6 +30,10 @@ class SceneFormatError(Scene3DError, ValueError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):
+        """Pickled with both arguments (it crosses process boundaries, e.g. from a worker)."""
+        return type(self), (self.path, self.problem)
+
 
 class ConfigError(Scene3DError, ValueError):
     """A command-line or config value is missing or invalid."""

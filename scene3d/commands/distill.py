@@ -75,16 +75,15 @@ def _training_folders(cfg: DictConfig) -> list[Path]:
 
 def _pretrain_one(cfg: DictConfig) -> None:
     """Train the one student of ``cfg`` into ``cfg.out`` (or resume it)."""
-    from hydra.utils import instantiate
-
     from scene3d.distill import DistillConfig, StudentConfig, pretrain
     from scene3d.io import load_scene
+    from scene3d.teachers import build_teacher
     from scene3d.train import LoopConfig
 
     settings = (dataclass_from(StudentConfig, cfg.student, "student"), dataclass_from(DistillConfig, cfg.distill, "distill"),
                 dataclass_from(LoopConfig, cfg.loop, "loop"))
     scenes = [load_scene(f, mesh=False) for f in _training_folders(cfg)]
-    teacher = instantiate(cfg.teacher)
+    teacher = build_teacher(cfg.teacher)
     notes = {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True), "data": str(cfg.data), "split": cfg.split}
     pretrain(scenes, teacher, need(cfg, "out"), *settings, progress=cfg.progress, notes=notes, device=str(cfg.device),
              precision=str(cfg.precision))
@@ -107,40 +106,45 @@ def _steps_done(folder: Path) -> int:
         return 0
 
 
-def _pretrain_members(cfg: DictConfig, out: Path, workers: int) -> None:
-    """Train the ``cfg.members`` students of the run ``out`` (seeds ``loop.seed``, ``+1``, ...), up to
-    ``workers`` at once, each in its own process with the thread policy's threads; a progress bar
-    counts the steps of all of them."""
+def _pretrain_members(cfg: DictConfig, plan: list[tuple[Path, int]], workers: int) -> None:
+    """Train the students of ``plan`` (``(run folder, seed)`` each), up to ``workers`` at once, each
+    in its own process with the thread policy's threads; a progress bar counts the steps of all.
+
+    A member's error is raised once the members already running have ended (their work is kept
+    for a resume); members not yet started do not start.
+    """
     import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
     from tqdm import tqdm
 
-    from scene3d.distill import plan_members
-
-    plan = plan_members(out, cfg.members, cfg.loop.seed)
     base = OmegaConf.to_container(cfg, resolve=True)
     jobs = [{**base, "out": str(folder), "members": 1, "workers": 1, "loop": {**base["loop"], "seed": seed}}
             for folder, seed in plan]
     if workers == 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:   # one after another (torchrun: each with DDP)
         for job in jobs:
-            _pretrain_one(OmegaConf.create({**job, "progress": cfg.progress}))
+            _pretrain_one(OmegaConf.create(job))
         return
-    bar = tqdm(total=cfg.members * cfg.loop.steps, desc=f"pretrain {cfg.members} members", unit="step",
+    bar = tqdm(total=len(plan) * cfg.loop.steps, desc=f"pretrain {len(plan)} members", unit="step",
                disable=not cfg.progress)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         pending = {pool.submit(_pretrain_member, {**job, "progress": False}) for job in jobs}
-        while pending:
-            done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
-            for future in done:
-                future.result()                  # a member's error stops the run (the others resume later)
-            bar.update(sum(_steps_done(folder) for folder, _ in plan) - bar.n)
-    bar.close()
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
+                bar.update(sum(_steps_done(folder) for folder, _ in plan) - bar.n)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            bar.close()
 
 
 def cmd_pretrain(cfg: DictConfig) -> int:
-    from scene3d.distill import DistillConfig, StudentConfig
+    from scene3d.distill import DistillConfig, StudentConfig, plan_members
     from scene3d.io import list_scene_folders
     from scene3d.train import LoopConfig, resolve_device, resolve_precision
 
@@ -149,12 +153,13 @@ def cmd_pretrain(cfg: DictConfig) -> int:
     dataclass_from(DistillConfig, cfg.distill, "distill")
     dataclass_from(LoopConfig, cfg.loop, "loop")
     if not isinstance(cfg.members, int) or cfg.members < 1:
-        raise ConfigError(f"pretrain: members must be an integer >= 1, got {cfg.members!r}")
+        raise ConfigError(f"pretrain: members must be an integer >= 1 (students in the run), got {cfg.members!r}")
     if cfg.workers is not None and (not isinstance(cfg.workers, int) or cfg.workers < 1):
         raise ConfigError(f"pretrain: workers must be an integer >= 1 or null (all members at once), got {cfg.workers!r}")
     workers = cfg.members if cfg.workers is None else min(cfg.workers, cfg.members)
     folders = _training_folders(cfg)
     out = Path(need(cfg, "out"))
+    plan = plan_members(out, cfg.members, cfg.loop.seed)
     if is_main_process():
         data = Path(cfg.data)
         which = (f"the {len(folders)} scenes of split {cfg.split!r} ({data / 'splits' / f'{cfg.split}.txt'}; "
@@ -166,7 +171,7 @@ def cmd_pretrain(cfg: DictConfig) -> int:
               "(the first step also renders its views: it takes longer than the others)", flush=True)
     t0 = time.perf_counter()
     if cfg.members > 1:
-        _pretrain_members(cfg, out, workers)
+        _pretrain_members(cfg, plan, workers)
     else:
         _pretrain_one(cfg)
     import torch.distributed as dist

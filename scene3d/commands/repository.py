@@ -57,7 +57,7 @@ def _image_teacher(cfg: DictConfig, index, create: bool):
     different ``cfg.teacher`` is an error (its view descriptors would not compare)."""
     import json
 
-    from hydra.utils import instantiate
+    from scene3d.teachers import build_teacher
 
     stored = index.get_info("image_teacher")
     given = OmegaConf.to_container(cfg.teacher, resolve=True) if cfg.get("teacher") else None
@@ -66,11 +66,11 @@ def _image_teacher(cfg: DictConfig, index, create: bool):
             raise ConfigError(f"{index.path} has no image part: build it with scene3d index ... images=true")
         spec = given or {"_target_": "scene3d.teachers.label_embedding_teacher"}
         index.set_info("image_teacher", json.dumps(spec, sort_keys=True))
-        return instantiate(spec)
+        return build_teacher(spec)
     if given is not None and json.loads(stored) != given:
         raise ConfigError(f"{index.path} was indexed for images with teacher {stored}, not {json.dumps(given)}: "
                           "use one teacher per index (or a new index)")
-    return instantiate(json.loads(stored))
+    return build_teacher(json.loads(stored))
 
 
 def _open_index(cfg: DictConfig, device: str = "cpu"):

@@ -23,26 +23,30 @@ from scene3d.train.checkpoint import TrainState
 
 
 def plan_members(out_dir: str | Path, members: int, seed: int) -> list[tuple[Path, int]]:
-    """The ``(folder, seed)`` of each of ``members`` students of the run ``out_dir`` (seeds ``seed``,
-    ``seed + 1``, ...), recorded in ``out_dir/members.json`` (atomically; a resumed run must ask for
-    the same members).
+    """The ``(folder, seed)`` of each of the ``members`` students of the run ``out_dir``.
+
+    One member is the run folder itself (seed ``seed``). Several are ``out_dir/member_<i>`` with
+    seeds ``seed``, ``seed + 1``, ..., recorded in ``out_dir/members.json`` (atomically); a resumed
+    run must ask for the same members.
 
     Raises:
-        ConfigError: ``members < 2``; ``out_dir`` holds a one-student run, or a run of other members or seeds.
+        ConfigError: ``members < 1``; the folder holds a run of other members or seeds, or (for
+            several members) a run of one student.
     """
-    if members < 2:
-        raise ConfigError(f"members={members}: a run of members has at least 2 (members=1 is a plain run)")
+    if members < 1:
+        raise ConfigError(f"members={members}: a run has at least one student")
     out_dir = Path(out_dir)
     record = {"members": [f"member_{i}" for i in range(members)], "seeds": [seed + i for i in range(members)]}
     path = out_dir / MEMBERS_FILE
+    old = json.loads(path.read_text()) if path.is_file() else None
+    if old is not None and (members == 1 or old != record):
+        raise ConfigError(f"{out_dir} is a run of members {old['members']} with seeds {old['seeds']}: resume it "
+                          f"with members={len(old['members'])} loop.seed={old['seeds'][0]}, or give another out=")
+    if members == 1:
+        return [(out_dir, seed)]
     if (out_dir / "checkpoints").is_dir():
         raise ConfigError(f"{out_dir} holds a run of one student (checkpoints/): give another out= for members={members}")
-    if path.is_file():
-        old = json.loads(path.read_text())
-        if old != record:
-            raise ConfigError(f"{out_dir} is a run of members {old['members']} with seeds {old['seeds']}: resume it "
-                              f"with members={len(old['members'])} loop.seed={old['seeds'][0]}, or give another out=")
-    else:
+    if old is None:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(record, indent=1))
     return [(out_dir / name, s) for name, s in zip(record["members"], record["seeds"])]

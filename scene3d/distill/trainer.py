@@ -25,7 +25,7 @@ from scene3d.distill.views import OCCLUSION, DistillDataError, Views, scene_view
 from scene3d.errors import ConfigError, SceneFormatError
 from scene3d.io.atomic import atomic_write_text
 from scene3d.structures import Scene
-from scene3d.teachers import Teacher
+from scene3d.teachers import Teacher, build_teacher
 from scene3d.train import Checkpointer, LoopConfig, TrainState, resolve_device, run_training
 from scene3d.train.precision import resolve_precision
 
@@ -357,14 +357,12 @@ def run_teacher(state: TrainState, teacher: dict | None = None) -> Teacher:
     recorded in the run's ``state``: the model whose text space the student's features live in.
 
     Raises:
-        ConfigError: neither is there.
+        ConfigError: neither is there, or it cannot be built (:func:`build_teacher`).
     """
-    from hydra.utils import instantiate
-
     config = teacher if teacher is not None else state.extra.get("notes", {}).get("teacher")
     if config is None:
         raise ConfigError("the run records no teacher; pass teacher={_target_: ...}")
-    return instantiate(config)
+    return build_teacher(config)
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@
 * :func:`hf_vision_teacher` - CLIP / SigLIP / DINOv2 vision towers from a local transformers folder.
 """
 
-from scene3d.teachers.base import Teacher, TeacherError, TeacherMap, map_mean
+from scene3d.teachers.base import Teacher, TeacherError, TeacherMap, build_teacher, map_mean
 from scene3d.teachers.hf_vision import HFVisionTeacher, hf_vision_teacher
 from scene3d.teachers.label import (
     LabelEmbeddingTeacher,
@@ -16,5 +16,5 @@ from scene3d.teachers.label import (
 
 __all__ = [
     "HFVisionTeacher", "LabelEmbeddingTeacher", "LabelTeacherConfig", "Teacher", "TeacherError", "TeacherMap",
-    "gaussian_blur", "hf_vision_teacher", "label_embedding_teacher", "map_mean",
+    "build_teacher", "gaussian_blur", "hf_vision_teacher", "label_embedding_teacher", "map_mean",
 ]

@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from scene3d.errors import Scene3DError
+from scene3d.errors import ConfigError, Scene3DError
 from scene3d.structures import Frame, Scene
 
 
@@ -69,3 +69,18 @@ def map_mean(teacher_map: TeacherMap) -> torch.Tensor:
         return torch.zeros(teacher_map.features.shape[-1])
     mean = feats.mean(dim=0).numpy()
     return torch.from_numpy(mean / max(float(np.linalg.norm(mean)), 1e-6))
+
+
+def build_teacher(config) -> Teacher:
+    """The teacher of a ``{_target_: <factory>, **arguments}`` config (dict or DictConfig).
+
+    Raises:
+        ConfigError: the factory cannot be found or fails on its arguments (the message says which).
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(config)
+    except InstantiationException as exc:
+        raise ConfigError(f"teacher: {str(exc).splitlines()[0]}") from None

@@ -85,6 +85,7 @@ def test_a_finished_run_resumes_to_itself_and_other_members_are_refused(runs, ca
     capsys.readouterr()
     for args, message in [(["members=3", "loop.seed=5"], "resume it with members=2 loop.seed=5"),
                           (["members=2", "loop.seed=0"], "resume it with members=2 loop.seed=5"),
+                          (["members=1", "loop.seed=5"], "resume it with members=2 loop.seed=5"),
                           (["members=0"], "members must be an integer >= 1"),
                           (["workers=0"], "workers must be an integer >= 1")]:
         assert main(["pretrain", f"data={root / 'data'}", f"out={run}", *args, *BASE]) == 2
@@ -93,3 +94,15 @@ def test_a_finished_run_resumes_to_itself_and_other_members_are_refused(runs, ca
     # a one-student run folder does not turn into a run of members
     assert main(["pretrain", f"data={root / 'data'}", f"out={run / 'member_0'}", "members=2", *BASE]) == 2
     assert "holds a run of one student" in capsys.readouterr().err
+    # a member's error reaches the user as one line, from a worker process too
+    bad = [a for a in BASE if not a.startswith("teacher.")] + ["teacher._target_=nowhere.teacher"]
+    assert main(["pretrain", f"data={root / 'data'}", f"out={root / 'bad'}", "members=2", "workers=2", *bad]) == 2
+    err = capsys.readouterr().err
+    assert "teacher: Error locating target 'nowhere.teacher'" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_scene_format_errors_cross_process_boundaries():
+    import pickle
+
+    exc = pickle.loads(pickle.dumps(SceneFormatError("/x/scene.json", "not a scene")))
+    assert isinstance(exc, SceneFormatError) and str(exc) == "/x/scene.json: not a scene" and exc.problem == "not a scene"
