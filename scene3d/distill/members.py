@@ -22,6 +22,23 @@ from scene3d.io.atomic import atomic_write_text
 from scene3d.train.checkpoint import TrainState
 
 
+def _record(path: Path) -> dict | None:
+    """The members record ``path`` (``{"members": [names], "seeds": [ints]}``), or None if there is none.
+
+    Raises:
+        SceneFormatError: the file is not such a record.
+    """
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        if not record["members"] or len(record["members"]) != len(record["seeds"]):
+            raise ValueError("one or more members expected, as many as seeds")
+        return record
+    except (KeyError, TypeError, ValueError) as exc:   # JSONDecodeError is a ValueError
+        raise SceneFormatError(path, f"not a members record ({exc})") from None
+
+
 def plan_members(out_dir: str | Path, members: int, seed: int) -> list[tuple[Path, int]]:
     """The ``(folder, seed)`` of each of the ``members`` students of the run ``out_dir``.
 
@@ -32,13 +49,14 @@ def plan_members(out_dir: str | Path, members: int, seed: int) -> list[tuple[Pat
     Raises:
         ConfigError: ``members < 1``; the folder holds a run of other members or seeds, or (for
             several members) a run of one student.
+        SceneFormatError: a malformed ``members.json`` there.
     """
     if members < 1:
         raise ConfigError(f"members={members}: a run has at least one student")
     out_dir = Path(out_dir)
     record = {"members": [f"member_{i}" for i in range(members)], "seeds": [seed + i for i in range(members)]}
     path = out_dir / MEMBERS_FILE
-    old = json.loads(path.read_text()) if path.is_file() else None
+    old = _record(path)
     if old is not None and (members == 1 or old != record):
         raise ConfigError(f"{out_dir} is a run of members {old['members']} with seeds {old['seeds']}: resume it "
                           f"with members={len(old['members'])} loop.seed={old['seeds'][0]}, or give another out=")
@@ -60,14 +78,8 @@ def member_folders(path: str | Path) -> list[Path]:
         SceneFormatError: an unreadable ``members.json``.
     """
     path = Path(path)
-    record = path / MEMBERS_FILE
-    if not record.is_file():
-        return [path]
-    try:
-        names = json.loads(record.read_text())["members"]
-        return [path / str(name) for name in names]
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise SceneFormatError(record, f"not a members record ({exc})") from None
+    record = _record(path / MEMBERS_FILE)
+    return [path] if record is None else [path / str(name) for name in record["members"]]
 
 
 def load_students(path: str | Path, device: torch.device | str = "cpu") -> tuple[list[DistillStudent], TrainState]:

@@ -106,3 +106,17 @@ def test_scene_format_errors_cross_process_boundaries():
 
     exc = pickle.loads(pickle.dumps(SceneFormatError("/x/scene.json", "not a scene")))
     assert isinstance(exc, SceneFormatError) and str(exc) == "/x/scene.json: not a scene" and exc.problem == "not a scene"
+
+
+def test_a_malformed_members_record_is_a_format_error(tmp_path, capsys):
+    from scene3d.distill import plan_members
+
+    for text in ("{not json", '{"members": []}', '{"members": [], "seeds": []}', '{"members": ["a"], "seeds": [1, 2]}'):
+        (tmp_path / "members.json").write_text(text)
+        with pytest.raises(SceneFormatError, match="not a members record"):
+            member_folders(tmp_path)
+        with pytest.raises(SceneFormatError, match="not a members record"):
+            plan_members(tmp_path, 2, 0)
+    assert main(["eval-segmentation", f"data={tmp_path}", f"checkpoint={tmp_path}", "split=null"]) == 2
+    err = capsys.readouterr().err
+    assert "members.json: not a members record" in err and len(err.strip().splitlines()) == 1, err
