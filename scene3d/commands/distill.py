@@ -73,28 +73,27 @@ def _training_folders(cfg: DictConfig) -> list[Path]:
     return folders
 
 
-def _pretrain_one(cfg: DictConfig) -> None:
-    """Train the one student of ``cfg`` into ``cfg.out`` (or resume it)."""
-    from scene3d.distill import DistillConfig, StudentConfig, pretrain
+def _pretrain_one(cfg: DictConfig, folders: list[Path], settings: tuple, out: Path, progress: bool) -> None:
+    """Train one student on the scenes of ``folders`` into ``out`` (or resume it); ``settings`` are its
+    (StudentConfig, DistillConfig, LoopConfig), the teacher and device come from ``cfg``."""
+    from scene3d.distill import pretrain
     from scene3d.io import load_scene
     from scene3d.teachers import build_teacher
-    from scene3d.train import LoopConfig
 
-    settings = (dataclass_from(StudentConfig, cfg.student, "student"), dataclass_from(DistillConfig, cfg.distill, "distill"),
-                dataclass_from(LoopConfig, cfg.loop, "loop"))
-    scenes = [load_scene(f, mesh=False) for f in _training_folders(cfg)]
+    scenes = [load_scene(f, mesh=False) for f in folders]
     teacher = build_teacher(cfg.teacher)
     notes = {"teacher": OmegaConf.to_container(cfg.teacher, resolve=True), "data": str(cfg.data), "split": cfg.split}
-    pretrain(scenes, teacher, need(cfg, "out"), *settings, progress=cfg.progress, notes=notes, device=str(cfg.device),
+    pretrain(scenes, teacher, out, *settings, progress=progress, notes=notes, device=str(cfg.device),
              precision=str(cfg.precision))
 
 
-def _pretrain_member(config: dict) -> None:
-    """:func:`_pretrain_one` in a worker process (a plain container: it crosses the process boundary)."""
+def _pretrain_member(config: dict, folders: list[Path], settings: tuple, out: Path) -> None:
+    """:func:`_pretrain_one` in a worker process, without a progress bar (``config``: a plain
+    container, so that it crosses the process boundary)."""
     from scene3d.runtime import configure_threads
 
     configure_threads()
-    _pretrain_one(OmegaConf.create(config))
+    _pretrain_one(OmegaConf.create(config), folders, settings, out, progress=False)
 
 
 def _steps_done(folder: Path) -> int:
@@ -106,30 +105,32 @@ def _steps_done(folder: Path) -> int:
         return 0
 
 
-def _pretrain_members(cfg: DictConfig, plan: list[tuple[Path, int]], workers: int) -> None:
-    """Train the students of ``plan`` (``(run folder, seed)`` each), up to ``workers`` at once, each
-    in its own process with the thread policy's threads; a progress bar counts the steps of all.
+def _pretrain_members(cfg: DictConfig, folders: list[Path], settings: tuple, plan: list[tuple[Path, int]],
+                      workers: int) -> None:
+    """Train the students of ``plan`` (``(run folder, seed)`` each; ``settings`` with that seed), up to
+    ``workers`` at once, each in its own process with the thread policy's threads; a progress bar
+    counts the steps of all.
 
     A member's error is raised once the members already running have ended (their work is kept
     for a resume); members not yet started do not start.
     """
     import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from dataclasses import replace
     from multiprocessing import get_context
 
     from tqdm import tqdm
 
-    base = OmegaConf.to_container(cfg, resolve=True)
-    jobs = [{**base, "out": str(folder), "members": 1, "workers": 1, "loop": {**base["loop"], "seed": seed}}
-            for folder, seed in plan]
+    student, distill, loop = settings
+    jobs = [(folder, (student, distill, replace(loop, seed=seed))) for folder, seed in plan]
     if workers == 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:   # one after another (torchrun: each with DDP)
-        for job in jobs:
-            _pretrain_one(OmegaConf.create(job))
+        for folder, member in jobs:
+            _pretrain_one(cfg, folders, member, folder, cfg.progress)
         return
-    bar = tqdm(total=len(plan) * cfg.loop.steps, desc=f"pretrain {len(plan)} members", unit="step",
-               disable=not cfg.progress)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    bar = tqdm(total=len(plan) * loop.steps, desc=f"pretrain {len(plan)} members", unit="step", disable=not cfg.progress)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        pending = {pool.submit(_pretrain_member, {**job, "progress": False}) for job in jobs}
+        pending = {pool.submit(_pretrain_member, config, folders, member, folder) for folder, member in jobs}
         try:
             while pending:
                 done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
@@ -149,9 +150,9 @@ def cmd_pretrain(cfg: DictConfig) -> int:
     from scene3d.train import LoopConfig, resolve_device, resolve_precision
 
     resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
-    dataclass_from(StudentConfig, cfg.student, "student")         # so do contradicting settings (e.g. augment + ray-marched)
-    dataclass_from(DistillConfig, cfg.distill, "distill")
-    dataclass_from(LoopConfig, cfg.loop, "loop")
+    settings = (dataclass_from(StudentConfig, cfg.student, "student"),    # so do contradicting settings
+                dataclass_from(DistillConfig, cfg.distill, "distill"),    # (e.g. augment + ray-marched)
+                dataclass_from(LoopConfig, cfg.loop, "loop"))
     if not isinstance(cfg.members, int) or cfg.members < 1:
         raise ConfigError(f"pretrain: members must be an integer >= 1 (students in the run), got {cfg.members!r}")
     if cfg.workers is not None and (not isinstance(cfg.workers, int) or cfg.workers < 1):
@@ -171,9 +172,9 @@ def cmd_pretrain(cfg: DictConfig) -> int:
               "(the first step also renders its views: it takes longer than the others)", flush=True)
     t0 = time.perf_counter()
     if cfg.members > 1:
-        _pretrain_members(cfg, plan, workers)
+        _pretrain_members(cfg, folders, settings, plan, workers)
     else:
-        _pretrain_one(cfg)
+        _pretrain_one(cfg, folders, settings, out, cfg.progress)
     import torch.distributed as dist
 
     if dist.is_initialized():  # launched by torchrun
