@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import os
 import platform
 import subprocess
 import time
@@ -318,7 +319,7 @@ def main() -> None:
         args.spconv = False
 
     table = Table()
-    started = time.time()
+    started, load_start = time.time(), os.getloadavg()[0]
     mm_big = gemm_gflops(device, 2048, 2048, 2048, args.repeats)
     table.add("torch.mm 2048^3", "-", "GEMM bound", "torch.mm fp32", None, f"{mm_big:.1f} GFLOP/s")
     for c in args.channels:
@@ -352,7 +353,8 @@ def main() -> None:
         f"({elapsed:.0f} s); "
         f"times are the best of {args.repeats} (UNet and the autograd / implicit_gemm rows: "
         f"{args.unet_repeats} / 1) after a warm-up, in ms, peers timed round-robin; "
-        f"other processes shared the CPU\n"
+        f"1-minute load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+        f"(this run adds about 1)\n"
         f"- SubMConv3d 3x3x3 C -> C, no bias; 'incl. map' builds a new SparseTensor (hashing) and "
         f"kernel map every call, as spconv does; 'useful GFLOP/s' = 2 * pairs * C * C / time\n"
         f"- UNet: {args.unet} (in 3, out 96), 2 cm voxels, input = voxelize + net + trilinear devoxelize\n\n"

@@ -25,13 +25,16 @@ from scene3d.structures import Scene
 
 def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Scene], texts: list[str],
                   viewpoints: list[tuple[float, ...] | None], yaw_jitter: list[float] | None = None,
-                  rng: np.random.Generator | None = None, net: torch.nn.Module | None = None):
+                  rng: np.random.Generator | None = None, net: torch.nn.Module | None = None,
+                  token_dropout: float = 0.0):
     """Run the model on B (scene, text) pairs; returns (GroundingOutput, ObjectBatch).
 
     ``viewpoints``: per pair, (x, y, z, dx, dy, dz) of the observer (metres, world frame) or
     None; ``yaw_jitter``: per pair, an extra turn of the reference frame about z (radians);
     ``rng``: samples object points when the model encodes them (default: seed 0); ``net``:
-    the module to call (``model`` itself, or its DistributedDataParallel wrapper). Class
+    the module to call (``model`` itself, or its DistributedDataParallel wrapper);
+    ``token_dropout``: training only, each sentence token but the first is hidden from the
+    model (its attention mask) with this probability, drawn from ``rng``. Class
     names go through ``cache`` (frozen); sentences too, unless the model fine-tunes its own
     text encoder. Predicted objects with ``label_scores`` enter with their class distribution
     (:func:`~scene3d.grounding.data.class_distribution`; see :class:`GroundingTransformer`).
@@ -64,6 +67,10 @@ def model_forward(model: GroundingTransformer, cache: TextCache, scenes: list[Sc
         tokens, mask, pooled = enc.tokens, enc.mask, enc.pooled
     else:
         tokens, mask, pooled = (x.to(device) for x in cache.batch(texts))
+    if token_dropout > 0:
+        hide = torch.from_numpy((rng or np.random.default_rng(0)).random(tuple(mask.shape)) < token_dropout)
+        hide[:, 0] = False
+        mask = mask & ~hide.to(mask.device)
     mentions = None
     if model.cfg.mentions:
         mentions = torch.from_numpy(np.stack([class_mention_features(row, text) for row, text in zip(classes, texts)]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +14,17 @@ from safetensors.torch import load_file
 from torch import nn
 
 from scene3d.errors import ConfigError
-from scene3d.grounding.dataset import GroundingDataset, TextCache
+from scene3d.grounding.dataset import GroundingDataset, GroundingExample, TextCache
 from scene3d.grounding.evaluation import calibrate_confidence, evaluate, model_forward
 from scene3d.grounding.losses import anchor_loss, class_loss, info_nce, referral_loss
+from scene3d.grounding.mentions import mention_features
 from scene3d.io.atomic import atomic_write_text
 from scene3d.models.grounding import (
     GroundingConfig,
     GroundingOutput,
     GroundingTransformer,
 )
+from scene3d.structures import Scene
 from scene3d.train import Checkpointer, LoopConfig, run_training
 from scene3d.train.distributed import barrier, init_from_env, resolve_device
 from scene3d.train.precision import resolve_precision
@@ -41,6 +43,12 @@ class GroundingTrainConfig:
             (``model.text_finetune``).
         checkpoint_every / eval_every: in steps.
         rotate: random rotation of each scene about z (for sentences without a viewpoint).
+        object_dropout: share of a drawn scene's *bystanders* left out of that draw (each
+            independently): objects that are not the target, not of its class, not a listed
+            anchor and whose class the sentence does not name (:func:`bystanders`). The
+            referent stays the same; the context the model sees varies. 0: none.
+        token_dropout: share of a drawn sentence's word tokens hidden from the model (left out
+            of its attention mask; the first token and the mention features stay). 0: none.
         w_referral / w_class / w_anchor / w_object / w_scene: loss weights (referral CE,
             target class, anchor CE, object-caption InfoNCE, scene-caption InfoNCE).
         source_weights: sampling weight of a referral by its ``Utterance.source`` ("nr3d",
@@ -71,6 +79,8 @@ class GroundingTrainConfig:
     checkpoint_every: int = 250
     eval_every: int = 500
     rotate: bool = True
+    object_dropout: float = 0.0
+    token_dropout: float = 0.0
     w_referral: float = 1.0
     w_class: float = 0.5
     w_anchor: float = 0.5
@@ -86,8 +96,13 @@ class GroundingTrainConfig:
     dist_timeout_s: float = 1800.0
     model: GroundingConfig = field(default_factory=GroundingConfig)
 
+    def __post_init__(self) -> None:
+        for name in ("object_dropout", "token_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
-def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCache, classes: list[str],
+
+def _losses(out: GroundingOutput, batch: list[Drawn], data: GroundingDataset, cache: TextCache, classes: list[str],
             rng: np.random.Generator, anchored: float) -> dict[str, torch.Tensor]:
     """The losses of this process's part of a batch; ``classes``: the target classes of the
     whole (global) batch, the candidates of the target-class loss; ``anchored``: the global
@@ -97,26 +112,75 @@ def _losses(out: GroundingOutput, batch, data: GroundingDataset, cache: TextCach
     losses = {"referral": referral_loss(out.logits, targets),
               "anchor": anchor_loss(out.anchor_logits, [ex.anchors for ex in batch], anchored)}
     class_embed = cache.embed(classes).to(device)
-    idx = torch.tensor([classes.index(data.scenes[ex.scene].objects[ex.target].label) for ex in batch], device=device)
+    idx = torch.tensor([classes.index(ex.scene.objects[ex.target].label) for ex in batch], device=device)
     losses["class"] = class_loss(out.class_query, class_embed, idx)
     # object captions: one captioned object per distinct scene of the batch
     rows, slots, caps, scene_rows, scene_caps, seen = [], [], [], [], [], set()
     for b, ex in enumerate(batch):
-        if ex.scene in seen:
+        if ex.index in seen:
             continue
-        seen.add(ex.scene)
-        options = [c for c in data.object_captions.get(ex.scene, []) if c[0] < out.logits.shape[1]]
+        seen.add(ex.index)
+        options = [(ex.slots[slot], text) for slot, text in data.object_captions.get(ex.index, [])
+                   if slot < len(ex.slots) and 0 <= ex.slots[slot] < out.logits.shape[1]]
         if options:
             slot, text = options[int(rng.integers(len(options)))]
             rows.append(b), slots.append(slot), caps.append(text)
-        if ex.scene in data.scene_captions:
-            scene_rows.append(b), scene_caps.append(data.scene_captions[ex.scene])
+        if ex.index in data.scene_captions:
+            scene_rows.append(b), scene_caps.append(data.scene_captions[ex.index])
     def embed(texts: list[str]) -> torch.Tensor:
         return cache.embed(texts).to(device) if texts else out.object_embed.new_zeros(0, out.object_embed.shape[-1])
 
     losses["object"] = info_nce(out.object_embed[rows, slots], embed(caps))
     losses["scene"] = info_nce(out.scene_embed[scene_rows], embed(scene_caps))
     return losses
+
+
+@dataclass
+class Drawn:
+    """One referral as a training step sees it: ``scene`` (the dataset's scene, or a copy
+    without some bystanders), ``target`` and ``anchors`` (slots in that scene), ``slots``
+    (``(N_original,)`` new slot of each original object, -1 when left out) and ``index`` (the
+    scene's index in the dataset)."""
+
+    scene: Scene
+    target: int
+    anchors: tuple[int, ...]
+    slots: np.ndarray
+    index: int
+
+
+def bystanders(scene: Scene, example: GroundingExample) -> np.ndarray:
+    """``(M,)`` slots of the objects a referral does not depend on by its own account: not the
+    target, not of the target's class, not a listed anchor, and of a class the sentence does
+    not name (nor its head noun; :func:`~scene3d.grounding.mentions.mention_features`)."""
+    labels = [o.label for o in scene.objects]
+    named = mention_features(labels, example.utterance.text)[:, :2].any(axis=1)
+    target_label = labels[example.target]
+    keep = set(example.anchors) | {example.target}
+    return np.array([i for i, label in enumerate(labels)
+                     if i not in keep and label != target_label and not named[i]], dtype=np.int64)
+
+
+def draw_scene(scene: Scene, example: GroundingExample, index: int, share: float,
+               rng: np.random.Generator) -> Drawn:
+    """The referral with each of its :func:`bystanders` left out with probability ``share``
+    (the scene itself when none is; points of left-out objects become unassigned, -1)."""
+    n = len(scene.objects)
+    drop = bystanders(scene, example) if share > 0 else np.zeros(0, dtype=np.int64)
+    if len(drop):
+        drop = drop[rng.random(len(drop)) < share]
+    if not len(drop):
+        return Drawn(scene, example.target, example.anchors, np.arange(n), index)
+    kept = np.ones(n, dtype=bool)
+    kept[drop] = False
+    slots = np.where(kept, np.cumsum(kept) - 1, -1)
+    objects = [o for o, k in zip(scene.objects, kept) if k]
+    instance_ids = scene.instance_ids
+    if len(instance_ids):
+        gone = np.array([scene.objects[i].object_id for i in drop], dtype=np.int32)
+        instance_ids = np.where(np.isin(instance_ids, gone), np.int32(-1), instance_ids)
+    thinned = replace(scene, objects=objects, instance_ids=instance_ids)
+    return Drawn(thinned, int(slots[example.target]), tuple(int(slots[a]) for a in example.anchors), slots, index)
 
 
 def _buckets(data: GroundingDataset, weights: np.ndarray, count: int) -> list[np.ndarray]:
@@ -204,11 +268,13 @@ class GroundingTask:
         cfg, data = self.cfg, self.data
         examples = [data.examples[i] for i, _ in batch]
         classes = sorted({data.scenes[ex.scene].objects[ex.target].label for ex in examples})
-        local = [examples[p] for p in positions]
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))   # points, captions
-        out, _ = model_forward(self.model, self.cache, [data.scenes[ex.scene] for ex in local],
-                               [ex.utterance.text for ex in local], [ex.utterance.viewpoint for ex in local],
-                               [batch[p][1] for p in positions], rng, net=model)
+        local = [draw_scene(data.scenes[examples[p].scene], examples[p], examples[p].scene, cfg.object_dropout, rng)
+                 for p in positions]
+        out, _ = model_forward(self.model, self.cache, [ex.scene for ex in local],
+                               [examples[p].utterance.text for p in positions],
+                               [examples[p].utterance.viewpoint for p in positions],
+                               [batch[p][1] for p in positions], rng, net=model, token_dropout=cfg.token_dropout)
         anchored = sum(1 for ex in examples if ex.anchors) / self.world_size
         parts = _losses(out, local, data, self.cache, classes, rng, anchored)
         loss = (cfg.w_referral * parts["referral"] + cfg.w_class * parts["class"] + cfg.w_anchor * parts["anchor"]
