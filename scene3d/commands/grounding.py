@@ -65,17 +65,17 @@ def cmd_train_grounding(cfg: DictConfig) -> int:
     from scene3d.models.text_encoder import minilm_text_encoder
     from scene3d.train import resolve_device, resolve_precision
 
-    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad device or precision fails before the data loads
+    resolve_precision(cfg.precision, resolve_device(cfg.device))   # a bad setting fails before the data loads
+    model = dataclass_from(GroundingConfig, cfg.model, "model")
+    tcfg = dataclass_from(GroundingTrainConfig, cfg, "train-grounding", group=False, model=model,
+                          source_weights=dict(cfg.source_weights), device=str(cfg.device),
+                          precision=str(cfg.precision))
     train, val = _grounding_data(cfg)
     sources = Counter(ex.utterance.source for ex in train.examples)
     if is_main_process():
         print(f"train-grounding: {len(train.examples)} referrals in {len(train.scenes)} scenes "
               f"({', '.join(f'{k} {v}' for k, v in sorted(sources.items()))}); "
               f"validation {len(val.examples)} in {len(val.scenes)}")
-    model = dataclass_from(GroundingConfig, cfg.model, "model")
-    tcfg = dataclass_from(GroundingTrainConfig, cfg, "train-grounding", group=False, model=model,
-                          source_weights=dict(cfg.source_weights), device=str(cfg.device),
-                          precision=str(cfg.precision))
     cache = TextCache(minilm_text_encoder(), folder=cfg.text_cache or Path(cfg.out) / "text_cache")
     model = train_grounding(train, need(cfg, "out"), tcfg, val=val, cache=cache)
     if not is_main_process():  # torchrun: rank 0 reports

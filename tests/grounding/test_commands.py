@@ -77,6 +77,9 @@ def test_train_on_real_format_with_held_out_scenes_then_eval(synth, tmp_path, ca
     # nothing to train on / bad file
     assert main(["train-grounding", "data=null", f"out={tmp_path / 'x'}"]) == 2
     assert "nothing to train on" in capsys.readouterr().err
+    # an augmentation share out of range is refused before any data loads
+    assert main(["train-grounding", f"data={tmp_path / 'missing'}", f"out={tmp_path / 'x'}", "object_dropout=1.5"]) == 2
+    assert "object_dropout must be in [0, 1), got 1.5" in capsys.readouterr().err
     assert main(["eval-grounding", f"checkpoint={run}", f"utterances={tmp_path / 'no.csv'}",
                  f"objects={root / 'objects.json.gz'}"]) == 2
     assert "not found" in capsys.readouterr().err
