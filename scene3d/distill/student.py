@@ -44,8 +44,10 @@ class StudentConfig:
     """Width of the stride-1 stem."""
     encoder_channels: tuple[int, ...] = (32, 64, 96, 128)
     """Width per encoder level (stride 2, 4, 8, 16)."""
-    decoder_channels: tuple[int, ...] = (96, 96, 64, 64)
-    """Width per decoder level (back to stride 1)."""
+    decoder_channels: tuple[int, ...] = (96, 96, 64, 48)
+    """Width per decoder level (back to stride 1). The stride-1 level runs on every voxel and
+    costs most of a step: 48 there (64 until 2026-12-02) trains 1.2-1.25x faster at the same
+    held-out mIoU (benchmarks/RESULTS.md, issue 16 item 6)."""
     blocks: int = 1
     """Residual blocks per level."""
     normals: bool = False
