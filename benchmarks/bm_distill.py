@@ -228,7 +228,8 @@ def segmentation(args) -> dict:
           f"{sum(s.num_points for s in train + test) / len(train + test):.0f} points/scene ({time.perf_counter() - t0:.1f} s)")
     loop = LoopConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, warmup=args.warmup,
                       checkpoint_every=args.steps, seed=args.seed)
-    student_cfg = StudentConfig(voxel_size=args.voxel, hidden=args.hidden, blocks=args.blocks, normals=args.normals)
+    student_cfg = StudentConfig(voxel_size=args.voxel, hidden=args.hidden, blocks=args.blocks, normals=args.normals,
+                                decoder_channels=tuple(args.decoder_channels))
     loss = dict(feature_loss=args.loss, temperature=args.temperature, balance=args.balance, num_anchors=args.anchors,
                 views_per_item=args.views)
     variants = {
@@ -282,7 +283,8 @@ def timing(args) -> dict:
                     projection, feature_loss="text", balance=True, augment=True, augment_kind="any", augment_scale=0.1)}
     for name, dcfg in variants.items():
         torch.manual_seed(0)
-        model = DistillStudent(StudentConfig(voxel_size=args.voxel, feature_dim=teacher.dim))
+        model = DistillStudent(StudentConfig(voxel_size=args.voxel, feature_dim=teacher.dim,
+                                             decoder_channels=tuple(args.decoder_channels)))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         task = DistillTask([scene], teacher, args.voxel, dcfg)
         net = for_training(model, resolve_precision(args.precision, "cpu"))
@@ -331,6 +333,8 @@ def main() -> None:
     ap.add_argument("--balance", action="store_true", help="class-balanced pair weights")
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=1)
+    ap.add_argument("--decoder-channels", type=int, nargs=4, default=list(StudentConfig.decoder_channels),
+                    help="width per decoder level, the last at stride 1 (StudentConfig's default)")
     ap.add_argument("--normals", action="store_true", help="feed point normals to the student")
     ap.add_argument("--augment", action="store_true", help="floor-plane symmetries of the rooms (projection student)")
     ap.add_argument("--augment-kind", choices=["square", "any"], default="square",
