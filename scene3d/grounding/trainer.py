@@ -161,16 +161,15 @@ def bystanders(scene: Scene, example: GroundingExample) -> np.ndarray:
                      if i not in keep and label != target_label and not named[i]], dtype=np.int64)
 
 
-def draw_scene(scene: Scene, example: GroundingExample, index: int, share: float,
-               rng: np.random.Generator) -> Drawn:
-    """The referral with each of its :func:`bystanders` left out with probability ``share``
-    (the scene itself when none is; points of left-out objects become unassigned, -1)."""
+def draw_scene(data: GroundingDataset, example: GroundingExample, share: float, rng: np.random.Generator) -> Drawn:
+    """``example`` with each of its :func:`bystanders` left out with probability ``share`` (its
+    scene itself when none is; points of left-out objects become unassigned, -1)."""
+    scene = data.scenes[example.scene]
     n = len(scene.objects)
     drop = bystanders(scene, example) if share > 0 else np.zeros(0, dtype=np.int64)
-    if len(drop):
-        drop = drop[rng.random(len(drop)) < share]
+    drop = drop[rng.random(len(drop)) < share] if len(drop) else drop
     if not len(drop):
-        return Drawn(scene, example.target, example.anchors, np.arange(n), index)
+        return Drawn(scene, example.target, example.anchors, np.arange(n), example.scene)
     kept = np.ones(n, dtype=bool)
     kept[drop] = False
     slots = np.where(kept, np.cumsum(kept) - 1, -1)
@@ -180,7 +179,8 @@ def draw_scene(scene: Scene, example: GroundingExample, index: int, share: float
         gone = np.array([scene.objects[i].object_id for i in drop], dtype=np.int32)
         instance_ids = np.where(np.isin(instance_ids, gone), np.int32(-1), instance_ids)
     thinned = replace(scene, objects=objects, instance_ids=instance_ids)
-    return Drawn(thinned, int(slots[example.target]), tuple(int(slots[a]) for a in example.anchors), slots, index)
+    return Drawn(thinned, int(slots[example.target]), tuple(int(slots[a]) for a in example.anchors), slots,
+                 example.scene)
 
 
 def _buckets(data: GroundingDataset, weights: np.ndarray, count: int) -> list[np.ndarray]:
@@ -269,8 +269,7 @@ class GroundingTask:
         examples = [data.examples[i] for i, _ in batch]
         classes = sorted({data.scenes[ex.scene].objects[ex.target].label for ex in examples})
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))   # points, captions
-        local = [draw_scene(data.scenes[examples[p].scene], examples[p], examples[p].scene, cfg.object_dropout, rng)
-                 for p in positions]
+        local = [draw_scene(data, examples[p], cfg.object_dropout, rng) for p in positions]
         out, _ = model_forward(self.model, self.cache, [ex.scene for ex in local],
                                [examples[p].utterance.text for p in positions],
                                [examples[p].utterance.viewpoint for p in positions],

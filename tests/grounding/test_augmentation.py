@@ -43,11 +43,12 @@ def test_bystanders_are_the_objects_the_sentence_does_not_depend_on(room):
 
 def test_draw_scene_keeps_the_referent_and_remaps_slots(room):
     ex = _example("the door beside the lamp", 6, anchors=(3,))
+    data = GroundingDataset(scenes=[room], examples=[ex])
     rng = np.random.default_rng(0)
-    assert draw_scene(room, ex, 0, 0.0, rng).scene is room
+    assert draw_scene(data, ex, 0.0, rng).scene is room
     seen = set()
     for _ in range(40):
-        drawn = draw_scene(room, ex, 0, 0.9, rng)
+        drawn = draw_scene(data, ex, 0.9, rng)
         labels = [o.label for o in drawn.scene.objects]
         assert drawn.scene.objects[drawn.target].object_id == 16
         assert drawn.scene.objects[drawn.anchors[0]].label == "lamp"
