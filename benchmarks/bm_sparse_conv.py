@@ -3,7 +3,8 @@
 Same inputs, same run: a real scan (ScanNet scene0000_00 mesh vertices at 2 cm) and a
 synthetic room surface sampled densely (~100k voxels at 2 cm). For C = 32 and 64 it times
 one 3x3x3 ``SubMConv3d`` (forward, forward+backward; with and without building the
-kernel map) for each of our algorithms and spconv, the whole ``SparseUNet``
+kernel map) for each of our algorithms (``gather_scatter`` with the native CPU kernel and on its
+PyTorch path) and spconv, the whole ``SparseUNet``
 (ours vs the same network with spconv layers via ``to_spconv``), dense ``conv3d`` on a
 64^3 crop (the full 2 cm grid does not fit), and ``torch.mm`` GFLOP/s as the GEMM bound.
 
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from scene3d.models import SparseUNet, SparseUNetConfig
-from scene3d.sparse import CONV_ALGORITHMS, SparseTensor, SubMConv3d, voxelize, weight_to_dense
+from scene3d.sparse import CONV_ALGORITHMS, SparseTensor, SubMConv3d, native, voxelize, weight_to_dense
 from scene3d.sparse.spconv_adapter import (
     enable_spconv_cpu_backward,
     spconv_available,
@@ -110,6 +111,19 @@ def no_grad(fn: Callable[[], object]) -> Callable[[], object]:
     def run() -> object:
         with torch.no_grad():
             return fn()
+
+    return run
+
+
+def torch_path(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` with the native CPU kernel turned off (``gather_scatter`` on its PyTorch path)."""
+    def run() -> object:
+        supports = native.supports
+        native.supports = lambda *args: False
+        try:
+            return fn()
+        finally:
+            native.supports = supports
 
     return run
 
@@ -193,6 +207,8 @@ def bench_subm(table: Table, name: str, x: SparseTensor, c: int, args: argparse.
     }
     fns["gather_scatter_f"] = ours(False, False)
     fns["gather_scatter_fb"] = ours(True, False)
+    if native.library() is not None and device.type == "cpu":
+        fns["torch_path_f"], fns["torch_path_fb"] = torch_path(ours(False, False)), torch_path(ours(True, False))
     # the slower alternatives get one timed run each (they are 1.4-11x slower: keeps ~3 min)
     others = {f"{alg}_{kind}": ours(kind == "fb", False, alg)
               for alg in CONV_ALGORITHMS if alg != "gather_scatter" for kind in ("f", "fb")}
@@ -228,6 +244,11 @@ def bench_subm(table: Table, name: str, x: SparseTensor, c: int, args: argparse.
         table.add(name, str(c), "fwd, cached map", f"ours {alg}", t[f"{alg}_f"],
                   f"{flops / t[f'{alg}_f'] / 1e9:.1f} GFLOP/s useful")
         table.add(name, str(c), "fwd+bwd, cached map", f"ours {alg}", t[f"{alg}_fb"])
+    if "torch_path_f" in t:
+        table.add(name, str(c), "fwd, cached map", "ours gather_scatter, PyTorch path", t["torch_path_f"],
+                  f"native {t['torch_path_f'] / t['gather_scatter_f']:.2f}x faster")
+        table.add(name, str(c), "fwd+bwd, cached map", "ours gather_scatter, PyTorch path", t["torch_path_fb"],
+                  f"native {t['torch_path_fb'] / t['gather_scatter_fb']:.2f}x faster")
     table.add(name, str(c), "fwd incl. map", "ours gather_scatter", t["ours_f"])
     table.add(name, str(c), "fwd+bwd incl. map", "ours gather_scatter", t["ours_fb"])
     if args.spconv:
@@ -283,12 +304,17 @@ def bench_unet(table: Table, name: str, points: torch.Tensor, args: argparse.Nam
         return run if grad else no_grad(run)
 
     fns = {f"{impl}|{grad}": forward(model, grad) for impl, model in nets.items() for grad in (False, True)}
+    if native.library() is not None and device.type == "cpu":
+        fns |= {f"ours, PyTorch path|{grad}": torch_path(forward(net, grad)) for grad in (False, True)}
+        nets["ours, PyTorch path"] = net
     t = best_times(fns, args.unet_repeats, device)
     times = {impl: (t[f"{impl}|False"], t[f"{impl}|True"]) for impl in nets}
     for impl, (t_f, t_fb) in times.items():
         note_f = note_fb = ""
-        if impl != "ours gather_scatter":
-            o_f, o_fb = times["ours gather_scatter"]
+        o_f, o_fb = times["ours gather_scatter"]
+        if impl == "ours, PyTorch path":
+            note_f, note_fb = f"native {t_f / o_f:.2f}x faster", f"native {t_fb / o_fb:.2f}x faster"
+        elif impl != "ours gather_scatter":
             note_f, note_fb = f"ours {t_f / o_f:.2f}x spconv", f"ours {t_fb / o_fb:.2f}x spconv"
         table.add(name, "-", f"{args.unet} fwd (incl. voxelize)", impl, t_f, note_f)
         table.add(name, "-", f"{args.unet} fwd+bwd", impl, t_fb, note_fb)

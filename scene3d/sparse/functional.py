@@ -7,7 +7,10 @@ Three interchangeable convolution algorithms compute the same thing,
   by PyTorch autograd (keeps every gathered block alive for backward). The reference.
 - ``"gather_scatter"``: the same per-offset gather-GEMM-scatter as a custom
   ``autograd.Function`` that saves only the features and recomputes the gathers in
-  backward (less memory).
+  backward (less memory). On the CPU in float32 and float64 (no autocast), the forward
+  pass and both gradients run through the native kernels instead when they are built
+  (:mod:`scene3d.sparse.native`: output-stationary over the map's neighbour tables, and the
+  weight gradient per offset in registers; compiled once per machine).
 - ``"implicit_gemm"``: uses the dense neighbour table ``(n_out, K)`` of the map: gathers
   ``(rows, K * C_in)`` blocks (a zero row for absent neighbours) and does one GEMM per
   block of rows against ``weight.reshape(K * C_in, C_out)``. Backward uses the input-side
@@ -26,6 +29,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from scene3d.sparse import native
 from scene3d.sparse.coords import KernelMap
 from scene3d.sparse.errors import SparseTensorError
 from scene3d.sparse.tensor import SparseTensor, check_same_sites
@@ -58,6 +62,8 @@ class _GatherScatterConv(torch.autograd.Function):
     def forward(ctx, features: Tensor, weight: Tensor, kmap: KernelMap, compute: torch.dtype) -> Tensor:
         ctx.kmap, ctx.compute = kmap, compute
         ctx.save_for_backward(features, weight)
+        if compute == features.dtype and native.supports(features, weight):
+            return native.table_conv(features, weight, native.neighbor_table(kmap, "out"))
         f, w = features.to(compute), weight.to(compute)  # no-ops without autocast
         w_t = w.transpose(1, 2).contiguous()  # (K, C_out, C_in)
         c_out, centre = weight.shape[2], kmap.identity_k
@@ -86,6 +92,12 @@ class _GatherScatterConv(torch.autograd.Function):
         need_f, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         c_in, centre = weight.shape[1], kmap.identity_k
         grad_f = grad_w = None
+        if ctx.compute == features.dtype and native.supports(g_all, weight):
+            if need_f:
+                grad_f = native.table_conv(g_all, weight.transpose(1, 2), native.neighbor_table(kmap, "in"))
+            if need_w:
+                grad_w = native.pair_wgrad(features, g_all, kmap.in_idx, kmap.out_idx, kmap.ptr)
+            return grad_f, grad_w, None, None
         if need_f:
             if centre is None:
                 grad_f = torch.zeros_like(features)

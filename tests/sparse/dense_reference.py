@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from scene3d.sparse import SparseTensor
+from scene3d.sparse import SparseTensor, native
 
 
 def random_coords(gen: torch.Generator, batch_counts: list[int], grid: int) -> Tensor:
@@ -61,3 +62,19 @@ def dense_conv_transpose(x: Tensor, weight: Tensor, stride: int, padding: int, d
         return y[..., :size, :size, :size]
     extra = size - y.shape[-1]
     return F.pad(y, (0, extra, 0, extra, 0, extra))
+
+
+#: The convolution paths the tests cover: every algorithm, and ``"gather_scatter"`` twice, with
+#: the native CPU kernel (skipped where none is built) and on its PyTorch path.
+CONV_PATHS = ("autograd", "gather_scatter", "gather_scatter:torch", "implicit_gemm")
+
+
+def conv_path(path: str, monkeypatch) -> str:
+    """The algorithm of ``path`` (one of :data:`CONV_PATHS`); turns the native kernel off
+    through ``monkeypatch`` for ``":torch"``."""
+    algorithm, _, backend = path.partition(":")
+    if backend == "torch":
+        monkeypatch.setattr(native, "supports", lambda *args: False)
+    elif algorithm == "gather_scatter" and native.library() is None:
+        pytest.skip("the native sparse-convolution kernel is not built here (no C++ compiler)")
+    return algorithm

@@ -14,12 +14,13 @@ from scene3d.sparse import (
     sparse_conv,
 )
 
-from .dense_reference import random_coords, sparse_input
+from .dense_reference import CONV_PATHS, conv_path, random_coords, sparse_input
 
 
-@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+@pytest.mark.parametrize("path", CONV_PATHS)
 @pytest.mark.parametrize("kernel_size", [1, 3, 5])
-def test_identity_kernel_returns_input(algorithm: str, kernel_size: int) -> None:
+def test_identity_kernel_returns_input(path: str, kernel_size: int, monkeypatch) -> None:
+    algorithm = conv_path(path, monkeypatch)
     gen = torch.Generator().manual_seed(0)
     x = sparse_input(gen, [80, 30], 6, 5, torch.float32)
     conv = SubMConv3d(5, 5, kernel_size, algorithm=algorithm)
@@ -29,9 +30,10 @@ def test_identity_kernel_returns_input(algorithm: str, kernel_size: int) -> None
     torch.testing.assert_close(conv(x).features, x.features, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+@pytest.mark.parametrize("path", CONV_PATHS)
 @pytest.mark.parametrize("dilation", [1, 2])
-def test_all_ones_kernel_counts_neighbours(algorithm: str, dilation: int) -> None:
+def test_all_ones_kernel_counts_neighbours(path: str, dilation: int, monkeypatch) -> None:
+    algorithm = conv_path(path, monkeypatch)
     gen = torch.Generator().manual_seed(1)
     coords = random_coords(gen, [60, 90], 7)
     x = SparseTensor(torch.ones(coords.shape[0], 1), coords)
@@ -60,7 +62,7 @@ def test_strided_all_ones_kernel_2_counts_children() -> None:
     assert float(y.features.detach().sum()) == coords.shape[0]  # every child in exactly one parent
 
 
-@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+@pytest.mark.parametrize("path", CONV_PATHS)
 @pytest.mark.parametrize(
     "make",
     [
@@ -71,7 +73,8 @@ def test_strided_all_ones_kernel_2_counts_children() -> None:
     ],
     ids=["subm3", "subm3_dil2", "down3", "down2"],
 )
-def test_gradcheck_conv(algorithm: str, make) -> None:
+def test_gradcheck_conv(path: str, make, monkeypatch) -> None:
+    algorithm = conv_path(path, monkeypatch)
     gen = torch.Generator().manual_seed(3)
     x = sparse_input(gen, [15, 10], 4, 2, torch.float64)
     conv = make(algorithm).to(torch.float64)
@@ -80,8 +83,9 @@ def test_gradcheck_conv(algorithm: str, make) -> None:
     assert torch.autograd.gradcheck(lambda f, w: sparse_conv(f, w, kmap, algorithm), (x.features, weight))
 
 
-@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
-def test_gradcheck_transposed(algorithm: str) -> None:
+@pytest.mark.parametrize("path", CONV_PATHS)
+def test_gradcheck_transposed(path: str, monkeypatch) -> None:
+    algorithm = conv_path(path, monkeypatch)
     gen = torch.Generator().manual_seed(4)
     x = sparse_input(gen, [15, 10], 4, 2, torch.float64)
     coarse = SparseConv3d(2, 2, 2, stride=2).to(torch.float64)(x)

@@ -12,15 +12,15 @@ import torch
 import torch.nn.functional as F
 
 from scene3d.sparse import (
-    CONV_ALGORITHMS,
     SparseConv3d,
     SparseConvTranspose3d,
     SparseTensor,
     SubMConv3d,
+    native,
     weight_to_dense,
 )
 
-from .dense_reference import dense_conv_transpose, gather_dense, sparse_input, to_dense
+from .dense_reference import CONV_PATHS, conv_path, dense_conv_transpose, gather_dense, sparse_input, to_dense
 
 TOL = dict(rtol=1e-10, atol=1e-10)
 GRID = 8
@@ -33,10 +33,11 @@ def _grads(out: torch.Tensor, probe: torch.Tensor, *leaves: torch.Tensor) -> tup
     return torch.autograd.grad((out * probe).sum(), leaves)
 
 
-@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+@pytest.mark.parametrize("path", CONV_PATHS)
 @pytest.mark.parametrize("kernel_size,dilation", [(1, 1), (3, 1), (5, 1), (3, 2)])
 @pytest.mark.parametrize("batches", list(BATCHES))
-def test_submconv_equals_dense(algorithm: str, kernel_size: int, dilation: int, batches: str) -> None:
+def test_submconv_equals_dense(path: str, kernel_size: int, dilation: int, batches: str, monkeypatch) -> None:
+    algorithm = conv_path(path, monkeypatch)
     gen = torch.Generator().manual_seed(kernel_size * 10 + dilation)
     counts = BATCHES[batches]
     x = sparse_input(gen, counts, GRID, 3, DT)
@@ -57,10 +58,11 @@ def test_submconv_equals_dense(algorithm: str, kernel_size: int, dilation: int, 
         torch.testing.assert_close(a, b, **TOL)
 
 
-@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+@pytest.mark.parametrize("path", CONV_PATHS)
 @pytest.mark.parametrize("kernel_size,stride,dilation", [(2, 2, 1), (3, 2, 1), (1, 2, 1), (5, 2, 1), (3, 2, 2), (3, 1, 1)])
 @pytest.mark.parametrize("batches", ["one", "three_with_empty"])
-def test_strided_conv_equals_dense(algorithm: str, kernel_size: int, stride: int, dilation: int, batches: str) -> None:
+def test_strided_conv_equals_dense(path: str, kernel_size: int, stride: int, dilation: int, batches: str, monkeypatch) -> None:
+    algorithm = conv_path(path, monkeypatch)
     gen = torch.Generator().manual_seed(100 + kernel_size * 10 + stride)
     counts = BATCHES[batches]
     x = sparse_input(gen, counts, GRID, 3, DT)
@@ -81,10 +83,11 @@ def test_strided_conv_equals_dense(algorithm: str, kernel_size: int, stride: int
         torch.testing.assert_close(a, b, **TOL)
 
 
-@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
+@pytest.mark.parametrize("path", CONV_PATHS)
 @pytest.mark.parametrize("kernel_size,stride,dilation", [(2, 2, 1), (3, 2, 1), (1, 2, 1), (5, 2, 1), (3, 2, 2)])
 @pytest.mark.parametrize("batches", ["two", "three_with_empty"])
-def test_transposed_conv_equals_dense(algorithm: str, kernel_size: int, stride: int, dilation: int, batches: str) -> None:
+def test_transposed_conv_equals_dense(path: str, kernel_size: int, stride: int, dilation: int, batches: str, monkeypatch) -> None:
+    algorithm = conv_path(path, monkeypatch)
     gen = torch.Generator().manual_seed(200 + kernel_size * 10 + dilation)
     counts = BATCHES[batches]
     fine = sparse_input(gen, counts, GRID, 2, DT)
@@ -118,8 +121,9 @@ def test_float32_matches_dense_within_float32_tolerance() -> None:
     torch.testing.assert_close(y.features, gather_dense(dense, x.coords, 1), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("algorithm", CONV_ALGORITHMS)
-def test_empty_input_gives_empty_output_and_zero_weight_grad(algorithm: str) -> None:
+@pytest.mark.parametrize("path", CONV_PATHS)
+def test_empty_input_gives_empty_output_and_zero_weight_grad(path: str, monkeypatch) -> None:
+    algorithm = conv_path(path, monkeypatch)
     feats = torch.zeros(0, 3, dtype=DT, requires_grad=True)
     x = SparseTensor(feats, torch.zeros(0, 4, dtype=torch.int32), batch_size=2)
     sub = SubMConv3d(3, 4, algorithm=algorithm).to(DT)
@@ -137,6 +141,7 @@ def test_float32_fast_gemm_path_matches_dense_values_and_gradients(monkeypatch) 
     torch has it): outputs, input and weight gradients against the float64 dense reference."""
     from scene3d.sparse import functional
 
+    monkeypatch.setattr(native, "supports", lambda *args: False)      # the PyTorch path
     calls = []
     if functional._onednn_linear is not None:
         real = functional._onednn_linear
