@@ -41,6 +41,12 @@ class GroundingConfig:
         mentions: objects also get the lexical features of their class name against the
             sentence (:mod:`scene3d.grounding.mentions`: named, head noun named, first
             named, position), in their token and directly in their score.
+        relations: objects also get hand-made relation features computed from the boxes, the
+            mention features and which objects share a class (:func:`relation_features`:
+            how near the named objects of other classes are, and where the object ranks among
+            its own class by that nearness, size, height and centrality), in their token and
+            in their score with weights read from the sentence (so "closest" and "farthest",
+            "largest" and "smallest" can weigh a rank in opposite ways). Needs ``mentions``.
     """
 
     dim: int = 128
@@ -52,6 +58,11 @@ class GroundingConfig:
     text_finetune: bool = False
     dropout: float = 0.1
     mentions: bool = True
+    relations: bool = False
+
+    def __post_init__(self) -> None:
+        if self.relations and not self.mentions:
+            raise ValueError("GroundingConfig.relations needs mentions=True (the relations start from the named objects)")
 
 
 @dataclass
@@ -81,6 +92,7 @@ class GroundingOutput:
 GEOMETRY_DIM = 12  # per object: centre, size, colour, front (cos, sin), has-front
 PAIR_DIM = 13
 MENTION_DIM = 4  # per object: its class named, head noun named, first named, position (scene3d.grounding.mentions)
+RELATION_DIM = 8  # per object: see relation_features
 
 
 def pair_features(geometry: torch.Tensor) -> torch.Tensor:
@@ -111,6 +123,67 @@ def pair_features(geometry: torch.Tensor) -> torch.Tensor:
     volume = size.prod(-1).log()
     ratio = (volume[:, :, None] - volume[:, None, :])[..., None]
     return torch.cat([d, dist_xy, dist, direction, local, gaps, cover, ratio], dim=-1)
+
+
+def _rank_in_class(value: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """Where each object's ``value`` (B, N) lies between the least and the greatest value of
+    its class (``same``: (B, N, N) same class and both real), in [0, 1]; 0.5 when the class
+    has one object or one value."""
+    big = torch.finfo(value.dtype).max
+    row = value[:, None, :].expand_as(same)
+    lo = row.masked_fill(~same, big).amin(-1)
+    hi = row.masked_fill(~same, -big).amax(-1)
+    spread = hi - lo
+    pos = (value - lo) / spread.clamp(min=1e-6)
+    return torch.where(spread > 1e-6, pos, torch.full_like(pos, 0.5))
+
+
+def relation_features(geometry: torch.Tensor, label_embed: torch.Tensor, mask: torch.Tensor,
+                      mentions: torch.Tensor) -> torch.Tensor:
+    """(B, N, RELATION_DIM) hand-made relation features of each object for its sentence.
+
+    Inputs: object geometry (B, N, >= 6; centre and size in metres, as in
+    :func:`scene3d.grounding.data.scene_geometry`), class-name embeddings (B, N, D; objects
+    of one class have the same embedding), the object mask (B, N) and the mention features
+    (B, N, MENTION_DIM). The anchors of object i are the real objects j != i whose class the
+    sentence names (``named`` > 0.5) and that are not of i's class.
+
+    Columns: i has an anchor (1/0); exp(-gap / 1 m) of the gap between i's box and its
+    nearest anchor's (per axis, 0 without an anchor); where that gap ranks among i's class
+    (0: the nearest of its class to an anchor, 1: the farthest; 0.5 without anchors); the
+    rank of i's log volume, of its centre height, and of its horizontal distance to its
+    class's centroid, among its class (0: least); 1 / the number of objects of i's class; and
+    whether i rests on or hangs under an anchor (its footprint overlaps the anchor's and its
+    bottom is within 10 cm of the anchor's top, or its top of the anchor's bottom; 1/0).
+    Rotation about z changes only the gaps, a little (boxes are compared along the frame's
+    axes).
+    """
+    c, size = geometry[..., :3], geometry[..., 3:6].clamp(min=1e-3)
+    real = mask[:, :, None] & mask[:, None, :]
+    unit = nn.functional.normalize(label_embed, dim=-1)
+    same = ((unit @ unit.transpose(1, 2)) > 0.999) & real                              # (B, N, N), diagonal included
+    eye = torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+    anchor = (mentions[..., 0] > 0.5)[:, None, :] & ~same & real & ~eye                 # (B, N, N): j anchors i
+    gap3 = ((c[:, :, None] - c[:, None, :]).abs() - (size[:, :, None] + size[:, None, :]) / 2).clamp(min=0)
+    gap = torch.linalg.norm(gap3, dim=-1).masked_fill(~anchor, float("inf")).amin(-1)  # (B, N)
+    has = anchor.any(-1)
+    near_rank = _rank_in_class(torch.where(has, gap, torch.zeros_like(gap)), same & has[:, None, :] & has[:, :, None])
+    near_rank = torch.where(has, near_rank, torch.full_like(near_rank, 0.5))
+    centroid = (c[:, None, :, :2] * same[..., None]).sum(2) / same.sum(-1, keepdim=True).clamp(min=1)
+    lo, hi = c[..., :2] - size[..., :2] / 2, c[..., :2] + size[..., :2] / 2
+    overlap = ((torch.minimum(hi[:, :, None], hi[:, None, :]) - torch.maximum(lo[:, :, None], lo[:, None, :])) > 0).all(-1)
+    bottom, top = c[..., 2] - size[..., 2] / 2, c[..., 2] + size[..., 2] / 2
+    rests = ((bottom[:, :, None] - top[:, None, :]).abs() < 0.1) | ((top[:, :, None] - bottom[:, None, :]).abs() < 0.1)
+    return torch.stack([
+        has.float(),
+        torch.where(has, torch.exp(-gap), torch.zeros_like(gap)),
+        near_rank,
+        _rank_in_class(size.prod(-1).log(), same),
+        _rank_in_class(c[..., 2], same),
+        _rank_in_class(torch.linalg.norm(c[..., :2] - centroid, dim=-1), same),
+        1.0 / same.sum(-1).clamp(min=1),
+        (anchor & overlap & rests).any(-1).float(),
+    ], -1) * mask[..., None]
 
 
 class SpatialSelfAttention(nn.Module):
@@ -193,6 +266,8 @@ class GroundingTransformer(nn.Module):
         self.label = nn.Linear(cfg.text_dim, d)
         self.mention = nn.Linear(MENTION_DIM, d) if cfg.mentions else None
         self.mention_score = nn.Linear(MENTION_DIM, 1) if cfg.mentions else None
+        self.relation_in = nn.Linear(RELATION_DIM, d) if cfg.relations else None
+        self.relation_weights = nn.Linear(cfg.text_dim, RELATION_DIM) if cfg.relations else None
         self.point_encoder = PointSetEncoder(d) if cfg.points else None
         self.text_encoder = minilm_text_encoder(trainable=True) if cfg.text_finetune else None
         self.text = nn.Linear(cfg.text_dim, d)
@@ -231,6 +306,9 @@ class GroundingTransformer(nn.Module):
             if mentions is None:
                 raise ValueError("this model reads the lexical mention features: pass mentions (B, N, MENTION_DIM)")
             x = x + self.mention(mentions)
+        if self.relation_in is not None:
+            relations = relation_features(geometry, mixed, mask, mentions)                # (B, N, RELATION_DIM)
+            x = x + self.relation_in(relations)
         x = x + self.encoder(self.encoder_norm(x), phi, mask)                    # unimodal context
         m = mask[..., None].float()
         object_embed = nn.functional.normalize(self.object_proj(x), dim=-1)        # (B, N, text_dim)
@@ -255,6 +333,8 @@ class GroundingTransformer(nn.Module):
         logits = self.score(self.norm(x)).squeeze(-1) + class_term                 # (B, N)
         if self.mention_score is not None:
             logits = logits + self.mention_score(mentions).squeeze(-1)
+        if self.relation_weights is not None:   # the sentence weighs each relation feature
+            logits = logits + (relations * self.relation_weights(text_pooled)[:, None, :]).sum(-1)
         logits = logits.masked_fill(~mask, float("-inf"))
         return GroundingOutput(logits, object_embed, scene_embed, class_query, class_match, anchor_logits)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from scene3d.sparse import native
 from scene3d.sparse.errors import SparseCoordinateError
 
 AXIS_BITS = 17
@@ -189,31 +190,39 @@ class KernelMap:
             identity_k=self.identity_k,
         )
 
-    def neighbor_table(self, side: str) -> Tensor:
-        """Dense neighbour table, built once and cached.
+    def neighbor_table(self, side: str, dtype: torch.dtype = torch.int64) -> Tensor:
+        """Dense neighbour table, built once per dtype and cached.
 
         Args:
-            side: ``"out"`` gives ``(n_out, K)`` int64 input rows per output row;
+            side: ``"out"`` gives ``(n_out, K)`` input rows per output row;
                 ``"in"`` gives ``(n_in, K)`` output rows per input row. ``-1`` = none.
+            dtype: ``torch.int64`` (for indexing in PyTorch) or ``torch.int32`` (the native
+                kernels' table, built by them when they are built: :mod:`scene3d.sparse.native`).
         """
         if side not in ("in", "out"):
             raise ValueError(f"side must be 'in' or 'out', got {side!r}")
-        table = self._tables.get(side)
+        if dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"dtype must be torch.int64 or torch.int32, got {dtype}")
+        key = f"{side}_{dtype}"
+        table = self._tables.get(key)
         if table is None:
             rows, vals, n = (
                 (self.out_idx, self.in_idx, self.n_out)
                 if side == "out"
                 else (self.in_idx, self.out_idx, self.n_in)
             )
-            k_of_pair = torch.repeat_interleave(
-                torch.arange(self.kernel_volume, device=rows.device),
-                torch.tensor(
-                    [b - a for a, b in zip(self.ptr[:-1], self.ptr[1:])], device=rows.device
-                ),
-            )
-            table = torch.full((n, self.kernel_volume), -1, dtype=torch.int64, device=rows.device)
-            table[rows, k_of_pair] = vals
-            self._tables[side] = table
+            if dtype == torch.int32 and rows.device.type == "cpu" and native.library() is not None:
+                table = native.fill_table(rows, vals, self.ptr, n)
+            else:
+                k_of_pair = torch.repeat_interleave(
+                    torch.arange(self.kernel_volume, device=rows.device),
+                    torch.tensor(
+                        [b - a for a, b in zip(self.ptr[:-1], self.ptr[1:])], device=rows.device
+                    ),
+                )
+                table = torch.full((n, self.kernel_volume), -1, dtype=dtype, device=rows.device)
+                table[rows, k_of_pair] = vals.to(dtype)
+            self._tables[key] = table
         return table
 
 

@@ -63,7 +63,7 @@ class _GatherScatterConv(torch.autograd.Function):
         ctx.kmap, ctx.compute = kmap, compute
         ctx.save_for_backward(features, weight)
         if compute == features.dtype and native.supports(features, weight):
-            return native.table_conv(features, weight, native.neighbor_table(kmap, "out"))
+            return native.table_conv(features, weight, kmap.neighbor_table("out", torch.int32))
         f, w = features.to(compute), weight.to(compute)  # no-ops without autocast
         w_t = w.transpose(1, 2).contiguous()  # (K, C_out, C_in)
         c_out, centre = weight.shape[2], kmap.identity_k
@@ -94,7 +94,7 @@ class _GatherScatterConv(torch.autograd.Function):
         grad_f = grad_w = None
         if ctx.compute == features.dtype and native.supports(g_all, weight):
             if need_f:
-                grad_f = native.table_conv(g_all, weight.transpose(1, 2), native.neighbor_table(kmap, "in"))
+                grad_f = native.table_conv(g_all, weight.transpose(1, 2), kmap.neighbor_table("in", torch.int32))
             if need_w:
                 grad_w = native.pair_wgrad(features, g_all, kmap.in_idx, kmap.out_idx, kmap.ptr)
             return grad_f, grad_w, None, None

@@ -154,23 +154,23 @@ def _built() -> ctypes.CDLL:
     return lib
 
 
-def neighbor_table(kmap, side: str) -> Tensor:
-    """The int32 neighbour table of ``kmap`` (a ``KernelMap``) for :func:`table_conv`, built
-    by the library on first use and cached on the map: ``"out"`` gives ``(n_out, K)`` input
-    rows per output row, ``"in"`` ``(n_in, K)`` output rows per input row; -1 for none
-    (``KernelMap.neighbor_table`` is its int64 twin for indexing in PyTorch)."""
-    key = f"native_{side}"
-    table = kmap._tables.get(key)
-    if table is None:
-        rows, vals, n = (kmap.out_idx, kmap.in_idx, kmap.n_out) if side == "out" else (kmap.in_idx, kmap.out_idx, kmap.n_in)
-        if max(kmap.n_in, kmap.n_out) >= 2**31:
-            raise RuntimeError(f"{max(kmap.n_in, kmap.n_out)} rows do not fit the kernels' int32 tables")
-        rows, vals = rows.contiguous(), vals.contiguous()
-        offsets = torch.tensor(kmap.ptr, dtype=torch.int64)
-        table = torch.empty(n, kmap.kernel_volume, dtype=torch.int32)
-        _built().scene3d_fill_table(rows.data_ptr(), vals.data_ptr(), offsets.data_ptr(), kmap.kernel_volume, n,
-                                    table.data_ptr())
-        kmap._tables[key] = table
+def fill_table(rows: Tensor, vals: Tensor, ptr: list[int], n: int) -> Tensor:
+    """``(n, K)`` int32 table with ``table[rows[m], k] = vals[m]`` for the pairs ``m`` of offset
+    ``k`` (``[ptr[k], ptr[k+1])``) and -1 elsewhere: a kernel map's neighbour table
+    (``KernelMap.neighbor_table(side, torch.int32)`` calls it).
+
+    Raises:
+        RuntimeError: the library is not built, a row is not below ``n``, or a value does not
+            fit int32.
+    """
+    lib = _built()
+    _check_rows("rows", rows, n)
+    if vals.numel() and int(vals.max()) >= 2**31:
+        raise RuntimeError(f"row {int(vals.max())} does not fit the kernels' int32 tables")
+    rows, vals = rows.contiguous(), vals.contiguous()
+    offsets = torch.tensor(ptr, dtype=torch.int64)
+    table = torch.empty(n, len(ptr) - 1, dtype=torch.int32)
+    lib.scene3d_fill_table(rows.data_ptr(), vals.data_ptr(), offsets.data_ptr(), len(ptr) - 1, n, table.data_ptr())
     return table
 
 
@@ -181,8 +181,8 @@ def table_conv(features: Tensor, weight: Tensor, table: Tensor) -> Tensor:
         features: ``(n_in, C_in)`` CPU float32 or float64.
         weight: ``(K, C_in, C_out)``, the features' dtype.
         table: ``(n_out, K)`` int32 input rows per output row and offset, -1 for none
-            (:func:`neighbor_table` ``(kmap, "out")``; ``"in"`` with ``weight`` transposed
-            to ``(K, C_out, C_in)`` gives the input gradient).
+            (``KernelMap.neighbor_table("out", torch.int32)``; ``"in"`` with ``weight``
+            transposed to ``(K, C_out, C_in)`` gives the input gradient).
     Returns:
         ``(n_out, C_out)`` in the features' dtype. Not differentiable by itself (the
         convolution's ``autograd.Function`` calls it). Runs on ``torch.get_num_threads()``

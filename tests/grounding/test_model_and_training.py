@@ -10,10 +10,12 @@ from scene3d.language import LanguageConfig, generate_language
 from scene3d.models.grounding import (
     GEOMETRY_DIM,
     MENTION_DIM,
+    RELATION_DIM,
     GroundingConfig,
     GroundingEnsemble,
     GroundingTransformer,
     pair_features,
+    relation_features,
 )
 from scene3d.structures import Scene
 from scene3d.synth import SynthConfig, generate_scene
@@ -79,6 +81,53 @@ def test_pair_features_analytic():
     torch.testing.assert_close(f[0, 1, 11], torch.tensor(1.0))                      # j covers all of i
     torch.testing.assert_close(f[1, 0, 11], torch.tensor(0.25))                     # i covers 1/4 of j's footprint
     torch.testing.assert_close(f[0, 1, 12], torch.tensor(-np.log(2.0), dtype=torch.float32))
+
+
+def test_relation_features_analytic():
+    # three chairs (one class), a table the sentence names, a lamp on the table, a padding slot
+    boxes = [([0.0, 0.0, 0.5], [0.5, 0.5, 1.0]),     # chair 0: gap 0.5 m to the table along x
+             ([3.0, 0.0, 0.6], [0.6, 0.6, 1.2]),     # chair 1: the largest and highest, gap 1.45 m along x
+             ([1.0, 2.0, 0.4], [0.4, 0.4, 0.8]),     # chair 2: the smallest, gap 1.55 m along y
+             ([1.0, 0.0, 0.5], [0.5, 0.5, 1.0]),     # the table (named), 1 m high
+             ([1.0, 0.0, 1.2], [0.2, 0.2, 0.4]),     # a lamp standing on the table (named)
+             ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])]     # padding
+    g = torch.zeros(1, 6, GEOMETRY_DIM)
+    for i, (c, s) in enumerate(boxes):
+        g[0, i, :3], g[0, i, 3:6] = torch.tensor(c), torch.tensor(s)
+    chair, table, lamp = torch.randn(384), torch.randn(384), torch.randn(384)
+    labels = torch.stack([chair, chair, chair, table, lamp, torch.zeros(384)])[None]
+    mask = torch.tensor([[True] * 5 + [False]])
+    mentions = torch.zeros(1, 6, MENTION_DIM)
+    mentions[0, 3:5, 0] = 1.0                                                      # "... the lamp on the table"
+    f = relation_features(g, labels, mask, mentions)[0]
+    assert f.shape == (6, RELATION_DIM) and (f[5] == 0).all()                      # padding: zeros
+    torch.testing.assert_close(f[:3, 0], torch.ones(3))                           # every chair has an anchor
+    torch.testing.assert_close(f[:3, 1], torch.exp(-torch.tensor([0.5, 1.45, 1.55])))  # the table is each one's nearest
+    torch.testing.assert_close(f[:3, 2], torch.tensor([0.0, 0.95 / 1.05, 1.0]))   # 0: the nearest chair
+    assert f[1, 3] == 1.0 and f[2, 3] == 0.0 and f[1, 4] == 1.0 and f[2, 4] == 0.0  # size and height ranks
+    torch.testing.assert_close(f[:3, 6], torch.full((3,), 1 / 3))                 # three chairs
+    torch.testing.assert_close(f[3:5, 6], torch.ones(2))
+    assert f[3, 3] == 0.5 and f[3, 2] == 0.5                                      # alone in its class
+    assert f[4, 7] == 1.0 and f[3, 7] == 1.0 and (f[:3, 7] == 0).all()             # the lamp rests on the table
+    # without a named object nothing anchors
+    assert (relation_features(g, labels, mask, torch.zeros_like(mentions))[0, :5, :3]
+            == torch.tensor([0.0, 0.0, 0.5])).all()
+
+
+def test_relation_model_weighs_the_features_by_the_sentence():
+    torch.manual_seed(0)
+    model = GroundingTransformer(GroundingConfig(dim=32, layers=1, heads=2, relations=True)).eval()
+    g, le = torch.randn(1, 4, GEOMETRY_DIM), torch.randn(1, 4, 384)
+    mask, mentions = torch.ones(1, 4, dtype=torch.bool), torch.zeros(1, 4, MENTION_DIM)
+    args = (g, le, mask, torch.randn(1, 3, 384), torch.ones(1, 3, dtype=torch.bool), torch.randn(1, 384))
+    with torch.no_grad():
+        before = model(*args, mentions=mentions).logits
+        model.relation_weights.bias.add_(1.0)                                      # sentence-read weights move the score
+        after = model(*args, mentions=mentions).logits
+    relations = relation_features(g, le, mask, mentions)
+    torch.testing.assert_close(after - before, relations.sum(-1))
+    with pytest.raises(ValueError, match="needs mentions"):
+        GroundingConfig(mentions=False, relations=True)
 
 
 @pytest.fixture(scope="module")
@@ -323,3 +372,15 @@ def test_trains_and_grounds_on_cuda(tiny_data, tmp_path):
     on_cpu = Grounder.from_checkpoint(tmp_path, device="cpu").ground(scene, "the chair next to the table")
     assert [r.object_id for r in on_gpu.ranked] == [r.object_id for r in on_cpu.ranked]
     assert on_gpu.ranked[0].score == pytest.approx(on_cpu.ranked[0].score, abs=1e-4)
+
+
+def test_relation_model_trains_and_grounds(tiny_data, tmp_path):
+    scenes, data = tiny_data
+    cfg = GroundingTrainConfig(steps=2, batch_size=4, checkpoint_every=2, eval_every=2,
+                               model=GroundingConfig(dim=32, layers=1, heads=2, relations=True))
+    train_grounding(data, tmp_path, cfg, progress=False)
+    grounder = Grounder.from_checkpoint(tmp_path)
+    assert grounder.model.relation_in is not None
+    scene = data.scenes[0]
+    result = grounder.ground(scene, "the chair closest to the table", top_k=2)
+    assert len(result.ranked) == 2 and result.ranked[0].score >= result.ranked[1].score

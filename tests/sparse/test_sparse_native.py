@@ -67,15 +67,22 @@ def test_kernels_refuse_shapes_that_do_not_fit(built) -> None:
         native.pair_wgrad(torch.zeros(3, 2), torch.zeros(4, 8), pairs, pairs, [0, 2, 5])
     with pytest.raises(RuntimeError, match="outside -1 .. 3"):
         native.pair_wgrad(torch.zeros(3, 2), torch.zeros(4, 8), pairs, pairs + 4, [0, 2, 6])
+    with pytest.raises(RuntimeError, match="outside -1 .. 4"):
+        native.fill_table(pairs + 5, pairs, [0, 6], 5)
 
 
-def test_neighbor_table_equals_the_maps_int64_table(built) -> None:
+@pytest.mark.parametrize("builder", ["native", "torch"])
+def test_int32_neighbor_table_equals_the_int64_one(built, builder, monkeypatch) -> None:
+    if builder == "torch":
+        monkeypatch.setattr(native, "library", lambda: None)
     x = sparse_input(torch.Generator().manual_seed(1), [80, 30], 6, 2, torch.float32)
     for kmap in (x.manager.kernel_map(1, 1, 3, 1), x.manager.kernel_map(1, 2, 2, 1)):
         for side in ("out", "in"):
-            table = native.neighbor_table(kmap, side)
-            assert table.dtype == torch.int32 and native.neighbor_table(kmap, side) is table     # cached
+            table = kmap.neighbor_table(side, torch.int32)
+            assert table.dtype == torch.int32 and kmap.neighbor_table(side, torch.int32) is table     # cached
             torch.testing.assert_close(table.long(), kmap.neighbor_table(side), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="dtype"):
+        kmap.neighbor_table("out", torch.float32)
 
 
 def test_the_convolution_takes_the_native_path_when_built(built, monkeypatch) -> None:
