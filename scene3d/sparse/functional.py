@@ -7,8 +7,9 @@ Three interchangeable convolution algorithms compute the same thing,
   by PyTorch autograd (keeps every gathered block alive for backward). The reference.
 - ``"gather_scatter"``: the same per-offset gather-GEMM-scatter as a custom
   ``autograd.Function`` that saves only the features and recomputes the gathers in
-  backward (less memory). On the CPU in float32 and float64 (no autocast), the forward
-  pass and both gradients run through the native kernels instead when they are built
+  backward (less memory). On the CPU in float32 and float64 (no autocast), layers of at
+  most ``native.MAX_WIDTH`` channels in x out run the forward pass and both gradients
+  through the native kernels instead when they are built
   (:mod:`scene3d.sparse.native`: output-stationary over the map's neighbour tables, and the
   weight gradient per offset in registers; compiled once per machine).
 - ``"implicit_gemm"``: uses the dense neighbour table ``(n_out, K)`` of the map: gathers
