@@ -1,4 +1,5 @@
-"""The process-wide thread policy of every ``scene3d`` command, set before torch is imported.
+"""Process-wide settings: the thread policy of every ``scene3d`` command (set before torch is
+imported) and scene3d's cache folder (:func:`cache_root`).
 
 scene3d's models are small (the grounding model, MiniLM, the sparse UNet at demo sizes): their
 operations are too short for a second OpenMP thread to pay off, and with every core busy
@@ -18,7 +19,10 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
+CACHE_ENV = "SCENE3D_CACHE_DIR"
+OFF = "off"
 THREADS_ENV = "SCENE3D_THREADS"
 DEFAULT_THREADS = 1
 
@@ -50,3 +54,14 @@ def configure_threads() -> int:
 def is_main_process() -> bool:
     """Whether this process reports and writes: rank 0 under torchrun (``RANK``), or a single process."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def cache_root() -> Path | None:
+    """scene3d's cache folder, shared by its on-disk caches (sentence embeddings, the native
+    sparse kernels): ``$SCENE3D_CACHE_DIR``, else ``$XDG_CACHE_HOME/scene3d``, else
+    ``~/.cache/scene3d``; None when ``SCENE3D_CACHE_DIR=off``. Safe to delete at any time."""
+    asked = os.environ.get(CACHE_ENV)
+    if asked is not None:
+        return None if asked.strip().lower() == OFF else Path(asked).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "scene3d"

@@ -10,17 +10,17 @@ reads these vectors, and the key is known without loading the model (an image se
 filled cache never loads MiniLM). The text key hashes the strings in order. Only frozen
 encoders use the store.
 
-The root: ``$SCENE3D_CACHE_DIR``, else ``$XDG_CACHE_HOME/scene3d``, else ``~/.cache/scene3d``;
-``SCENE3D_CACHE_DIR=off`` turns the store off. Files are written atomically (readers never see
-a partial one) with the process umask; an unreadable file counts as absent and is rewritten, and
-the whole folder is safe to delete at any time.
+The root: :func:`scene3d.runtime.cache_root` (``$SCENE3D_CACHE_DIR``, else
+``$XDG_CACHE_HOME/scene3d``, else ``~/.cache/scene3d``); ``SCENE3D_CACHE_DIR=off`` turns the
+store off. Files are written atomically (readers never see a partial one) with the process
+umask; an unreadable file counts as absent and is rewritten, and the whole folder is safe to
+delete at any time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,18 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from scene3d.io.atomic import atomic_path
-
-CACHE_ENV = "SCENE3D_CACHE_DIR"
-OFF = "off"
-
-
-def cache_root() -> Path | None:
-    """scene3d's cache folder (see the module docstring); None when ``SCENE3D_CACHE_DIR=off``."""
-    asked = os.environ.get(CACHE_ENV)
-    if asked is not None:
-        return None if asked.strip().lower() == OFF else Path(asked).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "scene3d"
+from scene3d.runtime import cache_root
 
 
 def _key(text: str) -> str:

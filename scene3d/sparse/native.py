@@ -10,8 +10,10 @@ forward pass, the input gradient (the transposed table) and the weight gradient.
 
 The source has a plain C ABI (no torch headers): the system C++ compiler (``$CXX``, else
 ``c++``) builds it in about a second, for this CPU (``-march=native``), with OpenMP when
-the compiler has it. The library is cached under ``$SCENE3D_CACHE`` (default
-``$XDG_CACHE_HOME/scene3d``, else ``~/.cache/scene3d``) in ``native/``, named by a hash of
+the compiler has it. The library is cached in ``native/`` of scene3d's cache folder
+(:func:`scene3d.runtime.cache_root`: ``$SCENE3D_CACHE_DIR``, else ``$XDG_CACHE_HOME/scene3d``,
+else ``~/.cache/scene3d``; with ``SCENE3D_CACHE_DIR=off``, a temporary folder of the
+process, so every process builds its own), named by a hash of
 the source, the compiler, its flags and the CPU, and written atomically (processes that
 build at once each write a whole file). Without a compiler, or with ``SCENE3D_NATIVE=0``,
 :func:`library` is None and callers keep their PyTorch path; a failed build says why once.
@@ -26,6 +28,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 import warnings
 from functools import lru_cache
@@ -34,18 +37,17 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from scene3d.runtime import cache_root
+
 SOURCE = Path(__file__).with_name("csrc") / "table_conv.cpp"
 _FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c++17")
 _MAX_VECTORS = 16                                    # output columns per call: 16 vectors
 
 
-def cache_dir() -> Path:
-    """Where built libraries are kept: ``$SCENE3D_CACHE``, else ``$XDG_CACHE_HOME/scene3d``,
-    else ``~/.cache/scene3d``; the library goes in its ``native/`` folder."""
-    root = os.environ.get("SCENE3D_CACHE")
-    if root:
-        return Path(root)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scene3d"
+def _library_dir() -> Path:
+    """``native/`` of scene3d's cache folder; a folder of this process when the cache is off."""
+    root = cache_root()
+    return root / "native" if root is not None else Path(tempfile.mkdtemp(prefix="scene3d-native-"))
 
 
 def _cpu() -> str:
@@ -92,7 +94,7 @@ def library() -> ctypes.CDLL | None:
                       "slower PyTorch path on the CPU", RuntimeWarning, stacklevel=2)
         return None
     key = hashlib.sha256("\n".join([SOURCE.read_text(), compiler, " ".join(_FLAGS), _cpu()]).encode())
-    target = cache_dir() / "native" / f"table_conv_{key.hexdigest()[:16]}.so"
+    target = _library_dir() / f"table_conv_{key.hexdigest()[:16]}.so"
     if not target.is_file():
         error = _build(compiler, target)
         if error is not None:

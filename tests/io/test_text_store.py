@@ -5,8 +5,9 @@ import stat
 
 import torch
 
-from scene3d.io.text_store import TextEmbeddingStore, cache_root, recall
+from scene3d.io.text_store import TextEmbeddingStore, recall
 from scene3d.models.text_encoder import default_text_model_path, minilm_text_encoder
+from scene3d.runtime import cache_root
 
 
 def test_cache_root_follows_the_environment(monkeypatch, tmp_path):

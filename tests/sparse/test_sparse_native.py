@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -106,7 +108,7 @@ def test_the_convolution_takes_the_native_path_when_built(built, monkeypatch) ->
 @pytest.fixture
 def fresh_library(tmp_path, monkeypatch):
     """The library looked up anew, with its cache in ``tmp_path``; the cached one restored after."""
-    monkeypatch.setenv("SCENE3D_CACHE", str(tmp_path))
+    monkeypatch.setenv("SCENE3D_CACHE_DIR", str(tmp_path))
     native.library.cache_clear()
     yield tmp_path
     native.library.cache_clear()
@@ -139,3 +141,10 @@ def test_the_library_is_built_once_into_the_cache(built, fresh_library) -> None:
     stamp = built_file.stat().st_mtime_ns
     native.library()                                         # found in the cache, not rebuilt
     assert built_file.stat().st_mtime_ns == stamp
+
+
+def test_with_the_cache_off_the_library_is_built_for_the_process(built, fresh_library, monkeypatch) -> None:
+    monkeypatch.setenv("SCENE3D_CACHE_DIR", "off")
+    lib = native.library()
+    assert lib is not None and not (fresh_library / "native").exists()
+    assert Path(lib._name).parent.name.startswith("scene3d-native-")
