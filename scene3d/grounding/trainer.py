@@ -18,6 +18,7 @@ from scene3d.grounding.dataset import GroundingDataset, GroundingExample, TextCa
 from scene3d.grounding.evaluation import calibrate_confidence, evaluate, model_forward
 from scene3d.grounding.losses import anchor_loss, class_loss, info_nce, referral_loss
 from scene3d.grounding.mentions import mention_features
+from scene3d.grounding.mirror import mirror_scene, mirror_text, mirror_viewpoint
 from scene3d.io.atomic import atomic_write_text
 from scene3d.models.grounding import (
     GroundingConfig,
@@ -49,6 +50,8 @@ class GroundingTrainConfig:
             referent stays the same; the context the model sees varies. 0: none.
         token_dropout: share of a drawn sentence's word tokens hidden from the model (left out
             of its attention mask; the first token and the mention features stay). 0: none.
+        mirror: share of draws whose scene is reflected across x = 0 with left and right
+            swapped in the sentence (:mod:`scene3d.grounding.mirror`). 0: none.
         w_referral / w_class / w_anchor / w_object / w_scene: loss weights (referral CE,
             target class, anchor CE, object-caption InfoNCE, scene-caption InfoNCE).
         source_weights: sampling weight of a referral by its ``Utterance.source`` ("nr3d",
@@ -81,6 +84,7 @@ class GroundingTrainConfig:
     rotate: bool = True
     object_dropout: float = 0.0
     token_dropout: float = 0.0
+    mirror: float = 0.0
     w_referral: float = 1.0
     w_class: float = 0.5
     w_anchor: float = 0.5
@@ -97,7 +101,7 @@ class GroundingTrainConfig:
     model: GroundingConfig = field(default_factory=GroundingConfig)
 
     def __post_init__(self) -> None:
-        for name in ("object_dropout", "token_dropout"):
+        for name in ("object_dropout", "token_dropout", "mirror"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
@@ -270,9 +274,13 @@ class GroundingTask:
         classes = sorted({data.scenes[ex.scene].objects[ex.target].label for ex in examples})
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))   # points, captions
         local = [draw_scene(data, examples[p], cfg.object_dropout, rng) for p in positions]
-        out, _ = model_forward(self.model, self.cache, [ex.scene for ex in local],
-                               [examples[p].utterance.text for p in positions],
-                               [examples[p].utterance.viewpoint for p in positions],
+        texts = [examples[p].utterance.text for p in positions]
+        viewpoints = [examples[p].utterance.viewpoint for p in positions]
+        if cfg.mirror > 0:
+            for k in np.flatnonzero(rng.random(len(local)) < cfg.mirror):
+                local[k] = replace(local[k], scene=mirror_scene(local[k].scene))
+                texts[k], viewpoints[k] = mirror_text(texts[k]), mirror_viewpoint(viewpoints[k])
+        out, _ = model_forward(self.model, self.cache, [ex.scene for ex in local], texts, viewpoints,
                                [batch[p][1] for p in positions], rng, net=model, token_dropout=cfg.token_dropout)
         anchored = sum(1 for ex in examples if ex.anchors) / self.world_size
         parts = _losses(out, local, data, self.cache, classes, rng, anchored)
@@ -325,6 +333,8 @@ def train_grounding(train: GroundingDataset, out_dir: str | Path, cfg: Grounding
     texts = {ex.utterance.text for ex in train.examples} | {s.objects[k].label for s in train.scenes
                                                              for k in range(len(s.objects))}
     texts |= {t for caps in train.object_captions.values() for _, t in caps} | set(train.scene_captions.values())
+    if cfg.mirror > 0:
+        texts |= {mirror_text(ex.utterance.text) for ex in train.examples}
     if val is not None:
         texts |= {ex.utterance.text for ex in val.examples} | {o.label for s in val.scenes for o in s.objects}
     if info.is_main or cache.folder is None:
