@@ -15,12 +15,29 @@ from scene3d.structures import Box, Scene, SceneObject
 _SWAP = {"left": "right", "right": "left", "leftmost": "rightmost", "rightmost": "leftmost",
          "lefthand": "righthand", "righthand": "lefthand"}
 _SIDE = re.compile(r"\b(" + "|".join(_SWAP) + r")\b", re.IGNORECASE)
+# "right" as an intensifier ("it is right next to the bed") names no side: it is followed by one of
+# these words and not preceded by a word that makes it a side ("on the right next to the door")
+_INTENSIFIED = {"next", "beside", "behind", "above", "below", "under", "underneath", "beneath", "by", "near",
+                "against", "between", "in", "on", "at", "across", "there", "here", "up", "over", "outside", "inside"}
+_SIDE_BEFORE = {"the", "your", "its", "their", "his", "her", "my", "our", "far", "to", "and", "or"}
+_WORD = re.compile(r"[a-z]+")
+
+
+def _intensifier(text: str, match: re.Match) -> bool:
+    if match.group(0).lower() != "right":
+        return False
+    after = _WORD.match(text[match.end():].lstrip().lower())
+    before = _WORD.findall(text[:match.start()].lower())
+    return bool(after) and after.group(0) in _INTENSIFIED and (not before or before[-1] not in _SIDE_BEFORE)
 
 
 def mirror_text(text: str) -> str:
     """``text`` with the words left and right swapped (also leftmost / rightmost, left-hand /
-    right-hand), keeping a capital first letter; other words are untouched."""
+    right-hand), keeping a capital first letter; other words, and "right" as an intensifier
+    ("it is right next to the bed"), are untouched."""
     def swap(match: re.Match) -> str:
+        if _intensifier(text, match):
+            return match.group(0)
         word = _SWAP[match.group(0).lower()]
         return word.capitalize() if match.group(0)[0].isupper() else word
     return _SIDE.sub(swap, text)

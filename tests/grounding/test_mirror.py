@@ -23,6 +23,9 @@ def test_mirror_text_swaps_left_and_right_only():
                                  "Bright lights, alright")
     assert mirror_text(mirror_text(text)) == text
     assert mirror_text("the chair next to the table") == "the chair next to the table"
+    # "right" as an intensifier names no side; as a noun before the same words it does
+    assert mirror_text("It is right next to the bed. Right behind it") == "It is right next to the bed. Right behind it"
+    assert mirror_text("on the right next to the door") == "on the left next to the door"
 
 
 def test_mirror_scene_reflects_boxes_fronts_and_points():
