@@ -33,7 +33,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from bm_grounding_real import FILES, OBJECTS, accuracy_rows, load  # noqa: E402
-from bm_grounding_scaling import source_counts, train, weights  # noqa: E402
+from bm_grounding_scaling import save_curve, source_counts, train, weights  # noqa: E402
 
 from scene3d.grounding import Grounder  # noqa: E402
 
@@ -107,15 +107,8 @@ def main() -> None:
         ax.plot([n for n, _ in ys], [y for _, y in ys], "o", color=line.get_color(), alpha=0.6)
     ax.set_xscale("log")
     ax.set_xticks(xs, [str(n) for n in xs])
-    ax.set_xlabel("human Nr3D sentences trained on (ScanRefer alike; all of Sr3D)")
-    ax.set_ylabel("accuracy on held-out real scenes (%)")
-    ax.set_title(f"Grounding vs amount of human language ({len(args.seeds)} seed(s); line: mean)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    FIGURE.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(FIGURE, dpi=120)
-    print(f"figure: {FIGURE}")
+    save_curve(fig, ax, "human Nr3D sentences trained on (ScanRefer alike; all of Sr3D)",
+               f"Grounding vs amount of human language ({len(args.seeds)} seed(s); line: mean)", FIGURE)
 
 
 if __name__ == "__main__":

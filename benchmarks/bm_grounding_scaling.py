@@ -64,6 +64,19 @@ def source_counts(files: list[Path], held: set[str]) -> Counter:
     return Counter(u.source for f in files for u in read_language(f) if u.scene_id not in held and u.kind == "referral")
 
 
+def save_curve(fig: plt.Figure, ax: plt.Axes, xlabel: str, title: str, path: Path) -> None:
+    """Label a held-out accuracy curve and write it to ``path`` (PNG)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy on held-out real scenes (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"figure: {path}")
+
+
 def train(args: list[str]) -> None:
     cmd = [sys.executable, "-m", "scene3d.cli", "train-grounding", *args]
     print("$ scene3d train-grounding " + " ".join(args), flush=True)
@@ -120,15 +133,7 @@ def main() -> None:
         ax.plot(xs, [100 * r[lang][key][metric] for _, r in rows], "o-", label=name)
     ax.set_xscale("log")
     ax.set_xticks(xs, [f"{n // 1000}k" if n else "0" for n, _ in rows])
-    ax.set_xlabel("generated referrals on real train layouts")
-    ax.set_ylabel("accuracy on held-out real scenes (%)")
-    ax.set_title("Grounding vs amount of generated language")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    FIGURE.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(FIGURE, dpi=120)
-    print(f"figure: {FIGURE}")
+    save_curve(fig, ax, "generated referrals on real train layouts", "Grounding vs amount of generated language", FIGURE)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Training augmentation of grounding: bystanders left out of a draw, sentence tokens hidden."""
+"""Training augmentation of grounding: bystanders left out of a draw, sentence tokens hidden,
+mirrored draws (the mirror itself: test_mirror.py)."""
 
 import numpy as np
 import pytest
 
 from scene3d.graph import build_scene_graph
-from scene3d.grounding import GroundingDataset
+from scene3d.grounding import GroundingDataset, trainer
 from scene3d.grounding.dataset import GroundingExample, TextCache
 from scene3d.grounding.evaluation import model_forward
+from scene3d.grounding.mirror import mirror_scene
 from scene3d.grounding.trainer import GroundingTrainConfig, bystanders, draw_scene, train_grounding
 from scene3d.language import LanguageConfig, generate_language
 from scene3d.models.grounding import GroundingConfig, GroundingTransformer
@@ -85,17 +87,20 @@ def test_token_dropout_hides_tokens_but_not_the_first():
     assert 0.4 < share < 0.6
 
 
-def test_augmented_training_runs_and_bad_shares_are_refused(tmp_path):
+def test_augmented_training_runs_and_bad_shares_are_refused(tmp_path, monkeypatch):
+    mirrored = []
+    monkeypatch.setattr(trainer, "mirror_scene", lambda scene: mirrored.append(scene) or mirror_scene(scene))
     cfg = SynthConfig(num_points=300, min_object_points=1, num_frames=0)
     scenes = {s.scene_id: s for s in (generate_scene(f"g{i}", 70 + i, None, cfg) for i in range(2))}
     utts = [u for s in scenes.values() for u in generate_language(build_scene_graph(s), seed=1,
                                                                    config=LanguageConfig(per_target=1))]
     data = GroundingDataset.build(scenes, utts)
     tcfg = GroundingTrainConfig(steps=3, batch_size=4, checkpoint_every=3, eval_every=3, object_dropout=0.5,
-                                token_dropout=0.3, model=GroundingConfig(dim=16, layers=1, heads=2))
+                                token_dropout=0.3, mirror=0.5, model=GroundingConfig(dim=16, layers=1, heads=2))
     train_grounding(data, tmp_path, tcfg, progress=False)
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert len(rows) > 1 and all(np.isfinite(float(x)) for x in rows[-1].split(",")[1:6])
-    for bad in ({"object_dropout": 1.0}, {"token_dropout": -0.1}):
+    assert 0 < len(mirrored) < 3 * 4                 # about half of the 12 draws were mirrored
+    for bad in ({"object_dropout": 1.0}, {"token_dropout": -0.1}, {"mirror": 1.0}):
         with pytest.raises(ValueError, match="must be in"):
             GroundingTrainConfig(**bad)

@@ -1,4 +1,5 @@
-"""Mirror augmentation: the reflected scene, its swapped sentence, and training with it."""
+"""Mirror augmentation: the reflected scene and its swapped sentence (training with it:
+test_augmentation.py)."""
 
 import math
 
@@ -7,12 +8,8 @@ import pytest
 
 from scene3d.graph import build_scene_graph
 from scene3d.graph.relations import Viewpoint
-from scene3d.grounding import GroundingDataset
 from scene3d.grounding.data import reference_frame, scene_geometry
 from scene3d.grounding.mirror import mirror_scene, mirror_text, mirror_viewpoint
-from scene3d.grounding.trainer import GroundingTrainConfig, train_grounding
-from scene3d.language import LanguageConfig, generate_language
-from scene3d.models.grounding import GroundingConfig
 from scene3d.structures import Box, Scene, SceneObject
 from scene3d.synth import SynthConfig, generate_scene
 
@@ -71,19 +68,3 @@ def test_left_and_right_relations_swap_in_the_mirrored_scene():
                  ("ego_front", "ego_front")):
         np.testing.assert_array_equal(mrel[a], rel[b])
     assert rel["left_of"].any() and rel["ego_left"].any()        # the check is not vacuous
-
-
-def test_training_with_mirrors_runs_and_bad_shares_are_refused(tmp_path):
-    cfg = SynthConfig(num_points=300, min_object_points=1, num_frames=0)
-    scenes = {s.scene_id: s for s in (generate_scene(f"g{i}", 80 + i, None, cfg) for i in range(2))}
-    utts = [u for s in scenes.values() for u in generate_language(build_scene_graph(s), seed=1,
-                                                                   config=LanguageConfig(per_target=1))]
-    data = GroundingDataset.build(scenes, utts)
-    tcfg = GroundingTrainConfig(steps=3, batch_size=4, checkpoint_every=3, eval_every=3, mirror=0.5,
-                                model=GroundingConfig(dim=16, layers=1, heads=2))
-    train_grounding(data, tmp_path, tcfg, progress=False)
-    rows = (tmp_path / "metrics.csv").read_text().splitlines()
-    assert len(rows) > 1 and all(np.isfinite(float(x)) for x in rows[-1].split(",")[1:6])
-    for bad in (1.0, -0.1):
-        with pytest.raises(ValueError, match="mirror must be in"):
-            GroundingTrainConfig(mirror=bad)
