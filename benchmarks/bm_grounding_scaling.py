@@ -66,6 +66,7 @@ def source_counts(files: list[Path], held: set[str]) -> Counter:
 
 def save_curve(fig: plt.Figure, ax: plt.Axes, xlabel: str, title: str, path: Path) -> None:
     """Label a held-out accuracy curve and write it to ``path`` (PNG)."""
+    ax.minorticks_off()   # a log axis's minor labels would overprint the points' own
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy on held-out real scenes (%)")
     ax.set_title(title)
